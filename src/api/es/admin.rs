@@ -1,0 +1,401 @@
+//! Cluster and index administration endpoints that clients and tools probe:
+//! `/`, health, `_cat/indices`, mappings, create/delete index, refresh.
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use super::{flag, json_response, Params};
+use crate::api::error::ApiError;
+use crate::api::{Body, State};
+use crate::store::mapping::{FieldKind, Mapping};
+use crate::store::{ResolveOptions, Store};
+
+/// The version we report: an 8.x the 7.17 and 8.x clients both accept.
+pub const ES_VERSION: &str = "8.11.0";
+
+fn info(st: &State) -> Value {
+    json!({
+        "name": st.node_name,
+        "cluster_name": "logweave",
+        "cluster_uuid": "logweave-cluster",
+        "version": {
+            "number": ES_VERSION,
+            "build_flavor": "default",
+            "build_type": "logweave",
+            "build_hash": env!("CARGO_PKG_VERSION"),
+            "build_date": "2026-11-27T00:00:00.000Z",
+            "build_snapshot": false,
+            "lucene_version": "9.8.0",
+            "minimum_wire_compatibility_version": "7.17.0",
+            "minimum_index_compatibility_version": "7.0.0",
+            "logweave_version": env!("CARGO_PKG_VERSION"),
+        },
+        "tagline": "You Know, for Search",
+    })
+}
+
+/// `GET /`
+pub async fn root(AxState(st): AxState<State>) -> Response {
+    json_response(StatusCode::OK, info(&st).to_string())
+}
+
+/// `HEAD /`
+pub async fn head_root() -> StatusCode {
+    StatusCode::OK
+}
+
+/// `GET /_cluster/health`
+pub async fn health(AxState(st): AxState<State>) -> Response {
+    let n = st.ingest.store.list().len();
+    json_response(
+        StatusCode::OK,
+        json!({
+            "cluster_name": "logweave", "status": "green", "timed_out": false,
+            "number_of_nodes": 1, "number_of_data_nodes": 1,
+            "active_primary_shards": n, "active_shards": n, "relocating_shards": 0,
+            "initializing_shards": 0, "unassigned_shards": 0, "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0, "active_shards_percent_as_number": 100.0,
+        })
+        .to_string(),
+    )
+}
+
+/// `GET /_cat/health`
+pub async fn cat_health(AxState(st): AxState<State>, Query(p): Query<Params>) -> Response {
+    let n = st.ingest.store.list().len();
+    let epoch = crate::event::now_ms() / 1000;
+    if p.get("format").is_some_and(|f| f == "json") {
+        return json_response(
+            StatusCode::OK,
+            json!([{"epoch": epoch.to_string(), "cluster": "logweave", "status": "green", "node.total": "1", "node.data": "1", "shards": n.to_string(), "pri": n.to_string(), "relo": "0", "init": "0", "unassign": "0", "pending_tasks": "0", "active_shards_percent": "100.0%"}]).to_string(),
+        );
+    }
+    format!("{epoch} logweave green 1 1 {n} {n} 0 0 0 0 - 100.0%\n").into_response()
+}
+
+fn human_bytes(b: u64) -> String {
+    let units = ["b", "kb", "mb", "gb", "tb"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b}b")
+    } else {
+        format!("{:.1}{}", v, units[i])
+    }
+}
+
+async fn cat(st: State, pattern: Option<String>, p: Params) -> Result<Response, ApiError> {
+    let names = st.ingest.store.resolve(
+        pattern.as_deref().unwrap_or("_all"),
+        ResolveOptions::default(),
+    )?;
+    let raw_bytes = p.get("bytes").is_some_and(|b| b == "b");
+    let rows: Vec<Value> = st
+        .ingest
+        .store
+        .list()
+        .into_iter()
+        .filter(|i| names.contains(&i.name))
+        .map(|i| {
+            let size = if raw_bytes {
+                i.bytes.to_string()
+            } else {
+                human_bytes(i.bytes)
+            };
+            json!({
+                "health": "green", "status": "open", "index": i.name, "uuid": i.uuid,
+                "pri": "1", "rep": "0", "docs.count": i.docs.to_string(), "docs.deleted": "0",
+                "store.size": size, "pri.store.size": size, "dataset.size": size,
+            })
+        })
+        .collect();
+    if p.get("format").is_some_and(|f| f == "json") {
+        return Ok(json_response(
+            StatusCode::OK,
+            Value::Array(rows).to_string(),
+        ));
+    }
+    let cols = [
+        "health",
+        "status",
+        "index",
+        "uuid",
+        "pri",
+        "rep",
+        "docs.count",
+        "docs.deleted",
+        "store.size",
+        "pri.store.size",
+    ];
+    let mut table: Vec<Vec<String>> = Vec::new();
+    if flag(&p, "v").unwrap_or(false) {
+        table.push(cols.iter().map(|c| c.to_string()).collect());
+    }
+    for r in &rows {
+        table.push(
+            cols.iter()
+                .map(|c| r[c].as_str().unwrap_or("").to_string())
+                .collect(),
+        );
+    }
+    let widths: Vec<usize> = (0..cols.len())
+        .map(|c| {
+            table
+                .iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in table {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{v:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join(" ").trim_end());
+        out.push('\n');
+    }
+    Ok(([("content-type", "text/plain; charset=UTF-8")], out).into_response())
+}
+
+/// `GET /_cat/indices`
+pub async fn cat_indices(
+    AxState(st): AxState<State>,
+    Query(p): Query<Params>,
+) -> Result<Response, ApiError> {
+    cat(st, None, p).await
+}
+
+/// `GET /_cat/indices/{index}`
+pub async fn cat_indices_for(
+    AxState(st): AxState<State>,
+    Path(index): Path<String>,
+    Query(p): Query<Params>,
+) -> Result<Response, ApiError> {
+    cat(st, Some(index), p).await
+}
+
+fn mappings_of(st: &State, names: &[String]) -> Value {
+    let mut out = Map::new();
+    for n in names {
+        if let Some(m) = st.ingest.store.mapping(n) {
+            out.insert(n.clone(), json!({"mappings": m}));
+        }
+    }
+    Value::Object(out)
+}
+
+/// `GET /{index}/_mapping`
+pub async fn mapping(
+    AxState(st): AxState<State>,
+    Path(index): Path<String>,
+    Query(p): Query<Params>,
+) -> Result<Response, ApiError> {
+    let names = st.ingest.store.resolve(
+        &index,
+        ResolveOptions {
+            ignore_unavailable: flag(&p, "ignore_unavailable").unwrap_or(false),
+            allow_no_indices: true,
+        },
+    )?;
+    Ok(json_response(
+        StatusCode::OK,
+        mappings_of(&st, &names).to_string(),
+    ))
+}
+
+/// `GET /_mapping`
+pub async fn mapping_all(AxState(st): AxState<State>) -> Result<Response, ApiError> {
+    let names = st.ingest.store.resolve("_all", ResolveOptions::default())?;
+    Ok(json_response(
+        StatusCode::OK,
+        mappings_of(&st, &names).to_string(),
+    ))
+}
+
+fn refreshed(n: usize) -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"_shards": {"total": n, "successful": n, "failed": 0}}).to_string(),
+    )
+}
+
+/// `POST /_refresh`
+pub async fn refresh(AxState(st): AxState<State>) -> Result<Response, ApiError> {
+    st.ingest.refresh_all().await.map_err(ApiError::internal)?;
+    Ok(refreshed(st.ingest.store.list().len()))
+}
+
+/// `POST /{index}/_refresh`
+pub async fn refresh_index(
+    AxState(st): AxState<State>,
+    Path(index): Path<String>,
+    Query(p): Query<Params>,
+) -> Result<Response, ApiError> {
+    let names = st.ingest.store.resolve(
+        &index,
+        ResolveOptions {
+            ignore_unavailable: flag(&p, "ignore_unavailable").unwrap_or(false),
+            allow_no_indices: true,
+        },
+    )?;
+    st.ingest.refresh_all().await.map_err(ApiError::internal)?;
+    Ok(refreshed(names.len()))
+}
+
+/// `GET /{index}`
+pub async fn get_index(
+    AxState(st): AxState<State>,
+    Path(index): Path<String>,
+) -> Result<Response, ApiError> {
+    let names = st.ingest.store.resolve(&index, ResolveOptions::default())?;
+    let mut out = Map::new();
+    for n in &names {
+        let info = st.ingest.store.list().into_iter().find(|i| &i.name == n);
+        out.insert(
+            n.clone(),
+            json!({
+                "aliases": {},
+                "mappings": st.ingest.store.mapping(n).unwrap_or(json!({})),
+                "settings": {"index": {
+                    "number_of_shards": "1", "number_of_replicas": "0", "provided_name": n,
+                    "uuid": info.map(|i| i.uuid).unwrap_or_default(),
+                }},
+            }),
+        );
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        Value::Object(out).to_string(),
+    ))
+}
+
+/// `HEAD /{index}`
+pub async fn head_index(AxState(st): AxState<State>, Path(index): Path<String>) -> StatusCode {
+    match st.ingest.store.resolve(&index, ResolveOptions::default()) {
+        Ok(n) if !n.is_empty() => StatusCode::OK,
+        _ => StatusCode::NOT_FOUND,
+    }
+}
+
+/// Translate explicit mapping `properties` into field kinds (unknown types
+/// are refused with their name).
+fn mapping_from_es(
+    props: &Map<String, Value>,
+    prefix: &str,
+    out: &mut Mapping,
+) -> Result<(), ApiError> {
+    for (name, def) in props {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if let Some(Value::Object(inner)) = def.get("properties") {
+            mapping_from_es(inner, &path, out)?;
+            continue;
+        }
+        let typ = def.get("type").and_then(Value::as_str).unwrap_or("object");
+        let kind = match typ {
+            "text" | "match_only_text" => FieldKind::Text,
+            "keyword" | "constant_keyword" | "wildcard" | "ip" => FieldKind::Keyword,
+            "long" | "integer" | "short" | "byte" | "unsigned_long" => FieldKind::Long,
+            "float" | "double" | "half_float" | "scaled_float" => FieldKind::Float,
+            "boolean" => FieldKind::Boolean,
+            "date" | "date_nanos" => {
+                let fmt = def.get("format").and_then(Value::as_str).unwrap_or("");
+                let shape = if fmt.starts_with("yyyy-MM-dd HH:mm:ss") {
+                    crate::event::timestamp::DateShape::IsoSpace
+                } else if fmt.starts_with("yyyy/MM/dd HH:mm:ss") {
+                    crate::event::timestamp::DateShape::Slash
+                } else {
+                    crate::event::timestamp::DateShape::Iso
+                };
+                FieldKind::Date { shape }
+            }
+            "object" | "nested" | "flattened" => continue,
+            other => {
+                return Err(ApiError::bad_request(
+                    "mapper_parsing_exception",
+                    format!("No handler for type [{other}] declared on field [{path}]"),
+                ))
+            }
+        };
+        if path != crate::store::mapping::TIMESTAMP {
+            out.fields.insert(path, kind);
+        }
+    }
+    Ok(())
+}
+
+/// `PUT /{index}` with optional `mappings.properties`.
+pub async fn create_index(
+    AxState(st): AxState<State>,
+    Path(index): Path<String>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let v: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "x_content_parse_exception",
+                format!("request body is not valid JSON: {e}"),
+            )
+        })?
+    };
+    let mut mapping = Mapping::default();
+    if let Some(Value::Object(props)) = v.get("mappings").and_then(|m| {
+        m.get("properties")
+            .or_else(|| m.get("_doc").and_then(|d| d.get("properties")))
+    }) {
+        mapping_from_es(props, "", &mut mapping)?;
+    }
+    let created = st.ingest.store.create_index(&index, mapping)?;
+    if !created {
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "resource_already_exists_exception",
+            reason: format!("index [{index}] already exists"),
+            index: Some(index),
+        });
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"acknowledged": true, "shards_acknowledged": true, "index": index}).to_string(),
+    ))
+}
+
+/// `DELETE /{index}` (comma lists and patterns).
+pub async fn delete_index(
+    AxState(st): AxState<State>,
+    Path(index): Path<String>,
+    Query(p): Query<Params>,
+) -> Result<Response, ApiError> {
+    let names = st.ingest.store.resolve(
+        &index,
+        ResolveOptions {
+            ignore_unavailable: flag(&p, "ignore_unavailable").unwrap_or(false),
+            allow_no_indices: true,
+        },
+    )?;
+    for n in names {
+        let store = st.ingest.store.clone();
+        tokio::task::spawn_blocking(move || store.delete_index(&n))
+            .await
+            .map_err(ApiError::internal)??;
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"acknowledged": true}).to_string(),
+    ))
+}

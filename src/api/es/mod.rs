@@ -1,0 +1,31 @@
+//! Elasticsearch-compatible handlers: writes, searches, scroll/PIT and the
+//! admin endpoints clients probe.
+
+pub mod admin;
+pub mod scroll;
+pub mod search;
+pub mod write;
+
+use std::collections::HashMap;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+
+/// Query-string parameters, as given.
+pub type Params = HashMap<String, String>;
+
+/// Answer JSON the way Elasticsearch does.
+pub fn json_response(status: axum::http::StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    r
+}
+
+/// A boolean query parameter (`?pretty`, `?ignore_unavailable=true`).
+pub fn flag(p: &Params, key: &str) -> Option<bool> {
+    p.get(key).map(|v| v.is_empty() || v == "true")
+}

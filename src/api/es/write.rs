@@ -1,0 +1,442 @@
+//! `_bulk` and the single-document endpoints.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::{json_response, Params};
+use crate::api::error::ApiError;
+use crate::api::{Body, State};
+use crate::event::{self, Event, WriteOp};
+use crate::ingest::index_name;
+use crate::input::bulk::{self, BulkAction, ItemError};
+use crate::store::{validate_index_name, Store};
+
+enum ItemResult {
+    Ok {
+        index: String,
+        id: String,
+        created: bool,
+        seq: u64,
+    },
+    Err {
+        index: Option<String>,
+        id: Option<String>,
+        status: u16,
+        err: ItemError,
+    },
+}
+
+/// How a write asks for visibility.
+#[derive(Clone, Copy, PartialEq)]
+enum Refresh {
+    No,
+    Now,
+    WaitFor,
+}
+
+fn refresh_param(p: &Params) -> Result<Refresh, ApiError> {
+    match p.get("refresh").map(String::as_str) {
+        None | Some("false") => Ok(Refresh::No),
+        Some("") | Some("true") => Ok(Refresh::Now),
+        Some("wait_for") => Ok(Refresh::WaitFor),
+        Some(other) => Err(ApiError::bad_request(
+            "illegal_argument_exception",
+            format!("unknown value for refresh: [{other}]"),
+        )),
+    }
+}
+
+async fn apply_refresh(st: &State, r: Refresh, lsn: u64) -> Result<(), ApiError> {
+    match r {
+        Refresh::No => Ok(()),
+        Refresh::Now => st.ingest.refresh(lsn).await.map_err(ApiError::internal),
+        Refresh::WaitFor => st.ingest.wait_for(lsn).await.map_err(ApiError::internal),
+    }
+}
+
+/// Turn parsed items into events and results (errors stay in place).
+fn prepare(
+    st: &State,
+    default_index: Option<&str>,
+    items: Vec<bulk::BulkItem>,
+) -> (Vec<Event>, Vec<ItemResult>, Vec<BulkAction>) {
+    let now = event::now_ms();
+    let mut events = Vec::with_capacity(items.len());
+    let mut results = Vec::with_capacity(items.len());
+    let mut actions = Vec::with_capacity(items.len());
+    let mut batch_ids = std::collections::HashSet::new();
+    for item in items {
+        actions.push(item.action);
+        let index_t = item
+            .index
+            .clone()
+            .or_else(|| default_index.map(str::to_string));
+        let fail = |status: u16, kind: &'static str, reason: String| ItemResult::Err {
+            index: index_t.clone(),
+            id: item.id.clone(),
+            status,
+            err: ItemError { kind, reason },
+        };
+        let Some(template) = index_t.clone() else {
+            results.push(fail(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: index is missing;".into(),
+            ));
+            continue;
+        };
+        if matches!(item.action, BulkAction::Delete | BulkAction::Update) {
+            results.push(fail(
+                400,
+                "illegal_argument_exception",
+                format!(
+                    "bulk action [{}] is not supported yet; use index or create",
+                    item.action.as_str()
+                ),
+            ));
+            continue;
+        }
+        let (source, record) = match item.doc {
+            Ok(d) => d,
+            Err(e) => {
+                results.push(ItemResult::Err {
+                    index: index_t,
+                    id: item.id,
+                    status: 400,
+                    err: e,
+                });
+                continue;
+            }
+        };
+        let ts = event::record_timestamp(&record, None, now).unwrap_or(now);
+        let index = index_name::expand(&template, ts);
+        if let Err(e) = validate_index_name(&index) {
+            results.push(fail(400, "invalid_index_name_exception", e.to_string()));
+            continue;
+        }
+        let explicit = item.id.is_some();
+        let id = item.id.clone().unwrap_or_else(event::new_id);
+        let op = if item.action == BulkAction::Create {
+            WriteOp::Create
+        } else {
+            WriteOp::Index
+        };
+        let mut created = true;
+        if explicit {
+            let exists = batch_ids.contains(&(index.clone(), id.clone()))
+                || st.ingest.id_exists(&index, &id);
+            if exists && op == WriteOp::Create {
+                results.push(ItemResult::Err {
+                    index: Some(index),
+                    id: Some(id.clone()),
+                    status: 409,
+                    err: ItemError {
+                        kind: "version_conflict_engine_exception",
+                        reason: format!("[{id}]: version conflict, document already exists (current version [1])"),
+                    },
+                });
+                continue;
+            }
+            created = !exists;
+            batch_ids.insert((index.clone(), id.clone()));
+        }
+        results.push(ItemResult::Ok {
+            index: index.clone(),
+            id: id.clone(),
+            created,
+            seq: events.len() as u64,
+        });
+        events.push(Event {
+            index,
+            id,
+            explicit_id: explicit,
+            op,
+            timestamp_ms: ts,
+            source,
+        });
+    }
+    (events, results, actions)
+}
+
+fn esc(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+async fn do_bulk(
+    st: State,
+    default_index: Option<String>,
+    p: Params,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let refresh = refresh_param(&p)?;
+    if let Some(i) = &default_index {
+        if !i.contains("%{") {
+            validate_index_name(i)?;
+        }
+    }
+    // Cap the bytes of bulk bodies being processed at once: past it, 429.
+    let units = (body.len() / 1024).max(1).min(u32::MAX as usize) as u32;
+    let _permit = match st.inflight.clone().try_acquire_many_owned(units) {
+        Ok(p) => p,
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "es_rejected_execution_exception",
+                "rejected execution: too many bulk bytes in flight, retry later",
+            ))
+        }
+    };
+    let items = tokio::task::spawn_blocking(move || bulk::parse(&body))
+        .await
+        .map_err(ApiError::internal)?;
+    let st2 = st.clone();
+    let (events, results, actions) =
+        tokio::task::spawn_blocking(move || prepare(&st2, default_index.as_deref(), items))
+            .await
+            .map_err(ApiError::internal)?;
+    let explicit: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.explicit_id)
+        .map(|e| (e.index.clone(), e.id.clone()))
+        .collect();
+    let n_events = events.len() as u64;
+    let last = st.ingest.write(events).await.map_err(|e| {
+        tracing::error!(error = %e, "bulk: write failed; nothing of this request was acknowledged");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable_shards_exception",
+            format!("write failed: {e}"),
+        )
+    })?;
+    st.ingest.note_ids(explicit, last);
+    apply_refresh(&st, refresh, last).await?;
+    let first_lsn = last + 1 - n_events.max(1).min(last + 1);
+    let mut out = String::with_capacity(64 + results.len() * 160);
+    let errors = results.iter().any(|r| matches!(r, ItemResult::Err { .. }));
+    let _ = write!(
+        out,
+        "{{\"took\":{},\"errors\":{},\"items\":[",
+        started.elapsed().as_millis(),
+        errors
+    );
+    for (i, (r, a)) in results.iter().zip(&actions).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match r {
+            ItemResult::Ok {
+                index,
+                id,
+                created,
+                seq,
+            } => {
+                let _ = write!(
+                    out,
+                    "{{\"{}\":{{\"_index\":{},\"_id\":{},\"_version\":{},\"result\":\"{}\",\"_shards\":{{\"total\":1,\"successful\":1,\"failed\":0}},\"_seq_no\":{},\"_primary_term\":1,\"status\":{}}}}}",
+                    a.as_str(),
+                    esc(index),
+                    esc(id),
+                    if *created { 1 } else { 2 },
+                    if *created { "created" } else { "updated" },
+                    first_lsn + seq,
+                    if *created { 201 } else { 200 }
+                );
+            }
+            ItemResult::Err {
+                index,
+                id,
+                status,
+                err,
+            } => {
+                let item = json!({
+                    a.as_str(): {
+                        "_index": index,
+                        "_id": id,
+                        "status": status,
+                        "error": {"type": err.kind, "reason": err.reason},
+                    }
+                });
+                out.push_str(&item.to_string());
+            }
+        }
+    }
+    out.push_str("]}");
+    Ok(json_response(StatusCode::OK, out))
+}
+
+/// `POST|PUT /_bulk`
+pub async fn bulk(
+    AxState(st): AxState<State>,
+    Query(p): Query<Params>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    do_bulk(st, None, p, body).await
+}
+
+/// `POST|PUT /{index}/_bulk`
+pub async fn bulk_index(
+    AxState(st): AxState<State>,
+    Path(index): Path<String>,
+    Query(p): Query<Params>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    do_bulk(st, Some(index), p, body).await
+}
+
+async fn index_one(
+    st: State,
+    index: String,
+    id: Option<String>,
+    create: bool,
+    p: Params,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let refresh = refresh_param(&p)?;
+    let record = bulk::parse_doc(&body)
+        .map_err(|e| ApiError::bad_request("mapper_parsing_exception", e.reason))?;
+    let op_create = create || p.get("op_type").is_some_and(|o| o == "create");
+    let item = bulk::BulkItem {
+        action: if op_create {
+            BulkAction::Create
+        } else {
+            BulkAction::Index
+        },
+        index: Some(index),
+        id,
+        doc: Ok((body, record)),
+    };
+    let st2 = st.clone();
+    let (events, mut results, _) = prepare(&st2, None, vec![item]);
+    let explicit: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.explicit_id)
+        .map(|e| (e.index.clone(), e.id.clone()))
+        .collect();
+    let result = results
+        .pop()
+        .ok_or_else(|| ApiError::internal("no result for single document"))?;
+    match result {
+        ItemResult::Err { status, err, .. } => Err(ApiError::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            err.kind,
+            err.reason,
+        )),
+        ItemResult::Ok {
+            index, id, created, ..
+        } => {
+            let lsn = st.ingest.write(events).await.map_err(|e| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable_shards_exception",
+                    format!("write failed: {e}"),
+                )
+            })?;
+            st.ingest.note_ids(explicit, lsn);
+            apply_refresh(&st, refresh, lsn).await?;
+            let body = json!({
+                "_index": index, "_id": id, "_version": if created { 1 } else { 2 },
+                "result": if created { "created" } else { "updated" },
+                "_shards": {"total": 1, "successful": 1, "failed": 0},
+                "_seq_no": lsn, "_primary_term": 1,
+            });
+            Ok(json_response(
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                body.to_string(),
+            ))
+        }
+    }
+}
+
+/// `POST /{index}/_doc`
+pub async fn index_auto_id(
+    AxState(st): AxState<State>,
+    Path(index): Path<String>,
+    Query(p): Query<Params>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    index_one(st, index, None, false, p, body).await
+}
+
+/// `PUT|POST /{index}/_doc/{id}`
+pub async fn index_with_id(
+    AxState(st): AxState<State>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Query<Params>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    index_one(st, index, Some(id), false, p, body).await
+}
+
+/// `PUT|POST /{index}/_create/{id}`
+pub async fn create_with_id(
+    AxState(st): AxState<State>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Query<Params>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    index_one(st, index, Some(id), true, p, body).await
+}
+
+async fn lookup(st: &State, index: &str, id: &str) -> Result<Option<Value>, ApiError> {
+    let store = st.ingest.store.clone();
+    let (i, d) = (index.to_string(), id.to_string());
+    let found = tokio::task::spawn_blocking(move || store.get(&i, &d))
+        .await
+        .map_err(ApiError::internal)??;
+    if found.is_some() || !st.ingest.store.has_pending() {
+        return Ok(found);
+    }
+    // Real-time get: make pending writes visible, then look again.
+    st.ingest.refresh_all().await.map_err(ApiError::internal)?;
+    let store = st.ingest.store.clone();
+    let (i, d) = (index.to_string(), id.to_string());
+    Ok(tokio::task::spawn_blocking(move || store.get(&i, &d))
+        .await
+        .map_err(ApiError::internal)??)
+}
+
+/// `GET /{index}/_doc/{id}`
+pub async fn get_doc(
+    AxState(st): AxState<State>,
+    Path((index, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    match lookup(&st, &index, &id).await? {
+        Some(src) => Ok(json_response(
+            StatusCode::OK,
+            json!({"_index": index, "_id": id, "_version": 1, "_seq_no": 0, "_primary_term": 1, "found": true, "_source": src}).to_string(),
+        )),
+        None => Ok(json_response(
+            StatusCode::NOT_FOUND,
+            json!({"_index": index, "_id": id, "found": false}).to_string(),
+        )),
+    }
+}
+
+/// `HEAD /{index}/_doc/{id}`
+pub async fn head_doc(
+    AxState(st): AxState<State>,
+    Path((index, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    Ok(match lookup(&st, &index, &id).await? {
+        Some(_) => StatusCode::OK,
+        None => StatusCode::NOT_FOUND,
+    })
+}
+
+/// `DELETE /{index}/_doc/{id}`: not supported yet, said clearly.
+pub async fn delete_doc() -> ApiError {
+    ApiError::bad_request(
+        "illegal_argument_exception",
+        "deleting single documents is not supported yet; delete whole indices or rely on retention",
+    )
+}

@@ -1,0 +1,55 @@
+//! Prometheus text exposition of our own counters at `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State as AxState;
+use axum::response::IntoResponse;
+
+use crate::api::State;
+use crate::store::Store;
+
+/// `GET /metrics`
+pub async fn metrics(AxState(st): AxState<State>) -> impl IntoResponse {
+    let m = &st.ingest.metrics;
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, v: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    };
+    counter(
+        "logweave_ingest_events_acked_total",
+        "Events acknowledged after the write-ahead log fsync.",
+        m.events_acked.load(Ordering::Relaxed),
+    );
+    counter(
+        "logweave_store_events_indexed_total",
+        "Events applied to the store.",
+        m.events_indexed.load(Ordering::Relaxed),
+    );
+    counter(
+        "logweave_store_events_replayed_total",
+        "Events replayed from the write-ahead log at start.",
+        m.events_replayed.load(Ordering::Relaxed),
+    );
+    counter(
+        "logweave_store_commits_total",
+        "Store commits (refreshes).",
+        m.commits.load(Ordering::Relaxed),
+    );
+    counter(
+        "logweave_store_malformed_values_total",
+        "Field values not indexed because they did not fit the field's type.",
+        m.malformed_values.load(Ordering::Relaxed),
+    );
+    let indices = st.ingest.store.list();
+    let docs: u64 = indices.iter().map(|i| i.docs).sum();
+    let bytes: u64 = indices.iter().map(|i| i.bytes).sum();
+    let _ = writeln!(out, "# HELP logweave_store_indices Indices in the store.\n# TYPE logweave_store_indices gauge\nlogweave_store_indices {}", indices.len());
+    let _ = writeln!(out, "# HELP logweave_store_documents Searchable documents.\n# TYPE logweave_store_documents gauge\nlogweave_store_documents {docs}");
+    let _ = writeln!(out, "# HELP logweave_store_bytes Bytes on disk of all indices.\n# TYPE logweave_store_bytes gauge\nlogweave_store_bytes {bytes}");
+    let _ = writeln!(out, "# HELP logweave_uptime_seconds Seconds since start.\n# TYPE logweave_uptime_seconds gauge\nlogweave_uptime_seconds {}", st.started.elapsed().as_secs());
+    ([("content-type", "text/plain; version=0.0.4")], out)
+}

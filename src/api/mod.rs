@@ -1,0 +1,153 @@
+//! The HTTP API: Elasticsearch-compatible routes at the root, logweave's
+//! own under `/api/v1/`, Prometheus metrics at `/metrics`.
+
+pub mod error;
+pub mod es;
+pub mod metrics;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+
+use crate::ingest::Ingest;
+use error::ApiError;
+
+/// Shared state of all handlers.
+pub struct AppState {
+    pub ingest: Arc<Ingest>,
+    pub scrolls: es::scroll::Scrolls,
+    pub started: std::time::Instant,
+    pub node_name: String,
+    /// In-flight bulk bytes above which writes get 429.
+    pub max_inflight_bytes: usize,
+    pub inflight: Arc<tokio::sync::Semaphore>,
+}
+
+pub type State = Arc<AppState>;
+
+/// A request body with Elasticsearch-shaped errors for oversize bodies.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(Body(b)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "content_too_long_exception",
+                "request body is larger than the configured limit (http.max_content_length)",
+            )),
+            Err(e) => Err(ApiError::bad_request(
+                "parse_exception",
+                format!("cannot read request body: {e}"),
+            )),
+        }
+    }
+}
+
+async fn product_header(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(
+        "x-elastic-product",
+        HeaderValue::from_static("Elasticsearch"),
+    );
+    res
+}
+
+async fn fallback(req: Request) -> ApiError {
+    ApiError::bad_request(
+        "illegal_argument_exception",
+        format!(
+            "no handler found for uri [{}] and method [{}]",
+            req.uri(),
+            req.method()
+        ),
+    )
+}
+
+/// Build the router; tests call this directly.
+pub fn router(state: State, max_body_bytes: usize) -> Router {
+    use es::{admin, search, write};
+    Router::new()
+        .route("/", get(admin::root).head(admin::head_root))
+        .route("/_cluster/health", get(admin::health))
+        .route("/_cluster/health/{index}", get(admin::health))
+        .route("/_bulk", post(write::bulk).put(write::bulk))
+        .route(
+            "/{index}/_bulk",
+            post(write::bulk_index).put(write::bulk_index),
+        )
+        .route("/{index}/_doc", post(write::index_auto_id))
+        .route(
+            "/{index}/_doc/{id}",
+            get(write::get_doc)
+                .put(write::index_with_id)
+                .post(write::index_with_id)
+                .head(write::head_doc)
+                .delete(write::delete_doc),
+        )
+        .route("/{index}/_create/{id}", put_post(write::create_with_id))
+        .route("/_search", get(search::search_all).post(search::search_all))
+        .route(
+            "/{index}/_search",
+            get(search::search_index).post(search::search_index),
+        )
+        .route(
+            "/_search/scroll",
+            get(search::scroll)
+                .post(search::scroll)
+                .delete(search::clear_scroll),
+        )
+        .route(
+            "/_search/scroll/{id}",
+            get(search::scroll_path)
+                .post(search::scroll_path)
+                .delete(search::clear_scroll_path),
+        )
+        .route("/_pit", axum::routing::delete(search::close_pit))
+        .route("/{index}/_pit", post(search::open_pit))
+        .route("/_count", get(search::count_all).post(search::count_all))
+        .route(
+            "/{index}/_count",
+            get(search::count_index).post(search::count_index),
+        )
+        .route("/_cat/indices", get(admin::cat_indices))
+        .route("/_cat/indices/{index}", get(admin::cat_indices_for))
+        .route("/_cat/health", get(admin::cat_health))
+        .route("/_mapping", get(admin::mapping_all))
+        .route("/{index}/_mapping", get(admin::mapping))
+        .route("/_refresh", post(admin::refresh).get(admin::refresh))
+        .route(
+            "/{index}/_refresh",
+            post(admin::refresh_index).get(admin::refresh_index),
+        )
+        .route(
+            "/{index}",
+            get(admin::get_index)
+                .head(admin::head_index)
+                .put(admin::create_index)
+                .delete(admin::delete_index),
+        )
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/health", get(admin::health))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(middleware::from_fn(product_header))
+        .with_state(state)
+}
+
+fn put_post<H, T>(h: H) -> axum::routing::MethodRouter<State>
+where
+    H: axum::handler::Handler<T, State> + Clone,
+    T: 'static,
+{
+    axum::routing::put(h.clone()).post(h)
+}

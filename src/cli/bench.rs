@@ -1,0 +1,269 @@
+//! `logweave bench ingest`: the durable ingest and query benchmark of the
+//! foundation issue. The server runs as a child process so its peak RSS is
+//! measured alone; two client tasks send `_bulk` batches.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::generate::{GenOptions, Generator};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Which benchmark (only `ingest` so far).
+    pub which: String,
+    /// Events to send.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Events per `_bulk` request.
+    #[arg(long, default_value_t = 5_000)]
+    pub batch: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 2)]
+    pub clients: u64,
+    /// Data directory (default: a fresh temporary one).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Runs per query for the latency figures.
+    #[arg(long, default_value_t = 20)]
+    pub query_runs: usize,
+}
+
+fn dir_bytes(p: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                total += dir_bytes(&path);
+            } else if let Ok(m) = e.metadata() {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
+    if args.which != "ingest" {
+        anyhow::bail!("unknown benchmark '{}'; available: ingest", args.which);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(ingest(args))
+}
+
+async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
+    let tmp;
+    let data_dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempdir()?;
+            tmp.clone()
+        }
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let exe = std::env::current_exe().context("locating the logweave binary")?;
+    let mut child = std::process::Command::new(exe)
+        .args(["server", "--data-dir"])
+        .arg(&data_dir)
+        .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .env("LOGWEAVE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the server child")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let ready = Instant::now();
+    while client.get(&base).send().await.is_err() {
+        if ready.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            anyhow::bail!("server did not start within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "bench ingest: {} events, batches of {}, {} clients, data dir {}",
+        args.events,
+        args.batch,
+        args.clients,
+        data_dir.display()
+    );
+    // Two hours of data ending now, so the daily index naming is exercised.
+    let start_ms = crate::event::now_ms() - 2 * 3600 * 1000;
+    let step = 2.0 * 3600.0 * 1000.0 / args.events.max(1) as f64;
+    let batches = args.events.div_ceil(args.batch);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let raw_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (next, raw_bytes, client, url) = (
+            next.clone(),
+            raw_bytes.clone(),
+            client.clone(),
+            format!("{base}/_bulk"),
+        );
+        let (batch, events) = (args.batch, args.events);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if b >= batches {
+                    break;
+                }
+                let first = b * batch;
+                let n = batch.min(events - first);
+                let mut g = Generator::new(GenOptions {
+                    services: vec!["api".into(), "web".into(), "db".into(), "auth".into()],
+                    seed: b * 31 + c,
+                    start_ms: start_ms + (first as f64 * step) as i64,
+                    step_ms: step,
+                    error_bursts: false,
+                    stack_traces: false,
+                });
+                let mut body = String::with_capacity(n as usize * 260);
+                let mut raw = 0u64;
+                for _ in 0..n {
+                    let line = g.next_line();
+                    raw += line.len() as u64 + 1;
+                    body.push_str("{\"index\":{\"_index\":\"bench-%{+YYYY.MM.dd}\"}}\n");
+                    body.push_str(&line);
+                    body.push('\n');
+                }
+                let t = Instant::now();
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/x-ndjson")
+                    .body(body)
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    anyhow::bail!("bulk answered {}", r.status());
+                }
+                let v: Value = r.json().await?;
+                if v["errors"].as_bool() != Some(false) {
+                    anyhow::bail!("bulk reported item errors");
+                }
+                lat.push(t.elapsed());
+                raw_bytes.fetch_add(raw, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut lats = Vec::new();
+    for t in tasks {
+        lats.extend(t.await??);
+    }
+    let ingest_s = started.elapsed().as_secs_f64();
+    client.post(format!("{base}/_refresh")).send().await?;
+    let visible_s = started.elapsed().as_secs_f64();
+    let raw = raw_bytes.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    lats.sort();
+    let count: Value = client
+        .get(format!("{base}/bench-*/_count"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!("acknowledged {} events in {:.2} s: {:.0} events/s, {:.1} MiB/s raw JSON (durable: WAL fsync before every 200)", args.events, ingest_s, args.events as f64 / ingest_s, raw / ingest_s / 1048576.0);
+    println!(
+        "all searchable after {:.2} s ({:.0} events/s end to end); _count = {}",
+        visible_s,
+        args.events as f64 / visible_s,
+        count["count"]
+    );
+    if !lats.is_empty() {
+        println!(
+            "bulk latency: median {:?}, p99 {:?}",
+            lats[lats.len() / 2],
+            lats[(lats.len() * 99 / 100).min(lats.len() - 1)]
+        );
+    }
+    // Let merges settle a moment, then measure disk.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idx_bytes = dir_bytes(&data_dir.join("indices"));
+    let wal_bytes = dir_bytes(&data_dir.join("wal"));
+    println!(
+        "disk: indices {:.1} MiB = {:.3} bytes per raw byte ({:.1} MiB raw); wal now {:.1} MiB",
+        idx_bytes as f64 / 1048576.0,
+        idx_bytes as f64 / raw,
+        raw / 1048576.0,
+        wal_bytes as f64 / 1048576.0
+    );
+    let queries = [
+        (
+            "term level.keyword:ERROR",
+            json!({"query": {"term": {"level.keyword": "ERROR"}}, "size": 10}),
+        ),
+        (
+            "phrase message:\"connection reset by peer\"",
+            json!({"query": {"match_phrase": {"message": "connection reset by peer"}}, "size": 10}),
+        ),
+        (
+            "terms agg on level",
+            json!({"size": 0, "aggs": {"l": {"terms": {"field": "level.keyword"}}}}),
+        ),
+        (
+            "date_histogram 1m x terms level",
+            json!({"size": 0, "aggs": {"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1m"}, "aggs": {"l": {"terms": {"field": "level.keyword"}}}}}}),
+        ),
+        (
+            "match_all sort @timestamp desc",
+            json!({"size": 10, "sort": [{"@timestamp": "desc"}]}),
+        ),
+    ];
+    for (name, q) in &queries {
+        let mut times = Vec::new();
+        for _ in 0..args.query_runs.max(1) {
+            let t = Instant::now();
+            let r = client
+                .post(format!("{base}/bench-*/_search"))
+                .json(q)
+                .send()
+                .await?;
+            let ok = r.status().is_success();
+            let _ = r.bytes().await?;
+            if !ok {
+                anyhow::bail!("query '{name}' failed");
+            }
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "query {name}: median {:.1} ms, p99 {:.1} ms",
+            times[times.len() / 2].as_secs_f64() * 1000.0,
+            times[(times.len() * 99 / 100).min(times.len() - 1)].as_secs_f64() * 1000.0
+        );
+    }
+    if let Some(kib) = peak_rss_kib(child.id()) {
+        println!("server peak RSS: {:.0} MiB", kib as f64 / 1024.0);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    Ok(0)
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let p = std::env::temp_dir().join(format!("logweave-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&p)?;
+    Ok(p)
+}

@@ -1,0 +1,311 @@
+//! Configuration: one TOML file where every key has a default, so an empty
+//! file is valid. Unknown keys are errors; every problem is reported with
+//! file, line and key, all at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The file as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfigFile {
+    pub server: ServerSection,
+    pub store: StoreSection,
+    pub routes: Vec<RouteSection>,
+}
+
+/// `[server]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Where indices and the write-ahead log live.
+    pub data_dir: Spanned<String>,
+    /// Elasticsearch-compatible HTTP API, dashboard and metrics.
+    pub http_addr: Spanned<String>,
+    /// Fluentd forward protocol (TCP; UDP heartbeat).
+    pub forward_addr: Spanned<String>,
+    /// Syslog over TCP and UDP.
+    pub syslog_addr: Spanned<String>,
+    /// Largest accepted request body, in bytes (Elasticsearch: 100 MB).
+    pub max_body_bytes: Spanned<u64>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            data_dir: Spanned::new(0..0, "./logweave-data".into()),
+            http_addr: Spanned::new(0..0, "127.0.0.1:9200".into()),
+            forward_addr: Spanned::new(0..0, "127.0.0.1:24224".into()),
+            syslog_addr: Spanned::new(0..0, "127.0.0.1:5514".into()),
+            max_body_bytes: Spanned::new(0..0, 100 * 1024 * 1024),
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// How often new events become searchable, in milliseconds.
+    pub refresh_interval_ms: Spanned<u64>,
+    /// Delete daily indices whose newest event is older than this many days; 0 keeps forever.
+    pub retention_days: Spanned<u64>,
+    /// Indexing memory per index writer, in MiB.
+    pub writer_heap_mb: Spanned<u64>,
+    /// Indexing threads per index writer.
+    pub writer_threads: Spanned<u64>,
+    /// Time zone for naive timestamps in records (IANA name), default UTC.
+    pub default_time_zone: Spanned<String>,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            refresh_interval_ms: Spanned::new(0..0, 1000),
+            retention_days: Spanned::new(0..0, 0),
+            writer_heap_mb: Spanned::new(0..0, 96),
+            writer_threads: Spanned::new(0..0, 2),
+            default_time_zone: Spanned::new(0..0, "UTC".into()),
+        }
+    }
+}
+
+/// `[[routes]]`: Fluentd-style tag match to a Logstash-style index template.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    #[serde(rename = "match")]
+    pub match_: Spanned<String>,
+    pub index: Spanned<String>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http_addr: SocketAddr,
+    pub forward_addr: SocketAddr,
+    pub syslog_addr: SocketAddr,
+    pub max_body_bytes: usize,
+    pub refresh_interval_ms: u64,
+    pub retention_days: u64,
+    pub writer_heap_mb: u64,
+    pub writer_threads: u64,
+    pub routes: Vec<(String, String)>,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigProblem {
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+/// All problems of a config file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    pub file: String,
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl ConfigError {
+    fn render(&self) -> String {
+        self.problems
+            .iter()
+            .map(|p| format!("{}:{}: {}: {}", self.file, p.line, p.key, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+impl Config {
+    /// Defaults, as for an empty file.
+    pub fn default_config() -> Config {
+        match Self::from_str("", "<defaults>") {
+            Ok(c) => c,
+            Err(e) => unreachable!("defaults must validate: {e}"),
+        }
+    }
+
+    /// Read and validate a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            problems: vec![ConfigProblem {
+                line: 0,
+                key: "-".into(),
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        Self::from_str(&text, &file)
+    }
+
+    /// Parse and validate TOML text (named `file` in errors).
+    pub fn from_str(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let raw: ConfigFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| line_of(text, s.start));
+            let key = e.message().split('`').nth(1).unwrap_or("-").to_string();
+            ConfigError {
+                file: file.to_string(),
+                problems: vec![ConfigProblem {
+                    line,
+                    key,
+                    message: e.message().to_string(),
+                }],
+            }
+        })?;
+        let mut problems = Vec::new();
+        let mut bad = |span: std::ops::Range<usize>, key: &str, msg: String| {
+            problems.push(ConfigProblem {
+                line: line_of(text, span.start),
+                key: key.to_string(),
+                message: msg,
+            })
+        };
+        let mut addr = |s: &Spanned<String>, key: &str| -> SocketAddr {
+            match s.get_ref().parse::<SocketAddr>() {
+                Ok(a) => a,
+                Err(_) => {
+                    bad(
+                        s.span(),
+                        key,
+                        format!("'{}' is not an address like 127.0.0.1:9200", s.get_ref()),
+                    );
+                    SocketAddr::from(([127, 0, 0, 1], 0))
+                }
+            }
+        };
+        let http_addr = addr(&raw.server.http_addr, "server.http_addr");
+        let forward_addr = addr(&raw.server.forward_addr, "server.forward_addr");
+        let syslog_addr = addr(&raw.server.syslog_addr, "server.syslog_addr");
+        if *raw.store.refresh_interval_ms.get_ref() == 0
+            || *raw.store.refresh_interval_ms.get_ref() > 3_600_000
+        {
+            bad(
+                raw.store.refresh_interval_ms.span(),
+                "store.refresh_interval_ms",
+                "must be between 1 and 3600000".into(),
+            );
+        }
+        if *raw.store.writer_heap_mb.get_ref() < 16 {
+            bad(
+                raw.store.writer_heap_mb.span(),
+                "store.writer_heap_mb",
+                "must be at least 16".into(),
+            );
+        }
+        if !(1..=8).contains(raw.store.writer_threads.get_ref()) {
+            bad(
+                raw.store.writer_threads.span(),
+                "store.writer_threads",
+                "must be between 1 and 8".into(),
+            );
+        }
+        if jiff::tz::TimeZone::get(raw.store.default_time_zone.get_ref()).is_err() {
+            bad(
+                raw.store.default_time_zone.span(),
+                "store.default_time_zone",
+                format!(
+                    "unknown time zone '{}'",
+                    raw.store.default_time_zone.get_ref()
+                ),
+            );
+        }
+        if *raw.server.max_body_bytes.get_ref() < 1024 {
+            bad(
+                raw.server.max_body_bytes.span(),
+                "server.max_body_bytes",
+                "must be at least 1024".into(),
+            );
+        }
+        let mut routes = Vec::new();
+        for (i, r) in raw.routes.iter().enumerate() {
+            if r.match_.get_ref().trim().is_empty() {
+                bad(
+                    r.match_.span(),
+                    &format!("routes[{i}].match"),
+                    "must not be empty".into(),
+                );
+            }
+            let probe = crate::ingest::index_name::expand(r.index.get_ref(), 0);
+            if let Err(e) = crate::store::validate_index_name(&probe) {
+                bad(r.index.span(), &format!("routes[{i}].index"), e.to_string());
+            }
+            routes.push((r.match_.get_ref().clone(), r.index.get_ref().clone()));
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError {
+                file: file.to_string(),
+                problems,
+            });
+        }
+        Ok(Config {
+            data_dir: PathBuf::from(raw.server.data_dir.get_ref()),
+            http_addr,
+            forward_addr,
+            syslog_addr,
+            max_body_bytes: *raw.server.max_body_bytes.get_ref() as usize,
+            refresh_interval_ms: *raw.store.refresh_interval_ms.get_ref(),
+            retention_days: *raw.store.retention_days.get_ref(),
+            writer_heap_mb: *raw.store.writer_heap_mb.get_ref(),
+            writer_threads: *raw.store.writer_threads.get_ref(),
+            routes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_valid() {
+        let c = Config::from_str("", "x.toml").unwrap();
+        assert_eq!(c.http_addr.port(), 9200);
+        assert_eq!(c.refresh_interval_ms, 1000);
+    }
+
+    #[test]
+    fn errors_name_file_line_key() {
+        let text = "[server]\nhttp_addr = \"nope\"\n\n[store]\nrefresh_interval_ms = 0\n";
+        let e = Config::from_str(text, "c.toml").unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("c.toml:2: server.http_addr"), "{s}");
+        assert!(s.contains("c.toml:5: store.refresh_interval_ms"), "{s}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_line() {
+        let e = Config::from_str("[server]\n\nhttp_adr = \"x\"\n", "c.toml").unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("c.toml:3"), "{s}");
+        assert!(s.contains("http_adr"), "{s}");
+    }
+
+    #[test]
+    fn routes() {
+        let c = Config::from_str(
+            "[[routes]]\nmatch = \"app.**\"\nindex = \"app-logs-%{+YYYY.MM.dd}\"\n",
+            "c",
+        )
+        .unwrap();
+        assert_eq!(c.routes.len(), 1);
+        let e =
+            Config::from_str("[[routes]]\nmatch = \"a\"\nindex = \"Bad Name\"\n", "c").unwrap_err();
+        assert!(e.to_string().contains("routes[0].index"));
+    }
+}

@@ -1,0 +1,310 @@
+//! Ingest: the path every input shares from "events parsed" to "acknowledged
+//! and soon searchable". Inputs call [`Ingest::write`], which returns once
+//! the write-ahead log has fsynced the events; an indexer thread applies
+//! durable batches to the store and commits on the refresh interval (or on
+//! demand for `?refresh=true`), then truncates the log.
+
+pub mod index_name;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+
+use crate::event::Event;
+use crate::store::tantivy::TantivyStore;
+use crate::store::Store;
+use crate::wal::{self, DurableBatch, Lsn, WalError, WalWriter};
+
+/// Counters shown on `/metrics`.
+#[derive(Default)]
+pub struct IngestMetrics {
+    pub events_acked: AtomicU64,
+    pub events_indexed: AtomicU64,
+    pub events_replayed: AtomicU64,
+    pub commits: AtomicU64,
+    pub malformed_values: AtomicU64,
+    pub wal_errors: AtomicU64,
+}
+
+struct RefreshRequest {
+    min_lsn: Lsn,
+    done: oneshot::Sender<Lsn>,
+}
+
+/// Handle shared by all inputs.
+pub struct Ingest {
+    wal: WalWriter,
+    pub store: Arc<TantivyStore>,
+    committed: watch::Receiver<Lsn>,
+    refresh_tx: mpsc::Sender<RefreshRequest>,
+    /// Explicit ids written but not yet committed, for `create` conflicts.
+    pending_ids: Mutex<HashMap<(String, String), Lsn>>,
+    pub metrics: Arc<IngestMetrics>,
+    last_lsn: AtomicU64,
+}
+
+/// Tuning of ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// How often applied events are committed (made searchable).
+    pub refresh_interval: Duration,
+    /// Close index writers idle this long.
+    pub writer_idle: Duration,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            refresh_interval: Duration::from_secs(1),
+            writer_idle: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Errors of a write.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] WalError),
+    #[error("ingest is shutting down")]
+    Closed,
+}
+
+impl Ingest {
+    /// Open the log under `data_dir/wal`, replay it into `store`, and start
+    /// the writer and indexer threads.
+    pub fn start(
+        data_dir: &Path,
+        store: Arc<TantivyStore>,
+        opts: IngestOptions,
+    ) -> Result<Arc<Ingest>, anyhow::Error> {
+        let metrics = Arc::new(IngestMetrics::default());
+        let mut chunk: Vec<Event> = Vec::new();
+        let mut chunk_first: Lsn = 0;
+        let mut last: Lsn = 0;
+        let mut replayed = 0u64;
+        let flush = |first: Lsn, events: &mut Vec<Event>, replayed: &mut u64| {
+            if events.is_empty() {
+                return;
+            }
+            match store.apply(first, events) {
+                Ok(s) => *replayed += s.indexed,
+                Err(e) => tracing::error!(error = %e, "replay: applying events failed"),
+            }
+            events.clear();
+        };
+        let started = Instant::now();
+        let opened = wal::open(&data_dir.join("wal"), |lsn, ev| {
+            if chunk.is_empty() || lsn != last + 1 {
+                flush(chunk_first, &mut chunk, &mut replayed);
+                chunk_first = lsn;
+            }
+            chunk.push(ev);
+            last = lsn;
+            if chunk.len() >= 10_000 {
+                flush(chunk_first, &mut chunk, &mut replayed);
+                chunk_first = lsn + 1;
+            }
+        })?;
+        flush(chunk_first, &mut chunk, &mut replayed);
+        let start_lsn = opened.next_lsn.saturating_sub(1);
+        store.commit(start_lsn)?;
+        opened.segments.truncate_through(start_lsn)?;
+        if replayed > 0 {
+            tracing::info!(
+                events = replayed,
+                ms = started.elapsed().as_millis() as u64,
+                "replayed write-ahead log into the store"
+            );
+        }
+        metrics.events_replayed.store(replayed, Ordering::Relaxed);
+
+        let (committed_tx, committed_rx) = watch::channel(start_lsn);
+        let (batch_tx, batch_rx) = mpsc::sync_channel::<DurableBatch>(16);
+        let (refresh_tx, refresh_rx) = mpsc::channel::<RefreshRequest>();
+        let (wal_writer, _wal_thread) = wal::start_writer(&opened, 4096, move |batch| {
+            // Blocks when the indexer is behind: back-pressure to writers.
+            let _ = batch_tx.send(batch);
+        })?;
+        let segments = opened.segments.clone();
+        let indexer_store = store.clone();
+        let m = metrics.clone();
+        std::thread::Builder::new()
+            .name("indexer".into())
+            .spawn(move || {
+                run_indexer(
+                    indexer_store,
+                    batch_rx,
+                    refresh_rx,
+                    committed_tx,
+                    segments,
+                    start_lsn,
+                    opts,
+                    m,
+                )
+            })?;
+        Ok(Arc::new(Ingest {
+            wal: wal_writer,
+            store,
+            committed: committed_rx,
+            refresh_tx,
+            pending_ids: Mutex::new(HashMap::new()),
+            metrics,
+            last_lsn: AtomicU64::new(start_lsn),
+        }))
+    }
+
+    /// Write events durably; returns the LSN of the last one.
+    pub async fn write(&self, events: Vec<Event>) -> Result<Lsn, IngestError> {
+        if events.is_empty() {
+            return Ok(self.last_lsn.load(Ordering::Acquire));
+        }
+        let n = events.len() as u64;
+        let lsn = self.wal.append(events).await?;
+        self.last_lsn.fetch_max(lsn, Ordering::AcqRel);
+        self.metrics.events_acked.fetch_add(n, Ordering::Relaxed);
+        Ok(lsn)
+    }
+
+    /// Commit now (after `lsn` is applied) and wait until it is searchable.
+    pub async fn refresh(&self, lsn: Lsn) -> Result<(), IngestError> {
+        let (done, rx) = oneshot::channel();
+        self.refresh_tx
+            .send(RefreshRequest { min_lsn: lsn, done })
+            .map_err(|_| IngestError::Closed)?;
+        rx.await.map(|_| ()).map_err(|_| IngestError::Closed)
+    }
+
+    /// Refresh everything written so far.
+    pub async fn refresh_all(&self) -> Result<(), IngestError> {
+        self.refresh(self.last_lsn.load(Ordering::Acquire)).await
+    }
+
+    /// Wait until a periodic commit has made `lsn` searchable.
+    pub async fn wait_for(&self, lsn: Lsn) -> Result<(), IngestError> {
+        let mut rx = self.committed.clone();
+        rx.wait_for(|c| *c >= lsn)
+            .await
+            .map(|_| ())
+            .map_err(|_| IngestError::Closed)
+    }
+
+    /// LSN of the newest acknowledged write.
+    pub fn last_lsn(&self) -> Lsn {
+        self.last_lsn.load(Ordering::Acquire)
+    }
+
+    /// Whether a document id is taken (committed, or written and pending).
+    pub fn id_exists(&self, index: &str, id: &str) -> bool {
+        let committed = *self.committed.borrow();
+        {
+            let mut p = self.pending_ids.lock().unwrap_or_else(|e| e.into_inner());
+            p.retain(|_, lsn| *lsn > committed);
+            if p.contains_key(&(index.to_string(), id.to_string())) {
+                return true;
+            }
+        }
+        self.store.exists(index, id)
+    }
+
+    /// Remember explicit ids just written (until committed).
+    pub fn note_ids(&self, ids: impl IntoIterator<Item = (String, String)>, lsn: Lsn) {
+        let mut p = self.pending_ids.lock().unwrap_or_else(|e| e.into_inner());
+        for k in ids {
+            p.insert(k, lsn);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_indexer(
+    store: Arc<TantivyStore>,
+    batches: mpsc::Receiver<DurableBatch>,
+    refreshes: mpsc::Receiver<RefreshRequest>,
+    committed_tx: watch::Sender<Lsn>,
+    segments: wal::Segments,
+    start_lsn: Lsn,
+    opts: IngestOptions,
+    metrics: Arc<IngestMetrics>,
+) {
+    let mut applied = start_lsn;
+    let mut committed = start_lsn;
+    let mut next_commit = Instant::now() + opts.refresh_interval;
+    let mut waiters: Vec<RefreshRequest> = Vec::new();
+    let mut last_idle_check = Instant::now();
+    let mut open = true;
+    while open || !waiters.is_empty() {
+        let timeout = if waiters.iter().any(|w| w.min_lsn <= applied) {
+            Duration::ZERO
+        } else {
+            next_commit
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(50))
+        };
+        if open {
+            match batches.recv_timeout(timeout) {
+                Ok(batch) => {
+                    let n = batch.events.len() as u64;
+                    match store.apply(batch.first_lsn, &batch.events) {
+                        Ok(s) => {
+                            metrics
+                                .events_indexed
+                                .fetch_add(s.indexed, Ordering::Relaxed);
+                            metrics
+                                .malformed_values
+                                .fetch_add(s.malformed_values, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "indexer: applying a durable batch failed; it stays in the log and is retried at restart")
+                        }
+                    }
+                    applied = batch.first_lsn + n - 1;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => open = false,
+            }
+        }
+        while let Ok(r) = refreshes.try_recv() {
+            waiters.push(r);
+        }
+        let forced = waiters.iter().any(|w| w.min_lsn <= applied);
+        if forced || Instant::now() >= next_commit || !open {
+            if applied > committed || forced {
+                match store.commit(applied) {
+                    Ok(()) => {
+                        committed = applied;
+                        metrics.commits.fetch_add(1, Ordering::Relaxed);
+                        if let Err(e) = segments.truncate_through(committed) {
+                            tracing::warn!(error = %e, "wal: truncation failed; will retry");
+                        }
+                        let _ = committed_tx.send(committed);
+                    }
+                    Err(e) => tracing::error!(error = %e, "indexer: commit failed; will retry"),
+                }
+            }
+            let (ready, rest): (Vec<_>, Vec<_>) =
+                waiters.into_iter().partition(|w| w.min_lsn <= committed);
+            for w in ready {
+                let _ = w.done.send(committed);
+            }
+            waiters = rest;
+            if !open {
+                // Nothing more will arrive: answer whoever still waits.
+                for w in waiters.drain(..) {
+                    let _ = w.done.send(committed);
+                }
+            }
+            next_commit = Instant::now() + opts.refresh_interval;
+            if last_idle_check.elapsed() > Duration::from_secs(10) {
+                store.release_idle(opts.writer_idle.as_millis() as u64);
+                last_idle_check = Instant::now();
+            }
+        }
+    }
+    tracing::info!(committed, "indexer stopped");
+}

@@ -1,0 +1,25 @@
+//! logweave: collect logs, store them durably, search them, watch them.
+//!
+//! The modules follow the data:
+//!
+//! - [`input`]: wire protocols events arrive by (`_bulk` today).
+//! - [`event`]: the event model (`_source`, `@timestamp`, level/service/host).
+//! - [`ingest`]: acknowledged = in the write-ahead log; the indexer applies.
+//! - [`wal`]: the write-ahead log with group commit.
+//! - [`store`]: the `Store` interface and the embedded tantivy store.
+//! - [`query`]: the engine-neutral query model, ES DSL and Lucene syntax.
+//! - [`api`]: the Elasticsearch-compatible HTTP API and metrics.
+//! - [`server`]: wiring of the server role; [`cli`]: the command line.
+//! - [`generate`]: realistic log generation for demos, tests and benches.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod generate;
+pub mod ingest;
+pub mod input;
+pub mod query;
+pub mod server;
+pub mod store;
+pub mod wal;

@@ -1,0 +1,22 @@
+//! Binary entry: parse the command line, set up logging, run, and map the
+//! outcome to an exit code with a one-line reason on stderr.
+
+use clap::Parser;
+
+fn main() {
+    let cli = logweave::cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGWEAVE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tantivy=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match logweave::cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("logweave: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

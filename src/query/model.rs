@@ -1,0 +1,232 @@
+//! The engine-neutral query model. The Elasticsearch DSL and the Lucene
+//! query-string syntax are parsed into these types; each store backend
+//! translates them to its own engine. Nothing here knows about tantivy.
+
+use serde_json::Value;
+
+/// How the terms of an analysed `match` combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Or,
+    And,
+}
+
+/// `minimum_should_match` as an absolute count or a percentage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MinShould {
+    Count(i64),
+    Percent(f64),
+}
+
+impl MinShould {
+    /// How many of `n` optional clauses must match.
+    pub fn resolve(self, n: usize) -> usize {
+        let n_i = n as i64;
+        let v = match self {
+            MinShould::Count(c) if c < 0 => n_i + c,
+            MinShould::Count(c) => c,
+            MinShould::Percent(p) if p < 0.0 => n_i - ((-p) / 100.0 * n as f64).floor() as i64,
+            MinShould::Percent(p) => (p / 100.0 * n as f64).floor() as i64,
+        };
+        v.clamp(0, n_i) as usize
+    }
+}
+
+/// One bound of a range. Dates stay unparsed (`now-15m/m`, a formatted
+/// string, or a number) until the engine knows the field's type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeBound {
+    pub value: Value,
+    pub inclusive: bool,
+}
+
+/// A range over one field.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Range {
+    pub lower: Option<RangeBound>,
+    pub upper: Option<RangeBound>,
+    /// Elasticsearch date `format` for string bounds.
+    pub format: Option<String>,
+    /// Time zone for naive date bounds and date-math rounding.
+    pub time_zone: Option<String>,
+}
+
+/// A field reference as the user wrote it: `message`, `level.keyword`,
+/// `http.status`, or a pattern like `mess*` / `*` where clauses allow one.
+pub type FieldName = String;
+
+/// The query tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    MatchAll,
+    MatchNone,
+    /// Analysed full-text match. `fields` empty means "all text fields".
+    Match {
+        fields: Vec<FieldName>,
+        text: String,
+        operator: Operator,
+        minimum_should_match: Option<MinShould>,
+        /// Skip fields whose type cannot take the text (e.g. words on a number).
+        lenient: bool,
+        /// Levenshtein distance per term (`fuzziness`).
+        fuzziness: Option<u8>,
+    },
+    /// Terms in order, at most `slop` positions apart.
+    MatchPhrase {
+        fields: Vec<FieldName>,
+        text: String,
+        slop: u32,
+        lenient: bool,
+        /// Last term is a prefix (`match_phrase_prefix`).
+        prefix: bool,
+    },
+    /// Exact value (not analysed).
+    Term {
+        field: FieldName,
+        value: Value,
+        case_insensitive: bool,
+    },
+    Terms {
+        field: FieldName,
+        values: Vec<Value>,
+    },
+    Range {
+        field: FieldName,
+        range: Range,
+    },
+    Exists {
+        field: FieldName,
+    },
+    Prefix {
+        field: FieldName,
+        value: String,
+        case_insensitive: bool,
+    },
+    /// `*` and `?` wildcards.
+    Wildcard {
+        field: FieldName,
+        pattern: String,
+        case_insensitive: bool,
+    },
+    Regexp {
+        field: FieldName,
+        pattern: String,
+        case_insensitive: bool,
+    },
+    Fuzzy {
+        field: FieldName,
+        value: String,
+        distance: u8,
+    },
+    Ids(Vec<String>),
+    Bool(Box<BoolQuery>),
+    /// Every match scores `boost`.
+    ConstantScore {
+        filter: Box<Query>,
+        boost: f32,
+    },
+    /// Multiply the scores of `inner`.
+    Boost {
+        inner: Box<Query>,
+        boost: f32,
+    },
+    /// Restrict to documents of some indices (`_index` field).
+    Indices(Vec<String>),
+}
+
+/// `bool` query clauses.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BoolQuery {
+    pub must: Vec<Query>,
+    pub should: Vec<Query>,
+    pub must_not: Vec<Query>,
+    pub filter: Vec<Query>,
+    pub minimum_should_match: Option<MinShould>,
+}
+
+/// Sort order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// Where documents without a value go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Missing {
+    First,
+    Last,
+    Value(Value),
+}
+
+/// One sort criterion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortKey {
+    Score,
+    Doc,
+    Field {
+        field: FieldName,
+        missing: Missing,
+        format: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortSpec {
+    pub key: SortKey,
+    pub order: Order,
+}
+
+/// `_source` filtering.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SourceFilter {
+    /// `_source: false`
+    pub disabled: bool,
+    pub includes: Vec<String>,
+    pub excludes: Vec<String>,
+}
+
+/// How many hits to count exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TrackTotal {
+    /// Exact up to this many, then `gte`.
+    UpTo(u64),
+    Exact,
+    Off,
+}
+
+/// A complete search request, engine-neutral.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub query: Query,
+    pub from: usize,
+    pub size: usize,
+    pub sort: Vec<SortSpec>,
+    pub search_after: Option<Vec<Value>>,
+    pub source: SourceFilter,
+    pub track_total_hits: TrackTotal,
+    pub track_scores: bool,
+    pub aggs: Vec<super::aggs::AggSpec>,
+    /// Optional timeout; partial results are flagged `timed_out`.
+    pub timeout_ms: Option<u64>,
+    /// Return `_version`-like extras is not supported; kept for completeness.
+    pub post_filter: Option<Query>,
+}
+
+impl Default for SearchRequest {
+    fn default() -> Self {
+        SearchRequest {
+            query: Query::MatchAll,
+            from: 0,
+            size: 10,
+            sort: Vec::new(),
+            search_after: None,
+            source: SourceFilter::default(),
+            track_total_hits: TrackTotal::UpTo(10_000),
+            track_scores: false,
+            aggs: Vec::new(),
+            timeout_ms: None,
+            post_filter: None,
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The server role: open the store, replay the log, serve the HTTP API, run
+//! retention, shut down cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::ingest::{Ingest, IngestOptions};
+use crate::store::tantivy::{TantivyOptions, TantivyStore};
+use crate::store::Store;
+
+/// A started server.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub ingest: Arc<Ingest>,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Open everything and start serving; returns once the listener is bound.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    let data_dir = cfg.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let opts = TantivyOptions {
+        writer_heap_bytes: (cfg.writer_heap_mb as usize) * 1024 * 1024,
+        writer_threads: cfg.writer_threads as usize,
+        ..TantivyOptions::default()
+    };
+    let (store, ingest) = tokio::task::spawn_blocking({
+        let data_dir = data_dir.clone();
+        let refresh = Duration::from_millis(cfg.refresh_interval_ms);
+        move || -> anyhow::Result<_> {
+            let store = Arc::new(
+                TantivyStore::open(&data_dir.join("indices"), opts)
+                    .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+            );
+            let ingest = Ingest::start(
+                &data_dir,
+                store.clone(),
+                IngestOptions {
+                    refresh_interval: refresh,
+                    ..IngestOptions::default()
+                },
+            )
+            .context("starting ingest (write-ahead log replay)")?;
+            Ok((store, ingest))
+        }
+    })
+    .await??;
+    let listener = tokio::net::TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("binding the HTTP API to {}", cfg.http_addr))?;
+    let http_addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        ingest: ingest.clone(),
+        scrolls: Default::default(),
+        started: Instant::now(),
+        node_name: hostname(),
+        max_inflight_bytes: 512 * 1024 * 1024,
+        inflight: Arc::new(tokio::sync::Semaphore::new(512 * 1024)),
+    });
+    let shutdown = CancellationToken::new();
+    if cfg.retention_days > 0 {
+        spawn_retention(store.clone(), cfg.retention_days, shutdown.clone());
+    }
+    let app = api::router(state, cfg.max_body_bytes);
+    let sd = shutdown.clone();
+    let ingest2 = ingest.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { sd.cancelled().await })
+            .await
+            .context("serving HTTP")?;
+        // Make everything acknowledged searchable before exit (it is durable
+        // in the log either way).
+        let _ = tokio::time::timeout(Duration::from_secs(10), ingest2.refresh_all()).await;
+        Ok(())
+    });
+    tracing::info!(%http_addr, data_dir = %data_dir.display(), "logweave server listening");
+    Ok(Running {
+        http_addr,
+        ingest,
+        shutdown,
+        task,
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "logweave".into())
+}
+
+fn spawn_retention(store: Arc<TantivyStore>, days: u64, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let cutoff = crate::event::now_ms() - (days as i64) * 86_400_000;
+            for info in store.list() {
+                if info.max_timestamp_ms.is_some_and(|t| t < cutoff) {
+                    let s = store.clone();
+                    let name = info.name.clone();
+                    match tokio::task::spawn_blocking(move || s.delete_index(&name)).await {
+                        Ok(Ok(())) => {
+                            tracing::info!(index = %info.name, days, "retention: deleted index older than the limit")
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(index = %info.name, error = %e, "retention: delete failed")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "retention task failed"),
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Run until Ctrl-C or SIGTERM.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let running = start(cfg).await?;
+    eprintln!(
+        "logweave: serving the Elasticsearch-compatible API on http://{}",
+        running.http_addr
+    );
+    let sd = running.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        sd.cancel();
+    });
+    running.task.await??;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,181 @@
+//! The store: where durable events become searchable. Everything above it
+//! (ingest, the ES API, analysis) talks to the [`Store`] trait with the
+//! engine-neutral query model, so a second backend (ClickHouse) can plug in
+//! without touching them. The embedded default is [`tantivy`](self::tantivy).
+
+pub mod mapping;
+pub mod tantivy;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::event::Event;
+use crate::query::model::{Query, SearchRequest};
+use crate::wal::Lsn;
+
+/// Errors of a store; the API layer maps them to HTTP statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such index [{0}]")]
+    IndexNotFound(String),
+    #[error("invalid index name [{name}], {reason}")]
+    InvalidIndexName { name: String, reason: String },
+    /// The query is valid DSL but cannot run against these fields.
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("search engine: {0}")]
+    Engine(String),
+    #[error("io at {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io {
+            path: "index column".into(),
+            source: e,
+        }
+    }
+}
+
+impl From<::tantivy::TantivyError> for StoreError {
+    fn from(e: ::tantivy::TantivyError) -> Self {
+        StoreError::Engine(e.to_string())
+    }
+}
+
+/// One index as listed by `_cat/indices`.
+#[derive(Debug, Clone)]
+pub struct IndexInfo {
+    pub name: String,
+    pub docs: u64,
+    pub bytes: u64,
+    pub uuid: String,
+    /// Newest `@timestamp` in the index (for retention), if any doc.
+    pub max_timestamp_ms: Option<i64>,
+}
+
+/// One search hit.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub index: String,
+    pub id: String,
+    pub score: Option<f32>,
+    /// `_source` after filtering; `None` when disabled.
+    pub source: Option<Value>,
+    /// Sort values when the request sorted by fields.
+    pub sort: Option<Vec<Value>>,
+    /// Opaque position for scroll continuation.
+    pub cursor: Vec<Value>,
+}
+
+/// Result of a search, engine-neutral; the API renders it.
+#[derive(Debug, Clone, Default)]
+pub struct SearchResult {
+    pub total: u64,
+    /// `false` when `total` is a lower bound (`"relation": "gte"`).
+    pub total_exact: bool,
+    pub track_total: bool,
+    pub max_score: Option<f32>,
+    pub hits: Vec<Hit>,
+    /// Rendered aggregation results in Elasticsearch's shape.
+    pub aggregations: Option<Value>,
+    pub timed_out: bool,
+    /// Number of indices (Elasticsearch shards) searched.
+    pub shards: usize,
+}
+
+/// A consistent point-in-time view of some indices (for scroll).
+pub trait Snapshot: Send + Sync {
+    fn search(
+        &self,
+        req: &SearchRequest,
+        after_cursor: Option<&[Value]>,
+    ) -> Result<SearchResult, StoreError>;
+}
+
+/// How index patterns that match nothing are treated.
+#[derive(Debug, Clone, Copy)]
+pub struct ResolveOptions {
+    pub ignore_unavailable: bool,
+    pub allow_no_indices: bool,
+}
+
+impl Default for ResolveOptions {
+    fn default() -> Self {
+        ResolveOptions {
+            ignore_unavailable: false,
+            allow_no_indices: true,
+        }
+    }
+}
+
+/// The storage backend interface.
+pub trait Store: Send + Sync {
+    /// Apply durable events (called in LSN order by the indexer; events at
+    /// or below an index's committed LSN are skipped on replay).
+    fn apply(&self, first_lsn: Lsn, events: &[Event]) -> Result<ApplyStats, StoreError>;
+    /// Make everything applied so far durable and searchable, recording `lsn`.
+    fn commit(&self, lsn: Lsn) -> Result<(), StoreError>;
+    /// Close writers of indices idle for `idle_ms` to free memory.
+    fn release_idle(&self, idle_ms: u64);
+    /// The lowest LSN still needed for replay (all indices committed past it).
+    fn committed_lsn(&self) -> Lsn;
+    /// Expand a comma list of names and patterns (`app-*`, `-app-old`, `_all`).
+    fn resolve(&self, expr: &str, opts: ResolveOptions) -> Result<Vec<String>, StoreError>;
+    /// A view of `indices` for searching.
+    fn snapshot(&self, indices: &[String]) -> Result<Arc<dyn Snapshot>, StoreError>;
+    fn count(&self, indices: &[String], query: &Query) -> Result<u64, StoreError>;
+    /// The `_source` of a document, if it exists and is committed.
+    fn get(&self, index: &str, id: &str) -> Result<Option<Value>, StoreError>;
+    fn list(&self) -> Vec<IndexInfo>;
+    fn mapping(&self, index: &str) -> Option<Value>;
+    fn delete_index(&self, name: &str) -> Result<(), StoreError>;
+    /// Create an empty index with explicit field types; `false` if it exists.
+    fn create_index(&self, name: &str, mapping: mapping::Mapping) -> Result<bool, StoreError>;
+}
+
+/// Counters from one `apply`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ApplyStats {
+    pub indexed: u64,
+    pub skipped_replay: u64,
+    pub unparsable: u64,
+    pub malformed_values: u64,
+}
+
+/// Check an index name the way Elasticsearch does.
+pub fn validate_index_name(name: &str) -> Result<(), StoreError> {
+    let bad = |reason: &str| {
+        Err(StoreError::InvalidIndexName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if name.is_empty() {
+        return bad("must not be empty");
+    }
+    if name.len() > 255 {
+        return bad("index name is too long, (> 255)");
+    }
+    if name != name.to_lowercase() {
+        return bad("must be lowercase");
+    }
+    if name == "." || name == ".." {
+        return bad("must not be '.' or '..'");
+    }
+    if name.starts_with(['-', '_', '+']) {
+        return bad("must not start with '_', '-', or '+'");
+    }
+    if name.contains(['\\', '/', '*', '?', '"', '<', '>', '|', ' ', ',', '#', ':']) {
+        return bad(
+            "must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?, #, :]",
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,816 @@
+//! Translating the neutral query model into tantivy queries, using one
+//! index's mapping to decide how each field is searched.
+
+use std::ops::Bound;
+
+use jiff::tz::TimeZone;
+use serde_json::Value;
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, Occur,
+    PhrasePrefixQuery, PhraseQuery, Query as TQuery, RangeQuery, RegexQuery, TermQuery,
+    TermSetQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DateTime, Term};
+
+use super::schema::{analyze, Fields};
+use crate::event::timestamp::{epoch_number_to_millis, parse_timestamp_str};
+use crate::query::date_format::DateFormat;
+use crate::query::datemath;
+use crate::query::model::{BoolQuery, MinShould, Operator, Query, Range, RangeBound};
+use crate::store::mapping::{FieldKind, Mapping, Resolved};
+use crate::store::StoreError;
+
+/// What compiling needs to know about the index.
+pub struct Ctx<'a> {
+    pub fields: &'a Fields,
+    pub mapping: &'a Mapping,
+    pub index_name: &'a str,
+}
+
+type Q = Box<dyn TQuery>;
+
+fn empty() -> Q {
+    Box::new(EmptyQuery)
+}
+
+fn bad(msg: impl Into<String>) -> StoreError {
+    StoreError::BadQuery(msg.into())
+}
+
+/// Maximum clauses a single query may expand to (Elasticsearch's
+/// `indices.query.bool.max_clause_count`).
+const MAX_CLAUSES: usize = 4096;
+
+/// A `_kw` JSON term for a path, with no value yet.
+fn kw_term(ctx: &Ctx, path: &str) -> Term {
+    Term::from_field_json_path(ctx.fields.kw, path, true)
+}
+
+fn text_term(ctx: &Ctx, path: &str, token: &str) -> Term {
+    let mut t = Term::from_field_json_path(ctx.fields.text, path, true);
+    t.append_type_and_str(token);
+    t
+}
+
+fn kw_str_term(ctx: &Ctx, path: &str, s: &str) -> Term {
+    let mut t = kw_term(ctx, path);
+    t.append_type_and_str(s);
+    t
+}
+
+fn term_q(t: Term) -> Q {
+    Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs))
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Typed value for a numeric JSON path, normalised like tantivy's indexing
+/// (whole floats become i64) so that range bounds compare correctly.
+fn num_term(ctx: &Ctx, path: &str, v: f64) -> Term {
+    let mut t = kw_term(ctx, path);
+    if v.fract() == 0.0 && v >= i64::MIN as f64 && v <= i64::MAX as f64 {
+        t.append_type_and_fast_value(v as i64);
+    } else {
+        t.append_type_and_fast_value(v);
+    }
+    t
+}
+
+fn date_term(ctx: &Ctx, target: DateTarget, ms: i64) -> Term {
+    let dt = DateTime::from_timestamp_millis(ms);
+    match target {
+        DateTarget::Timestamp => Term::from_field_date(ctx.fields.timestamp, dt),
+        DateTarget::Path(path) => {
+            let mut t = kw_term(ctx, path);
+            t.append_type_and_fast_value(dt);
+            t
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum DateTarget<'a> {
+    Timestamp,
+    Path(&'a str),
+}
+
+fn range_q(lo: Bound<Term>, hi: Bound<Term>) -> Q {
+    Box::new(RangeQuery::new(lo, hi))
+}
+
+fn exact_date(ctx: &Ctx, target: DateTarget, ms: i64) -> Q {
+    range_q(
+        Bound::Included(date_term(ctx, target, ms)),
+        Bound::Included(date_term(ctx, target, ms)),
+    )
+}
+
+fn exact_num(ctx: &Ctx, path: &str, v: f64) -> Q {
+    range_q(
+        Bound::Included(num_term(ctx, path, v)),
+        Bound::Included(num_term(ctx, path, v)),
+    )
+}
+
+fn parse_date_value(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().and_then(epoch_number_to_millis)),
+        Value::String(s) => datemath::eval(s, crate::event::now_ms(), false, &TimeZone::UTC, None)
+            .ok()
+            .or_else(|| parse_timestamp_str(s, None, crate::event::now_ms())),
+        _ => None,
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~\"<>@".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Regex over a JSON field's term dictionary restricted to one path's
+/// string terms: tantivy stores JSON terms as `path \0 s value`, with path
+/// segments separated by `\x01`.
+fn json_str_regex(
+    field: Field,
+    path: &str,
+    value_regex: &str,
+    case_insensitive: bool,
+) -> Result<Q, StoreError> {
+    let path_re: Vec<String> = path.split('.').map(regex_escape).collect();
+    let flags = if case_insensitive { "(?i)" } else { "" };
+    let pattern = format!("{}\\x00s{flags}(?:{value_regex})", path_re.join("\\x01"));
+    RegexQuery::from_pattern(&pattern, field)
+        .map(|q| Box::new(q) as Q)
+        .map_err(|e| bad(format!("invalid pattern [{value_regex}]: {e}")))
+}
+
+fn wildcard_to_regex(p: &str) -> String {
+    let mut out = String::new();
+    for c in p.chars() {
+        match c {
+            '*' => out.push_str(".*"),
+            '?' => out.push('.'),
+            c => out.push_str(&regex_escape(&c.to_string())),
+        }
+    }
+    out
+}
+
+/// Which fields a multi-field clause targets: the given names (patterns
+/// expanded) or, when empty, every text and keyword field.
+fn target_fields(ctx: &Ctx, fields: &[String]) -> Vec<String> {
+    if fields.is_empty() {
+        return ctx
+            .mapping
+            .fields
+            .iter()
+            .filter(|(_, k)| matches!(k, FieldKind::Text | FieldKind::Keyword))
+            .map(|(f, _)| f.clone())
+            .collect();
+    }
+    fields.iter().flat_map(|f| ctx.mapping.expand(f)).collect()
+}
+
+fn disjunction(qs: Vec<Q>) -> Q {
+    match qs.len() {
+        0 => empty(),
+        1 => qs.into_iter().next().unwrap_or_else(empty),
+        _ => Box::new(BooleanQuery::with_minimum_required_clauses(
+            qs.into_iter().map(|q| (Occur::Should, q)).collect(),
+            1,
+        )),
+    }
+}
+
+/// Compile a query for one index.
+pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
+    Ok(match q {
+        Query::MatchAll => Box::new(AllQuery),
+        Query::MatchNone => empty(),
+        Query::Match {
+            fields,
+            text,
+            operator,
+            minimum_should_match,
+            lenient,
+            fuzziness,
+        } => {
+            let lenient = *lenient || fields.is_empty() || fields.iter().any(|f| f.contains('*'));
+            let mut per_field = Vec::new();
+            for f in target_fields(ctx, fields) {
+                match match_field(ctx, &f, text, *operator, *minimum_should_match, *fuzziness) {
+                    Ok(q) => per_field.push(q),
+                    Err(e) if !lenient => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            disjunction(per_field)
+        }
+        Query::MatchPhrase {
+            fields,
+            text,
+            slop,
+            lenient,
+            prefix,
+        } => {
+            let lenient = *lenient || fields.is_empty();
+            let mut per_field = Vec::new();
+            for f in target_fields(ctx, fields) {
+                match phrase_field(ctx, &f, text, *slop, *prefix) {
+                    Ok(q) => per_field.push(q),
+                    Err(e) if !lenient => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            disjunction(per_field)
+        }
+        Query::Term {
+            field,
+            value,
+            case_insensitive,
+        } => term_field(ctx, field, value, *case_insensitive)?,
+        Query::Terms { field, values } => {
+            if values.len() > 65_536 {
+                return Err(bad("[terms] query has more than 65536 values"));
+            }
+            match ctx.mapping.resolve(field) {
+                Resolved::Path {
+                    path,
+                    kind: FieldKind::Text | FieldKind::Keyword,
+                    keyword,
+                } => {
+                    let terms: Vec<Term> = values
+                        .iter()
+                        .filter_map(value_text)
+                        .map(|s| {
+                            if keyword {
+                                kw_str_term(ctx, &path, &s)
+                            } else {
+                                text_term(ctx, &path, &s)
+                            }
+                        })
+                        .collect();
+                    Box::new(TermSetQuery::new(terms))
+                }
+                Resolved::Id => Box::new(TermSetQuery::new(
+                    values
+                        .iter()
+                        .filter_map(value_text)
+                        .map(|s| Term::from_field_text(ctx.fields.id, &s)),
+                )),
+                _ => {
+                    let qs = values
+                        .iter()
+                        .map(|v| term_field(ctx, field, v, false))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    disjunction(qs)
+                }
+            }
+        }
+        Query::Range { field, range } => range_field(ctx, field, range)?,
+        Query::Exists { field } => {
+            if field == "@timestamp" || field == "_id" || field == "_index" {
+                Box::new(AllQuery)
+            } else {
+                let names = ctx.mapping.expand(field);
+                disjunction(
+                    names
+                        .iter()
+                        .map(|n| {
+                            term_q(Term::from_field_text(
+                                ctx.fields.names,
+                                n.strip_suffix(".keyword").unwrap_or(n),
+                            ))
+                        })
+                        .collect(),
+                )
+            }
+        }
+        Query::Prefix {
+            field,
+            value,
+            case_insensitive,
+        } => pattern_field(
+            ctx,
+            field,
+            &format!("{}.*", regex_escape(value)),
+            *case_insensitive,
+        )?,
+        Query::Wildcard {
+            field,
+            pattern,
+            case_insensitive,
+        } => pattern_field(ctx, field, &wildcard_to_regex(pattern), *case_insensitive)?,
+        Query::Regexp {
+            field,
+            pattern,
+            case_insensitive,
+        } => pattern_field(ctx, field, pattern, *case_insensitive)?,
+        Query::Fuzzy {
+            field,
+            value,
+            distance,
+        } => match ctx.mapping.resolve(field) {
+            Resolved::Path {
+                path,
+                kind: FieldKind::Text,
+                keyword: false,
+            } => {
+                let toks = analyze(value);
+                let tok = toks.first().cloned().unwrap_or_default();
+                let d = auto_fuzz(*distance, &tok);
+                Box::new(FuzzyTermQuery::new(text_term(ctx, &path, &tok), d, true))
+            }
+            Resolved::Path {
+                path,
+                kind: FieldKind::Text | FieldKind::Keyword,
+                ..
+            } => {
+                let d = auto_fuzz(*distance, value);
+                Box::new(FuzzyTermQuery::new(kw_str_term(ctx, &path, value), d, true))
+            }
+            _ => empty(),
+        },
+        Query::Ids(ids) => Box::new(TermSetQuery::new(
+            ids.iter().map(|s| Term::from_field_text(ctx.fields.id, s)),
+        )),
+        Query::Bool(b) => compile_bool(ctx, b)?,
+        Query::ConstantScore { filter, boost } => {
+            Box::new(ConstScoreQuery::new(compile(ctx, filter)?, *boost))
+        }
+        Query::Boost { inner, boost } => Box::new(BoostQuery::new(compile(ctx, inner)?, *boost)),
+        Query::Indices(names) => {
+            if names
+                .iter()
+                .any(|n| crate::store::mapping::wildcard_match(n, ctx.index_name))
+            {
+                Box::new(AllQuery)
+            } else {
+                empty()
+            }
+        }
+    })
+}
+
+fn auto_fuzz(d: u8, term: &str) -> u8 {
+    if d != u8::MAX {
+        return d.min(2);
+    }
+    match term.chars().count() {
+        0..=2 => 0,
+        3..=5 => 1,
+        _ => 2,
+    }
+}
+
+fn compile_bool(ctx: &Ctx, b: &BoolQuery) -> Result<Q, StoreError> {
+    let n = b.must.len() + b.should.len() + b.must_not.len() + b.filter.len();
+    if n > MAX_CLAUSES {
+        return Err(bad(format!(
+            "too many clauses in [bool]: {n} > {MAX_CLAUSES}"
+        )));
+    }
+    let mut subs: Vec<(Occur, Q)> = Vec::new();
+    for q in &b.must {
+        subs.push((Occur::Must, compile(ctx, q)?));
+    }
+    for q in &b.filter {
+        subs.push((
+            Occur::Must,
+            Box::new(ConstScoreQuery::new(compile(ctx, q)?, 0.0)),
+        ));
+    }
+    for q in &b.must_not {
+        subs.push((Occur::MustNot, compile(ctx, q)?));
+    }
+    for q in &b.should {
+        subs.push((Occur::Should, compile(ctx, q)?));
+    }
+    let required = b.must.len() + b.filter.len();
+    let min = match b.minimum_should_match {
+        Some(m) => m.resolve(b.should.len()),
+        None if required == 0 && !b.should.is_empty() => 1,
+        None => 0,
+    };
+    if required == 0 && b.should.is_empty() {
+        // Only must_not: everything else matches.
+        subs.push((
+            Occur::Must,
+            Box::new(ConstScoreQuery::new(Box::new(AllQuery), 0.0)),
+        ));
+    }
+    if min > b.should.len() {
+        return Ok(empty());
+    }
+    Ok(Box::new(BooleanQuery::with_minimum_required_clauses(
+        subs, min,
+    )))
+}
+
+fn number_error(field: &str, text: &str) -> StoreError {
+    bad(format!(
+        "failed to create query: For input string: \"{text}\" (field [{field}] is numeric)"
+    ))
+}
+
+fn match_field(
+    ctx: &Ctx,
+    field: &str,
+    text: &str,
+    op: Operator,
+    msm: Option<MinShould>,
+    fuzziness: Option<u8>,
+) -> Result<Q, StoreError> {
+    match ctx.mapping.resolve(field) {
+        Resolved::Path {
+            path,
+            kind: FieldKind::Text,
+            keyword: false,
+        } => {
+            let toks = analyze(text);
+            if toks.is_empty() {
+                return Ok(empty());
+            }
+            let qs: Vec<Q> = toks
+                .iter()
+                .map(|t| match fuzziness {
+                    Some(d) if auto_fuzz(d, t) > 0 => Box::new(FuzzyTermQuery::new(
+                        text_term(ctx, &path, t),
+                        auto_fuzz(d, t),
+                        true,
+                    )) as Q,
+                    _ => term_q(text_term(ctx, &path, t)),
+                })
+                .collect();
+            if qs.len() == 1 {
+                return Ok(qs.into_iter().next().unwrap_or_else(empty));
+            }
+            let n = qs.len();
+            let min = match (op, msm) {
+                (Operator::And, _) => n,
+                (Operator::Or, Some(m)) => m.resolve(n).max(1),
+                (Operator::Or, None) => 1,
+            };
+            Ok(Box::new(BooleanQuery::with_minimum_required_clauses(
+                qs.into_iter().map(|q| (Occur::Should, q)).collect(),
+                min,
+            )))
+        }
+        _ => term_field(ctx, field, &Value::String(text.to_string()), false),
+    }
+}
+
+fn phrase_field(
+    ctx: &Ctx,
+    field: &str,
+    text: &str,
+    slop: u32,
+    prefix: bool,
+) -> Result<Q, StoreError> {
+    match ctx.mapping.resolve(field) {
+        Resolved::Path {
+            path,
+            kind: FieldKind::Text,
+            keyword: false,
+        } => {
+            let toks = analyze(text);
+            let terms: Vec<(usize, Term)> = toks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i, text_term(ctx, &path, t)))
+                .collect();
+            Ok(match terms.len() {
+                0 => empty(),
+                1 if !prefix => term_q(text_term(ctx, &path, &toks[0])),
+                1 => json_str_regex(
+                    ctx.fields.text,
+                    &path,
+                    &format!("{}.*", regex_escape(&toks[0])),
+                    false,
+                )?,
+                _ if prefix => Box::new(PhrasePrefixQuery::new_with_offset(terms)),
+                _ => Box::new(PhraseQuery::new_with_offset_and_slop(terms, slop)),
+            })
+        }
+        _ => term_field(ctx, field, &Value::String(text.to_string()), false),
+    }
+}
+
+fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, StoreError> {
+    let text = value_text(value)
+        .ok_or_else(|| bad(format!("[term] value for [{field}] must be a scalar")))?;
+    Ok(match ctx.mapping.resolve(field) {
+        Resolved::Timestamp => match parse_date_value(value) {
+            Some(ms) => exact_date(ctx, DateTarget::Timestamp, ms),
+            None => {
+                return Err(bad(format!(
+                    "failed to parse date field [{text}] of [{field}]"
+                )))
+            }
+        },
+        Resolved::Id => term_q(Term::from_field_text(ctx.fields.id, &text)),
+        Resolved::Index => {
+            if text == ctx.index_name {
+                Box::new(AllQuery)
+            } else {
+                empty()
+            }
+        }
+        Resolved::Normalized(name) => {
+            let f = match name {
+                "_level" => ctx.fields.level,
+                "_service" => ctx.fields.service,
+                _ => ctx.fields.host,
+            };
+            let t = if name == "_level" {
+                text.to_ascii_uppercase()
+            } else {
+                text
+            };
+            term_q(Term::from_field_text(f, &t))
+        }
+        Resolved::Path {
+            path,
+            kind,
+            keyword,
+        } => match kind {
+            FieldKind::Text if !keyword => {
+                if ci {
+                    json_str_regex(ctx.fields.text, &path, &regex_escape(&text), true)?
+                } else {
+                    term_q(text_term(ctx, &path, &text))
+                }
+            }
+            FieldKind::Text | FieldKind::Keyword => {
+                if ci {
+                    json_str_regex(ctx.fields.kw, &path, &regex_escape(&text), true)?
+                } else {
+                    term_q(kw_str_term(ctx, &path, &text))
+                }
+            }
+            FieldKind::Long | FieldKind::Float => match parse_f64(value) {
+                Some(v) => exact_num(ctx, &path, v),
+                None => return Err(number_error(field, &text)),
+            },
+            FieldKind::Boolean => {
+                let b = match text.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(bad(format!(
+                            "Can't parse boolean value [{text}], expected [true] or [false]"
+                        )))
+                    }
+                };
+                let mut t = kw_term(ctx, &path);
+                t.append_type_and_fast_value(b);
+                term_q(t)
+            }
+            FieldKind::Date { .. } => match parse_date_value(value) {
+                Some(ms) => exact_date(ctx, DateTarget::Path(&path), ms),
+                None => {
+                    return Err(bad(format!(
+                        "failed to parse date field [{text}] of [{field}]"
+                    )))
+                }
+            },
+        },
+        Resolved::Unmapped => empty(),
+    })
+}
+
+fn pattern_field(ctx: &Ctx, field: &str, regex: &str, ci: bool) -> Result<Q, StoreError> {
+    let names = ctx.mapping.expand(field);
+    let mut qs = Vec::new();
+    for name in names {
+        match ctx.mapping.resolve(&name) {
+            Resolved::Path {
+                path,
+                kind: FieldKind::Text,
+                keyword: false,
+            } => {
+                // Text terms are lowercased at indexing; match them that way.
+                qs.push(json_str_regex(ctx.fields.text, &path, regex, ci)?)
+            }
+            Resolved::Path {
+                path,
+                kind: FieldKind::Text | FieldKind::Keyword,
+                ..
+            } => qs.push(json_str_regex(ctx.fields.kw, &path, regex, ci)?),
+            Resolved::Id => qs.push(
+                RegexQuery::from_pattern(regex, ctx.fields.id)
+                    .map(|q| Box::new(q) as Q)
+                    .map_err(|e| bad(format!("invalid pattern [{regex}]: {e}")))?,
+            ),
+            Resolved::Index => {
+                let re =
+                    regex::Regex::new(&format!("^(?:{regex})$")).map_err(|e| bad(e.to_string()))?;
+                qs.push(if re.is_match(ctx.index_name) {
+                    Box::new(AllQuery) as Q
+                } else {
+                    empty()
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(disjunction(qs))
+}
+
+fn bound_value(
+    field: &str,
+    b: &RangeBound,
+    upper: bool,
+    date_ctx: Option<(&TimeZone, Option<&DateFormat>)>,
+) -> Result<f64, StoreError> {
+    match date_ctx {
+        Some((tz, fmt)) => {
+            let round_up = if upper { b.inclusive } else { !b.inclusive };
+            let ms = match &b.value {
+                Value::Number(n) => n
+                    .as_i64()
+                    .ok_or_else(|| bad(format!("bad date bound for [{field}]")))?,
+                Value::String(s) => datemath::eval(s, crate::event::now_ms(), round_up, tz, fmt)
+                    .map_err(|e| bad(e.to_string()))?,
+                _ => return Err(bad(format!("bad date bound for [{field}]"))),
+            };
+            Ok(ms as f64)
+        }
+        None => parse_f64(&b.value)
+            .ok_or_else(|| number_error(field, &value_text(&b.value).unwrap_or_default())),
+    }
+}
+
+fn range_field(ctx: &Ctx, field: &str, r: &Range) -> Result<Q, StoreError> {
+    let resolved = ctx.mapping.resolve(field);
+    let tz = match &r.time_zone {
+        Some(z) => parse_tz(z)?,
+        None => TimeZone::UTC,
+    };
+    let fmt = match &r.format {
+        Some(f) => Some(DateFormat::parse_spec(f).map_err(|e| bad(e.to_string()))?),
+        None => None,
+    };
+    let date_target = match &resolved {
+        Resolved::Timestamp => Some(DateTarget::Timestamp),
+        Resolved::Path {
+            path,
+            kind: FieldKind::Date { .. },
+            ..
+        } => Some(DateTarget::Path(path)),
+        _ => None,
+    };
+    if let Some(target) = date_target {
+        let dctx = Some((&tz, fmt.as_ref()));
+        let lo = match &r.lower {
+            None => Bound::Unbounded,
+            Some(b) => {
+                let v = bound_value(field, b, false, dctx)? as i64;
+                let t = date_term(ctx, target, v);
+                if b.inclusive {
+                    Bound::Included(t)
+                } else {
+                    Bound::Excluded(t)
+                }
+            }
+        };
+        let hi = match &r.upper {
+            None => Bound::Unbounded,
+            Some(b) => {
+                let v = bound_value(field, b, true, dctx)? as i64;
+                let t = date_term(ctx, target, v);
+                if b.inclusive {
+                    Bound::Included(t)
+                } else {
+                    Bound::Excluded(t)
+                }
+            }
+        };
+        if matches!((&lo, &hi), (Bound::Unbounded, Bound::Unbounded)) {
+            return compile(
+                ctx,
+                &Query::Exists {
+                    field: field.to_string(),
+                },
+            );
+        }
+        return Ok(range_q(lo, hi));
+    }
+    match resolved {
+        Resolved::Path {
+            path,
+            kind: FieldKind::Long | FieldKind::Float,
+            ..
+        } => {
+            let mk = |b: &Option<RangeBound>, upper: bool| -> Result<Bound<Term>, StoreError> {
+                Ok(match b {
+                    None => Bound::Unbounded,
+                    Some(b) => {
+                        let v = bound_value(field, b, upper, None)?;
+                        let t = num_term(ctx, &path, v);
+                        if b.inclusive {
+                            Bound::Included(t)
+                        } else {
+                            Bound::Excluded(t)
+                        }
+                    }
+                })
+            };
+            let lo = mk(&r.lower, false)?;
+            let hi = mk(&r.upper, true)?;
+            if matches!((&lo, &hi), (Bound::Unbounded, Bound::Unbounded)) {
+                return compile(
+                    ctx,
+                    &Query::Exists {
+                        field: field.to_string(),
+                    },
+                );
+            }
+            Ok(range_q(lo, hi))
+        }
+        Resolved::Path {
+            path,
+            kind: FieldKind::Text | FieldKind::Keyword,
+            ..
+        } => {
+            let mk = |b: &Option<RangeBound>| -> Bound<Term> {
+                match b {
+                    None => Bound::Unbounded,
+                    Some(b) => {
+                        let t = kw_str_term(ctx, &path, &value_text(&b.value).unwrap_or_default());
+                        if b.inclusive {
+                            Bound::Included(t)
+                        } else {
+                            Bound::Excluded(t)
+                        }
+                    }
+                }
+            };
+            let (lo, hi) = (mk(&r.lower), mk(&r.upper));
+            if matches!((&lo, &hi), (Bound::Unbounded, Bound::Unbounded)) {
+                return compile(
+                    ctx,
+                    &Query::Exists {
+                        field: field.to_string(),
+                    },
+                );
+            }
+            Ok(range_q(lo, hi))
+        }
+        Resolved::Unmapped => Ok(empty()),
+        _ => Err(bad(format!(
+            "field [{field}] does not support range queries"
+        ))),
+    }
+}
+
+/// Parse a `time_zone` parameter: an IANA name or a fixed offset like `+01:00`.
+pub fn parse_tz(z: &str) -> Result<TimeZone, StoreError> {
+    let t = z.trim();
+    if t.eq_ignore_ascii_case("utc") || t == "Z" {
+        return Ok(TimeZone::UTC);
+    }
+    if let Some(rest) = t.strip_prefix(['+', '-']) {
+        let neg = t.starts_with('-');
+        let (h, m) = match rest.split_once(':') {
+            Some((h, m)) => (h, m),
+            None if rest.len() == 4 => rest.split_at(2),
+            None => (rest, "0"),
+        };
+        let h: i32 = h
+            .parse()
+            .map_err(|_| bad(format!("invalid time_zone [{z}]")))?;
+        let m: i32 = m
+            .parse()
+            .map_err(|_| bad(format!("invalid time_zone [{z}]")))?;
+        let secs = (h * 3600 + m * 60) * if neg { -1 } else { 1 };
+        let off = jiff::tz::Offset::from_seconds(secs)
+            .map_err(|_| bad(format!("invalid time_zone [{z}]")))?;
+        return Ok(TimeZone::fixed(off));
+    }
+    TimeZone::get(t).map_err(|_| bad(format!("unknown time_zone [{z}]")))
+}

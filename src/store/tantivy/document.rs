@@ -1,0 +1,255 @@
+//! Turning an event into a tantivy document under the index's dynamic
+//! mapping. New fields are added to the mapping the first time they are
+//! seen; a value that does not fit its field's type is kept in `_source` but
+//! not indexed (Elasticsearch's `ignore_malformed`), so no log line is lost
+//! to a type clash.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use tantivy::schema::OwnedValue;
+use tantivy::{DateTime, TantivyDocument};
+
+use super::schema::Fields;
+use crate::event::timestamp::{detect_date, parse_timestamp_str};
+use crate::event::{self, Event};
+use crate::store::mapping::{FieldKind, Mapping, TIMESTAMP};
+
+/// Longest string indexed as an exact `.keyword` value of a text field
+/// (Elasticsearch's dynamic `ignore_above`).
+pub const KEYWORD_IGNORE_ABOVE: usize = 256;
+/// Tantivy and Lucene limit single terms; longer keywords are not indexed.
+const MAX_TERM_BYTES: usize = 32_000;
+/// Deeper objects than this are kept in `_source` only.
+const MAX_DEPTH: usize = 32;
+/// More distinct fields than this per index and new ones are not indexed.
+pub const MAX_FIELDS: usize = 1_000;
+
+#[derive(Default)]
+struct Builder {
+    text: BTreeMap<String, Vec<OwnedValue>>,
+    kw: BTreeMap<String, Vec<OwnedValue>>,
+    mapping_changed: bool,
+    malformed: u32,
+    names: std::collections::BTreeSet<String>,
+}
+
+fn date(ms: i64) -> OwnedValue {
+    OwnedValue::Date(DateTime::from_timestamp_millis(ms))
+}
+
+impl Builder {
+    fn leaf(&mut self, mapping: &mut Mapping, path: &str, v: &Value, now_ms: i64) {
+        let kind = match mapping.fields.get(path) {
+            Some(k) => *k,
+            None => {
+                if mapping.fields.len() >= MAX_FIELDS {
+                    return;
+                }
+                let k = match v {
+                    Value::String(s) => match detect_date(s) {
+                        Some((_, shape)) => FieldKind::Date { shape },
+                        None => FieldKind::Text,
+                    },
+                    Value::Number(n) if n.is_i64() || n.is_u64() => FieldKind::Long,
+                    Value::Number(_) => FieldKind::Float,
+                    Value::Bool(_) => FieldKind::Boolean,
+                    _ => return,
+                };
+                mapping.fields.insert(path.to_string(), k);
+                self.mapping_changed = true;
+                k
+            }
+        };
+        let push = |m: &mut BTreeMap<String, Vec<OwnedValue>>, val: OwnedValue| {
+            m.entry(path.to_string()).or_default().push(val);
+        };
+        let as_string = || match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        };
+        let ok = match kind {
+            FieldKind::Text => match as_string() {
+                Some(s) => {
+                    if s.len() <= KEYWORD_IGNORE_ABOVE {
+                        push(&mut self.kw, OwnedValue::Str(s.clone()));
+                    }
+                    push(&mut self.text, OwnedValue::Str(s));
+                    true
+                }
+                None => false,
+            },
+            FieldKind::Keyword => match as_string() {
+                Some(s) if s.len() <= MAX_TERM_BYTES => {
+                    push(&mut self.kw, OwnedValue::Str(s));
+                    true
+                }
+                _ => false,
+            },
+            FieldKind::Long => {
+                let n = match v {
+                    Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+                    Value::String(s) => s
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .or_else(|| s.trim().parse::<f64>().ok().map(|f| f as i64)),
+                    _ => None,
+                };
+                n.map(|n| push(&mut self.kw, OwnedValue::I64(n))).is_some()
+            }
+            FieldKind::Float => {
+                let n = match v {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse::<f64>().ok(),
+                    _ => None,
+                };
+                n.filter(|f| f.is_finite())
+                    .map(|f| push(&mut self.kw, OwnedValue::F64(f)))
+                    .is_some()
+            }
+            FieldKind::Boolean => {
+                let b = match v {
+                    Value::Bool(b) => Some(*b),
+                    Value::String(s) if s == "true" => Some(true),
+                    Value::String(s) if s == "false" => Some(false),
+                    _ => None,
+                };
+                b.map(|b| push(&mut self.kw, OwnedValue::Bool(b))).is_some()
+            }
+            FieldKind::Date { .. } => {
+                let ms = match v {
+                    Value::String(s) => parse_timestamp_str(s, None, now_ms),
+                    // Numbers in a date field are epoch millis, as in Elasticsearch.
+                    Value::Number(n) => n.as_i64(),
+                    _ => None,
+                };
+                ms.map(|ms| push(&mut self.kw, date(ms))).is_some()
+            }
+        };
+        if !ok {
+            self.malformed += 1;
+        } else if !self.names.contains(path) {
+            let mut p = path;
+            loop {
+                self.names.insert(p.to_string());
+                match p.rfind('.') {
+                    Some(i) => p = &p[..i],
+                    None => break,
+                }
+            }
+        }
+    }
+
+    fn walk(&mut self, mapping: &mut Mapping, prefix: &str, v: &Value, depth: usize, now_ms: i64) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match v {
+            Value::Null => {}
+            Value::Object(m) => self.walk_object(mapping, prefix, m, depth + 1, now_ms),
+            Value::Array(a) => {
+                for x in a {
+                    self.walk(mapping, prefix, x, depth + 1, now_ms);
+                }
+            }
+            leaf => self.leaf(mapping, prefix, leaf, now_ms),
+        }
+    }
+
+    fn walk_object(
+        &mut self,
+        mapping: &mut Mapping,
+        prefix: &str,
+        m: &Map<String, Value>,
+        depth: usize,
+        now_ms: i64,
+    ) {
+        for (k, v) in m {
+            if k.is_empty()
+                || (prefix.is_empty() && (k == TIMESTAMP || k.starts_with('_') && is_meta(k)))
+            {
+                continue;
+            }
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            self.walk(mapping, &path, v, depth, now_ms);
+        }
+    }
+}
+
+/// Metadata field names a document body may not use for its own fields.
+fn is_meta(k: &str) -> bool {
+    matches!(
+        k,
+        "_id" | "_index" | "_source" | "_routing" | "_type" | "_version"
+    )
+}
+
+fn object(m: BTreeMap<String, Vec<OwnedValue>>) -> BTreeMap<String, OwnedValue> {
+    m.into_iter()
+        .map(|(k, mut v)| {
+            let val = if v.len() == 1 {
+                v.pop().unwrap_or(OwnedValue::Null)
+            } else {
+                OwnedValue::Array(v)
+            };
+            (k, val)
+        })
+        .collect()
+}
+
+/// What building a document found out besides the document.
+pub struct Built {
+    pub doc: TantivyDocument,
+    pub mapping_changed: bool,
+    /// Values that did not fit their field's type and were not indexed.
+    pub malformed: u32,
+}
+
+/// Build the document for `ev` whose parsed record is `record`.
+pub fn build(
+    fields: &Fields,
+    mapping: &mut Mapping,
+    ev: &Event,
+    record: &Map<String, Value>,
+) -> Built {
+    let mut b = Builder::default();
+    let now = event::now_ms();
+    b.walk_object(mapping, "", record, 0, now);
+    let mut doc = TantivyDocument::new();
+    doc.add_text(fields.id, &ev.id);
+    doc.add_bytes(fields.source, &ev.source);
+    doc.add_date(
+        fields.timestamp,
+        DateTime::from_timestamp_millis(ev.timestamp_ms),
+    );
+    if !b.text.is_empty() {
+        doc.add_object(fields.text, object(std::mem::take(&mut b.text)));
+    }
+    if !b.kw.is_empty() {
+        doc.add_object(fields.kw, object(std::mem::take(&mut b.kw)));
+    }
+    for n in &b.names {
+        doc.add_text(fields.names, n);
+    }
+    if let Some(l) = event::detect_level(record) {
+        doc.add_text(fields.level, l.as_str());
+    }
+    if let Some(s) = event::detect_service(record) {
+        doc.add_text(fields.service, s);
+    }
+    if let Some(h) = event::detect_host(record) {
+        doc.add_text(fields.host, h);
+    }
+    Built {
+        doc,
+        mapping_changed: b.mapping_changed,
+        malformed: b.malformed,
+    }
+}

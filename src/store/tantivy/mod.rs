@@ -1,0 +1,644 @@
+//! The embedded store, built on tantivy.
+//!
+//! Why tantivy: it is the maintained Rust search library with Lucene's
+//! design (segments, BM25, positions for phrases, FSTs for wildcard/regex/
+//! fuzzy) plus a columnar store for sorting and aggregating, and it runs
+//! in-process with no JVM. One tantivy index per daily index keeps
+//! retention a directory delete. Aggregations run in our own engine
+//! (`aggs`) over tantivy's fast-field columns, because tantivy's own lack
+//! calendar intervals, time zones, `filters` and `date_range`, and render
+//! shapes that differ from Elasticsearch.
+
+mod aggs;
+mod columns;
+mod compile;
+mod document;
+pub mod schema;
+mod search;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tantivy::query::{Query as TQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{
+    Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument, Term,
+};
+
+use self::schema::{build_schema, text_analyzer, Fields, TEXT_ANALYZER};
+use super::mapping::{wildcard_match, Mapping};
+use super::{
+    validate_index_name, ApplyStats, IndexInfo, ResolveOptions, Snapshot, Store, StoreError,
+};
+use crate::event::Event;
+use crate::query::model::Query;
+use crate::wal::Lsn;
+
+/// What each commit records in tantivy's commit payload, so that the
+/// mapping and the replay position are always consistent with the data.
+#[derive(Serialize, Deserialize, Default)]
+struct Payload {
+    lsn: Lsn,
+    mapping: Mapping,
+    uuid: String,
+    max_ts: Option<i64>,
+}
+
+struct WriterState {
+    writer: Option<IndexWriter<TantivyDocument>>,
+    dirty: bool,
+    applied_lsn: Lsn,
+    /// Mapping including fields of applied but uncommitted documents.
+    mapping: Mapping,
+    last_write: Instant,
+    max_ts: Option<i64>,
+    deleted: bool,
+}
+
+/// One open index.
+pub(crate) struct IndexHandle {
+    name: String,
+    dir: PathBuf,
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    uuid: String,
+    /// Mapping visible to searches (grows as documents are applied).
+    mapping: RwLock<Arc<Mapping>>,
+    /// Highest LSN whose effects are committed in this index.
+    committed_lsn: AtomicU64,
+    has_pending: AtomicBool,
+    state: Mutex<WriterState>,
+}
+
+/// Tuning of the embedded store.
+#[derive(Debug, Clone)]
+pub struct TantivyOptions {
+    /// Indexing memory per index writer, split over its threads.
+    pub writer_heap_bytes: usize,
+    pub writer_threads: usize,
+    /// zstd level for `_source` blocks.
+    pub zstd_level: i32,
+}
+
+impl Default for TantivyOptions {
+    fn default() -> Self {
+        TantivyOptions {
+            writer_heap_bytes: 96 * 1024 * 1024,
+            writer_threads: 2,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// The embedded tantivy store: a directory of indices.
+pub struct TantivyStore {
+    root: PathBuf,
+    opts: TantivyOptions,
+    indices: RwLock<BTreeMap<String, Arc<IndexHandle>>>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl TantivyStore {
+    /// Open every index under `root` (creating `root` if needed).
+    pub fn open(root: &Path, opts: TantivyOptions) -> Result<TantivyStore, StoreError> {
+        Self::open_with(root, opts, false)
+    }
+
+    /// Open for searching only, beside a running server: nothing on disk is
+    /// changed.
+    pub fn open_read_only(root: &Path, opts: TantivyOptions) -> Result<TantivyStore, StoreError> {
+        Self::open_with(root, opts, true)
+    }
+
+    fn open_with(
+        root: &Path,
+        opts: TantivyOptions,
+        read_only: bool,
+    ) -> Result<TantivyStore, StoreError> {
+        std::fs::create_dir_all(root).map_err(io_err(root))?;
+        let mut indices = BTreeMap::new();
+        for entry in std::fs::read_dir(root).map_err(io_err(root))? {
+            let entry = entry.map_err(io_err(root))?;
+            if !entry.path().is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !entry.path().join("meta.json").exists() {
+                if read_only {
+                    continue;
+                }
+                tracing::warn!(index = %name, "store: removing index directory without a commit");
+                let _ = std::fs::remove_dir_all(entry.path());
+                continue;
+            }
+            match IndexHandle::open(&name, &entry.path()) {
+                Ok(h) => {
+                    indices.insert(name, Arc::new(h));
+                }
+                Err(e) => {
+                    tracing::error!(index = %name, error = %e, "store: cannot open index; it is left on disk untouched");
+                }
+            }
+        }
+        Ok(TantivyStore {
+            root: root.to_path_buf(),
+            opts,
+            indices: RwLock::new(indices),
+        })
+    }
+
+    fn handle(&self, name: &str) -> Option<Arc<IndexHandle>> {
+        self.indices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn handle_or_create(&self, name: &str) -> Result<Arc<IndexHandle>, StoreError> {
+        if let Some(h) = self.handle(name) {
+            return Ok(h);
+        }
+        validate_index_name(name)?;
+        let mut map = self.indices.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = map.get(name) {
+            return Ok(h.clone());
+        }
+        let dir = self.root.join(name);
+        let h = Arc::new(IndexHandle::create(name, &dir, &self.opts)?);
+        map.insert(name.to_string(), h.clone());
+        tracing::info!(index = %name, "store: created index");
+        Ok(h)
+    }
+
+    fn handles(&self, names: &[String]) -> Result<Vec<Arc<IndexHandle>>, StoreError> {
+        names
+            .iter()
+            .map(|n| {
+                self.handle(n)
+                    .ok_or_else(|| StoreError::IndexNotFound(n.clone()))
+            })
+            .collect()
+    }
+
+    /// Whether any index has applied but uncommitted documents.
+    pub fn has_pending(&self) -> bool {
+        self.indices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|h| h.has_pending.load(Ordering::Relaxed))
+    }
+
+    /// Whether a committed document with this id exists.
+    pub fn exists(&self, index: &str, id: &str) -> bool {
+        let Some(h) = self.handle(index) else {
+            return false;
+        };
+        let searcher = h.reader.searcher();
+        let q = TermQuery::new(
+            Term::from_field_text(h.fields.id, id),
+            IndexRecordOption::Basic,
+        );
+        q.count(&searcher).map(|c| c > 0).unwrap_or(false)
+    }
+}
+
+impl IndexHandle {
+    fn create(name: &str, dir: &Path, opts: &TantivyOptions) -> Result<IndexHandle, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let settings = IndexSettings {
+            docstore_compression: Compressor::Zstd(ZstdCompressor {
+                compression_level: Some(opts.zstd_level),
+            }),
+            docstore_blocksize: 64 * 1024,
+            ..IndexSettings::default()
+        };
+        let index = Index::builder()
+            .schema(build_schema())
+            .settings(settings)
+            .create_in_dir(dir)?;
+        let uuid = crate::event::new_id();
+        let h = Self::finish(
+            name,
+            dir,
+            index,
+            Payload {
+                uuid,
+                ..Payload::default()
+            },
+        )?;
+        // A first, empty commit records the uuid and makes the index openable.
+        {
+            let mut st = lock(&h.state);
+            h.ensure_writer(&mut st, opts)?;
+            st.dirty = true;
+        }
+        h.commit(0)?;
+        Ok(h)
+    }
+
+    fn open(name: &str, dir: &Path) -> Result<IndexHandle, StoreError> {
+        let index = Index::open_in_dir(dir)?;
+        let payload: Payload = match index.load_metas()?.payload {
+            Some(p) => serde_json::from_str(&p).map_err(|e| {
+                StoreError::Engine(format!("index {name}: bad commit payload: {e}"))
+            })?,
+            None => Payload::default(),
+        };
+        Self::finish(name, dir, index, payload)
+    }
+
+    fn finish(
+        name: &str,
+        dir: &Path,
+        index: Index,
+        payload: Payload,
+    ) -> Result<IndexHandle, StoreError> {
+        index.tokenizers().register(TEXT_ANALYZER, text_analyzer());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let fields = Fields::from_schema(&index.schema())?;
+        Ok(IndexHandle {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            fields,
+            uuid: payload.uuid.clone(),
+            mapping: RwLock::new(Arc::new(payload.mapping.clone())),
+            committed_lsn: AtomicU64::new(payload.lsn),
+            has_pending: AtomicBool::new(false),
+            state: Mutex::new(WriterState {
+                writer: None,
+                dirty: false,
+                applied_lsn: payload.lsn,
+                mapping: payload.mapping,
+                last_write: Instant::now(),
+                max_ts: payload.max_ts,
+                deleted: false,
+            }),
+            index,
+            reader,
+        })
+    }
+
+    fn ensure_writer(&self, st: &mut WriterState, opts: &TantivyOptions) -> Result<(), StoreError> {
+        if st.writer.is_none() {
+            let threads = opts.writer_threads.max(1);
+            let heap = opts.writer_heap_bytes.max(threads * 16 * 1024 * 1024);
+            st.writer = Some(self.index.writer_with_num_threads(threads, heap)?);
+        }
+        Ok(())
+    }
+
+    fn commit(&self, lsn: Lsn) -> Result<(), StoreError> {
+        let mut st = lock(&self.state);
+        if !st.dirty || st.deleted {
+            return Ok(());
+        }
+        let payload = Payload {
+            lsn: lsn.max(st.applied_lsn),
+            mapping: st.mapping.clone(),
+            uuid: self.uuid.clone(),
+            max_ts: st.max_ts,
+        };
+        let text =
+            serde_json::to_string(&payload).map_err(|e| StoreError::Engine(e.to_string()))?;
+        if let Some(w) = st.writer.as_mut() {
+            let mut prepared = w.prepare_commit()?;
+            prepared.set_payload(&text);
+            prepared.commit()?;
+        }
+        st.dirty = false;
+        self.committed_lsn.store(payload.lsn, Ordering::Release);
+        self.has_pending.store(false, Ordering::Release);
+        drop(st);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn mapping(&self) -> Arc<Mapping> {
+        self.mapping
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Store for TantivyStore {
+    fn apply(&self, first_lsn: Lsn, events: &[Event]) -> Result<ApplyStats, StoreError> {
+        let mut stats = ApplyStats::default();
+        // Group consecutive events of the same index to lock once per run.
+        let mut i = 0;
+        while i < events.len() {
+            let name = &events[i].index;
+            let mut j = i + 1;
+            while j < events.len() && &events[j].index == name {
+                j += 1;
+            }
+            let mut h = self.handle_or_create(name)?;
+            let mut st = lock(&h.state);
+            if st.deleted {
+                drop(st);
+                self.indices
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(name);
+                h = self.handle_or_create(name)?;
+                st = lock(&h.state);
+            }
+            h.ensure_writer(&mut st, &self.opts)?;
+            let committed = h.committed_lsn.load(Ordering::Acquire);
+            let mut mapping_changed = false;
+            for (k, ev) in events[i..j].iter().enumerate() {
+                let lsn = first_lsn + (i + k) as u64;
+                if lsn <= committed {
+                    stats.skipped_replay += 1;
+                    continue;
+                }
+                let record: serde_json::Map<String, Value> =
+                    match serde_json::from_slice(&ev.source) {
+                        Ok(Value::Object(m)) => m,
+                        _ => {
+                            stats.unparsable += 1;
+                            continue;
+                        }
+                    };
+                let st = &mut *st;
+                let built = document::build(&h.fields, &mut st.mapping, ev, &record);
+                mapping_changed |= built.mapping_changed;
+                stats.malformed_values += built.malformed as u64;
+                let Some(writer) = st.writer.as_mut() else {
+                    continue;
+                };
+                if ev.explicit_id {
+                    writer.delete_term(Term::from_field_text(h.fields.id, &ev.id));
+                }
+                writer.add_document(built.doc)?;
+                st.applied_lsn = lsn;
+                st.max_ts = Some(
+                    st.max_ts
+                        .map_or(ev.timestamp_ms, |m| m.max(ev.timestamp_ms)),
+                );
+                st.dirty = true;
+                st.last_write = Instant::now();
+                stats.indexed += 1;
+            }
+            if mapping_changed {
+                *h.mapping.write().unwrap_or_else(|e| e.into_inner()) =
+                    Arc::new(st.mapping.clone());
+            }
+            if st.dirty {
+                h.has_pending.store(true, Ordering::Release);
+            }
+            i = j;
+        }
+        Ok(stats)
+    }
+
+    fn commit(&self, lsn: Lsn) -> Result<(), StoreError> {
+        let handles: Vec<Arc<IndexHandle>> = self
+            .indices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for h in handles {
+            h.commit(lsn)?;
+        }
+        Ok(())
+    }
+
+    fn release_idle(&self, idle_ms: u64) {
+        let handles: Vec<Arc<IndexHandle>> = self
+            .indices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for h in handles {
+            let writer = {
+                let mut st = lock(&h.state);
+                if st.dirty
+                    || st.writer.is_none()
+                    || st.last_write.elapsed().as_millis() < idle_ms as u128
+                {
+                    continue;
+                }
+                st.writer.take()
+            };
+            if let Some(w) = writer {
+                if let Err(e) = w.wait_merging_threads() {
+                    tracing::warn!(index = %h.name, error = %e, "store: merge on writer close failed");
+                }
+                tracing::debug!(index = %h.name, "store: closed idle writer");
+            }
+        }
+    }
+
+    fn committed_lsn(&self) -> Lsn {
+        self.indices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|h| h.committed_lsn.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn resolve(&self, expr: &str, opts: ResolveOptions) -> Result<Vec<String>, StoreError> {
+        let map = self.indices.read().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<String> = Vec::new();
+        let expr = expr.trim();
+        let parts: Vec<&str> = if expr.is_empty() || expr == "_all" {
+            vec!["*"]
+        } else {
+            expr.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect()
+        };
+        for part in parts {
+            if let Some(neg) = part.strip_prefix('-') {
+                out.retain(|n| !wildcard_match(neg, n));
+                continue;
+            }
+            if part.contains('*') || part.contains('?') || part == "_all" {
+                let pat = if part == "_all" { "*" } else { part };
+                for n in map.keys() {
+                    if wildcard_match(pat, n) && !out.contains(n) {
+                        out.push(n.clone());
+                    }
+                }
+            } else if map.contains_key(part) {
+                if !out.iter().any(|n| n == part) {
+                    out.push(part.to_string());
+                }
+            } else if !opts.ignore_unavailable {
+                return Err(StoreError::IndexNotFound(part.to_string()));
+            }
+        }
+        if out.is_empty() && !opts.allow_no_indices {
+            return Err(StoreError::IndexNotFound(expr.to_string()));
+        }
+        Ok(out)
+    }
+
+    fn snapshot(&self, indices: &[String]) -> Result<Arc<dyn Snapshot>, StoreError> {
+        let parts = self
+            .handles(indices)?
+            .into_iter()
+            .map(|h| search::Part {
+                name: h.name.clone(),
+                searcher: h.reader.searcher(),
+                mapping: h.mapping(),
+                fields: h.fields,
+            })
+            .collect();
+        Ok(Arc::new(search::TantivySnapshot { parts }))
+    }
+
+    fn count(&self, indices: &[String], query: &Query) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        for h in self.handles(indices)? {
+            let searcher = h.reader.searcher();
+            let mapping = h.mapping();
+            let ctx = compile::Ctx {
+                fields: &h.fields,
+                mapping: &mapping,
+                index_name: &h.name,
+            };
+            let q = compile::compile(&ctx, query)?;
+            total += q.count(&searcher)? as u64;
+        }
+        Ok(total)
+    }
+
+    fn get(&self, index: &str, id: &str) -> Result<Option<Value>, StoreError> {
+        let h = self
+            .handle(index)
+            .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
+        let searcher = h.reader.searcher();
+        let q = TermQuery::new(
+            Term::from_field_text(h.fields.id, id),
+            IndexRecordOption::Basic,
+        );
+        let weight = q.weight(tantivy::query::EnableScoring::disabled_from_searcher(
+            &searcher,
+        ))?;
+        for (ord, seg) in searcher.segment_readers().iter().enumerate() {
+            let mut found = None;
+            weight.for_each_no_score(seg, &mut |docs| {
+                for d in docs {
+                    if !seg.is_deleted(*d) {
+                        found = Some(*d);
+                    }
+                }
+            })?;
+            if let Some(doc) = found {
+                let src = search::load_source(&searcher, &h.fields, ord as u32, doc)?;
+                return Ok(Some(src));
+            }
+        }
+        Ok(None)
+    }
+
+    fn list(&self) -> Vec<IndexInfo> {
+        let handles: Vec<Arc<IndexHandle>> = self
+            .indices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        handles
+            .iter()
+            .map(|h| {
+                let searcher = h.reader.searcher();
+                let bytes = dir_size(&h.dir);
+                IndexInfo {
+                    name: h.name.clone(),
+                    docs: searcher.num_docs(),
+                    bytes,
+                    uuid: h.uuid.clone(),
+                    max_timestamp_ms: lock(&h.state).max_ts,
+                }
+            })
+            .collect()
+    }
+
+    fn mapping(&self, index: &str) -> Option<Value> {
+        self.handle(index).map(|h| h.mapping().to_es())
+    }
+
+    fn delete_index(&self, name: &str) -> Result<(), StoreError> {
+        let h = self
+            .indices
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+            .ok_or_else(|| StoreError::IndexNotFound(name.to_string()))?;
+        let writer = {
+            let mut st = lock(&h.state);
+            st.deleted = true;
+            st.writer.take()
+        };
+        if let Some(mut w) = writer {
+            let _ = w.rollback();
+            drop(w);
+        }
+        std::fs::remove_dir_all(&h.dir).map_err(io_err(&h.dir))?;
+        tracing::info!(index = %name, "store: deleted index");
+        Ok(())
+    }
+
+    fn create_index(&self, name: &str, mapping: Mapping) -> Result<bool, StoreError> {
+        if self.handle(name).is_some() {
+            return Ok(false);
+        }
+        let h = self.handle_or_create(name)?;
+        if !mapping.fields.is_empty() {
+            let mut st = lock(&h.state);
+            st.mapping = mapping.clone();
+            st.dirty = true;
+            h.ensure_writer(&mut st, &self.opts)?;
+            drop(st);
+            *h.mapping.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(mapping);
+            let lsn = h.committed_lsn.load(Ordering::Acquire);
+            h.commit(lsn)?;
+        }
+        Ok(true)
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}

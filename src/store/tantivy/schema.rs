@@ -1,0 +1,171 @@
+//! The fixed tantivy schema every index uses, and the text analyser.
+//!
+//! Dynamic fields live in two JSON fields: `_text` holds analysed strings
+//! (with positions, for match and phrase queries) and `_kw` holds exact
+//! values (keywords, numbers, booleans, dates) as indexed terms plus
+//! columnar fast fields for sorting and aggregations. Which of the two a
+//! value goes to is decided by the index's mapping, not by tantivy.
+
+use tantivy::schema::{
+    BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions,
+    Schema, TextFieldIndexing, FAST, INDEXED, STORED, STRING,
+};
+use tantivy::tokenizer::{
+    LowerCaser, RemoveLongFilter, TextAnalyzer, Token, TokenStream, Tokenizer,
+};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Name under which [`StandardTokenizer`] + lowercasing is registered.
+pub const TEXT_ANALYZER: &str = "lw_standard";
+
+/// Handles of the schema fields.
+#[derive(Clone, Copy)]
+pub struct Fields {
+    pub id: Field,
+    pub source: Field,
+    pub timestamp: Field,
+    pub text: Field,
+    pub kw: Field,
+    pub level: Field,
+    pub service: Field,
+    pub host: Field,
+    /// Names of the fields each document has (for `exists`), like
+    /// Elasticsearch's `_field_names`.
+    pub names: Field,
+}
+
+pub fn build_schema() -> Schema {
+    let mut b = Schema::builder();
+    b.add_text_field("_id", STRING | STORED);
+    b.add_bytes_field("_source", BytesOptions::default().set_stored());
+    b.add_date_field(
+        "@timestamp",
+        DateOptions::from(INDEXED | FAST).set_precision(DateTimePrecision::Milliseconds),
+    );
+    let text_opts = JsonObjectOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TEXT_ANALYZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+        .set_expand_dots_enabled();
+    b.add_json_field("_text", text_opts);
+    let kw_opts = JsonObjectOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic),
+        )
+        .set_fast("raw")
+        .set_expand_dots_enabled();
+    b.add_json_field("_kw", kw_opts);
+    for f in ["_level", "_service", "_host"] {
+        b.add_text_field(f, STRING | FAST);
+    }
+    b.add_text_field("_fields", STRING);
+    b.build()
+}
+
+impl Fields {
+    pub fn from_schema(s: &Schema) -> tantivy::Result<Fields> {
+        Ok(Fields {
+            id: s.get_field("_id")?,
+            source: s.get_field("_source")?,
+            timestamp: s.get_field("@timestamp")?,
+            text: s.get_field("_text")?,
+            kw: s.get_field("_kw")?,
+            level: s.get_field("_level")?,
+            service: s.get_field("_service")?,
+            host: s.get_field("_host")?,
+            names: s.get_field("_fields")?,
+        })
+    }
+}
+
+/// The analyser for `text` fields: UAX#29 words (so `server01.example.com`
+/// stays one token and each CJK ideograph is its own, as in Elasticsearch's
+/// `standard` analyser), lowercased, tokens over 255 bytes dropped.
+pub fn text_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(StandardTokenizer)
+        .filter(RemoveLongFilter::limit(256))
+        .filter(LowerCaser)
+        .build()
+}
+
+/// UAX#29 word tokenizer.
+#[derive(Clone, Default)]
+pub struct StandardTokenizer;
+
+pub struct StandardTokenStream<'a> {
+    words: unicode_segmentation::UWordBoundIndices<'a>,
+    token: Token,
+}
+
+impl Tokenizer for StandardTokenizer {
+    type TokenStream<'a> = StandardTokenStream<'a>;
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> StandardTokenStream<'a> {
+        StandardTokenStream {
+            words: text.split_word_bound_indices(),
+            token: Token {
+                position: usize::MAX,
+                ..Token::default()
+            },
+        }
+    }
+}
+
+impl TokenStream for StandardTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        for (offset, word) in self.words.by_ref() {
+            if word.chars().any(char::is_alphanumeric) {
+                self.token.text.clear();
+                self.token.text.push_str(word);
+                self.token.offset_from = offset;
+                self.token.offset_to = offset + word.len();
+                self.token.position = self.token.position.wrapping_add(1);
+                return true;
+            }
+        }
+        false
+    }
+    fn token(&self) -> &Token {
+        &self.token
+    }
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.token
+    }
+}
+
+/// Analyse `text` into its lowercased terms, as indexing does.
+pub fn analyze(text: &str) -> Vec<String> {
+    let mut a = text_analyzer();
+    let mut ts = a.token_stream(text);
+    let mut out = Vec::new();
+    while ts.advance() {
+        out.push(ts.token().text.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_like_tokens() {
+        assert_eq!(
+            analyze("Connection reset by PEER"),
+            vec!["connection", "reset", "by", "peer"]
+        );
+        assert_eq!(
+            analyze("host server01.example.com failed"),
+            vec!["host", "server01", "example.com", "failed"]
+        );
+        assert_eq!(analyze("数据库连接"), vec!["数", "据", "库", "连", "接"]);
+        assert_eq!(analyze("Ошибка подключения"), vec!["ошибка", "подключения"]);
+        assert_eq!(
+            analyze("user_id=42, took 1.5s"),
+            vec!["user_id", "42", "took", "1.5s"]
+        );
+    }
+}
