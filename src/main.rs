@@ -3,6 +3,9 @@
 
 use clap::Parser;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = logweave::cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGWEAVE_LOG")

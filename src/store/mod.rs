@@ -166,6 +166,11 @@ pub fn validate_index_name(name: &str) -> Result<(), StoreError> {
     if name != name.to_lowercase() {
         return bad("must be lowercase");
     }
+    // The name becomes a directory: a NUL byte cannot be in one, and
+    // control characters would break `_cat` output and logs.
+    if name.chars().any(char::is_control) {
+        return bad("must not contain control characters");
+    }
     if name == "." || name == ".." {
         return bad("must not be '.' or '..'");
     }

@@ -355,6 +355,7 @@ mod tests {
             op: WriteOp::Index,
             timestamp_ms: i as i64,
             source: bytes::Bytes::from(format!("{{\"n\":{i}}}")),
+            parsed: None,
         }
     }
 

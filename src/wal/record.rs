@@ -108,6 +108,7 @@ pub fn decode_record(data: &[u8]) -> Result<(Lsn, Event, usize), RecordError> {
             op,
             timestamp_ms,
             source,
+            parsed: None,
         },
         8 + len,
     ))

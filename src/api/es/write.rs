@@ -31,6 +31,9 @@ enum ItemResult {
     },
 }
 
+/// Longest accepted document `_id`, in bytes (as in Elasticsearch).
+const MAX_ID_BYTES: usize = 512;
+
 /// How a write asks for visibility.
 #[derive(Clone, Copy, PartialEq)]
 enum Refresh {
@@ -119,8 +122,22 @@ fn prepare(
             results.push(fail(400, "invalid_index_name_exception", e.to_string()));
             continue;
         }
+        // Elasticsearch's limit; the write-ahead log also stores ids with a
+        // 16-bit length, so a longer id could not be replayed intact.
+        if let Some(long) = item.id.as_ref().filter(|i| i.len() > MAX_ID_BYTES) {
+            let preview: String = long.chars().take(32).collect();
+            results.push(fail(
+                400,
+                "illegal_argument_exception",
+                format!(
+                    "id [{preview}...] is too long, must be no longer than {MAX_ID_BYTES} bytes but was: {}",
+                    long.len()
+                ),
+            ));
+            continue;
+        }
         let explicit = item.id.is_some();
-        let id = item.id.clone().unwrap_or_else(event::new_id);
+        let id = item.id.clone().unwrap_or_else(event::new_doc_id);
         let op = if item.action == BulkAction::Create {
             WriteOp::Create
         } else {
@@ -158,6 +175,7 @@ fn prepare(
             op,
             timestamp_ms: ts,
             source,
+            parsed: Some(Box::new(record)),
         });
     }
     (events, results, actions)

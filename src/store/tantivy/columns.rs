@@ -79,7 +79,7 @@ pub fn open(
             ))
         }
         Resolved::Path { path, kind, .. } => {
-            let name = format!("_kw.{path}");
+            let name = format!("_kf.{path}");
             let handles = ff.dynamic_column_handles(&name)?;
             let want_str = matches!(kind, FieldKind::Text | FieldKind::Keyword);
             let mut found = FieldCol::Absent;

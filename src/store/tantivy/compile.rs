@@ -13,6 +13,7 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, Term};
 
+use super::fast_match::{FastStrQuery, Matcher};
 use super::schema::{analyze, Fields};
 use crate::event::timestamp::{epoch_number_to_millis, parse_timestamp_str};
 use crate::query::date_format::DateFormat;
@@ -42,9 +43,29 @@ fn bad(msg: impl Into<String>) -> StoreError {
 /// `indices.query.bool.max_clause_count`).
 const MAX_CLAUSES: usize = 4096;
 
-/// A `_kw` JSON term for a path, with no value yet.
+/// A `_kf` JSON term for a path, with no value yet (used as range bounds
+/// on the fast columns).
 fn kw_term(ctx: &Ctx, path: &str) -> Term {
-    Term::from_field_json_path(ctx.fields.kw, path, true)
+    Term::from_field_json_path(ctx.fields.kf, path, true)
+}
+
+/// The fast column name of a path's exact values.
+fn kf_column(path: &str) -> String {
+    format!("_kf.{path}")
+}
+
+fn str_set(column: String, values: impl IntoIterator<Item = String>) -> Q {
+    Box::new(FastStrQuery::set(column, values))
+}
+
+fn str_regex(column: String, regex: &str, ci: bool) -> Result<Q, StoreError> {
+    let flags = if ci { "(?i)" } else { "" };
+    let re = regex::Regex::new(&format!("^{flags}(?:{regex})$"))
+        .map_err(|e| bad(format!("invalid pattern [{regex}]: {e}")))?;
+    Ok(Box::new(FastStrQuery {
+        column,
+        matcher: Matcher::Regex(std::sync::Arc::new(re)),
+    }))
 }
 
 fn text_term(ctx: &Ctx, path: &str, token: &str) -> Term {
@@ -57,6 +78,10 @@ fn kw_str_term(ctx: &Ctx, path: &str, s: &str) -> Term {
     let mut t = kw_term(ctx, path);
     t.append_type_and_str(s);
     t
+}
+
+fn normalized_column(name: &str) -> String {
+    name.to_string()
 }
 
 fn term_q(t: Term) -> Q {
@@ -263,18 +288,16 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
                     kind: FieldKind::Text | FieldKind::Keyword,
                     keyword,
                 } => {
-                    let terms: Vec<Term> = values
-                        .iter()
-                        .filter_map(value_text)
-                        .map(|s| {
-                            if keyword {
-                                kw_str_term(ctx, &path, &s)
-                            } else {
-                                text_term(ctx, &path, &s)
-                            }
-                        })
-                        .collect();
-                    Box::new(TermSetQuery::new(terms))
+                    if keyword {
+                        str_set(kf_column(&path), values.iter().filter_map(value_text))
+                    } else {
+                        let terms: Vec<Term> = values
+                            .iter()
+                            .filter_map(value_text)
+                            .map(|s| text_term(ctx, &path, &s))
+                            .collect();
+                        Box::new(TermSetQuery::new(terms))
+                    }
                 }
                 Resolved::Id => Box::new(TermSetQuery::new(
                     values
@@ -349,10 +372,13 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
                 path,
                 kind: FieldKind::Text | FieldKind::Keyword,
                 ..
-            } => {
-                let d = auto_fuzz(*distance, value);
-                Box::new(FuzzyTermQuery::new(kw_str_term(ctx, &path, value), d, true))
-            }
+            } => Box::new(FastStrQuery {
+                column: kf_column(&path),
+                matcher: Matcher::Fuzzy(
+                    std::sync::Arc::from(value.as_str()),
+                    auto_fuzz(*distance, value),
+                ),
+            }),
             _ => empty(),
         },
         Query::Ids(ids) => Box::new(TermSetQuery::new(
@@ -541,17 +567,12 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
             }
         }
         Resolved::Normalized(name) => {
-            let f = match name {
-                "_level" => ctx.fields.level,
-                "_service" => ctx.fields.service,
-                _ => ctx.fields.host,
-            };
             let t = if name == "_level" {
                 text.to_ascii_uppercase()
             } else {
                 text
             };
-            term_q(Term::from_field_text(f, &t))
+            str_set(normalized_column(name), [t])
         }
         Resolved::Path {
             path,
@@ -567,9 +588,9 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
             }
             FieldKind::Text | FieldKind::Keyword => {
                 if ci {
-                    json_str_regex(ctx.fields.kw, &path, &regex_escape(&text), true)?
+                    str_regex(kf_column(&path), &regex_escape(&text), true)?
                 } else {
-                    term_q(kw_str_term(ctx, &path, &text))
+                    str_set(kf_column(&path), [text])
                 }
             }
             FieldKind::Long | FieldKind::Float => match parse_f64(value) {
@@ -588,7 +609,7 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
                 };
                 let mut t = kw_term(ctx, &path);
                 t.append_type_and_fast_value(b);
-                term_q(t)
+                range_q(Bound::Included(t.clone()), Bound::Included(t))
             }
             FieldKind::Date { .. } => match parse_date_value(value) {
                 Some(ms) => exact_date(ctx, DateTarget::Path(&path), ms),
@@ -620,7 +641,8 @@ fn pattern_field(ctx: &Ctx, field: &str, regex: &str, ci: bool) -> Result<Q, Sto
                 path,
                 kind: FieldKind::Text | FieldKind::Keyword,
                 ..
-            } => qs.push(json_str_regex(ctx.fields.kw, &path, regex, ci)?),
+            } => qs.push(str_regex(kf_column(&path), regex, ci)?),
+            Resolved::Normalized(name) => qs.push(str_regex(normalized_column(name), regex, ci)?),
             Resolved::Id => qs.push(
                 RegexQuery::from_pattern(regex, ctx.fields.id)
                     .map(|q| Box::new(q) as Q)

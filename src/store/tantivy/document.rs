@@ -28,7 +28,7 @@ pub const MAX_FIELDS: usize = 1_000;
 #[derive(Default)]
 struct Builder {
     text: BTreeMap<String, Vec<OwnedValue>>,
-    kw: BTreeMap<String, Vec<OwnedValue>>,
+    kf: BTreeMap<String, Vec<OwnedValue>>,
     mapping_changed: bool,
     malformed: u32,
     names: std::collections::BTreeSet<String>,
@@ -74,7 +74,7 @@ impl Builder {
             FieldKind::Text => match as_string() {
                 Some(s) => {
                     if s.len() <= KEYWORD_IGNORE_ABOVE {
-                        push(&mut self.kw, OwnedValue::Str(s.clone()));
+                        push(&mut self.kf, OwnedValue::Str(s.clone()));
                     }
                     push(&mut self.text, OwnedValue::Str(s));
                     true
@@ -83,7 +83,7 @@ impl Builder {
             },
             FieldKind::Keyword => match as_string() {
                 Some(s) if s.len() <= MAX_TERM_BYTES => {
-                    push(&mut self.kw, OwnedValue::Str(s));
+                    push(&mut self.kf, OwnedValue::Str(s));
                     true
                 }
                 _ => false,
@@ -98,7 +98,7 @@ impl Builder {
                         .or_else(|| s.trim().parse::<f64>().ok().map(|f| f as i64)),
                     _ => None,
                 };
-                n.map(|n| push(&mut self.kw, OwnedValue::I64(n))).is_some()
+                n.map(|n| push(&mut self.kf, OwnedValue::I64(n))).is_some()
             }
             FieldKind::Float => {
                 let n = match v {
@@ -107,7 +107,7 @@ impl Builder {
                     _ => None,
                 };
                 n.filter(|f| f.is_finite())
-                    .map(|f| push(&mut self.kw, OwnedValue::F64(f)))
+                    .map(|f| push(&mut self.kf, OwnedValue::F64(f)))
                     .is_some()
             }
             FieldKind::Boolean => {
@@ -117,7 +117,7 @@ impl Builder {
                     Value::String(s) if s == "false" => Some(false),
                     _ => None,
                 };
-                b.map(|b| push(&mut self.kw, OwnedValue::Bool(b))).is_some()
+                b.map(|b| push(&mut self.kf, OwnedValue::Bool(b))).is_some()
             }
             FieldKind::Date { .. } => {
                 let ms = match v {
@@ -126,7 +126,7 @@ impl Builder {
                     Value::Number(n) => n.as_i64(),
                     _ => None,
                 };
-                ms.map(|ms| push(&mut self.kw, date(ms))).is_some()
+                ms.map(|ms| push(&mut self.kf, date(ms))).is_some()
             }
         };
         if !ok {
@@ -232,8 +232,8 @@ pub fn build(
     if !b.text.is_empty() {
         doc.add_object(fields.text, object(std::mem::take(&mut b.text)));
     }
-    if !b.kw.is_empty() {
-        doc.add_object(fields.kw, object(std::mem::take(&mut b.kw)));
+    if !b.kf.is_empty() {
+        doc.add_object(fields.kf, object(std::mem::take(&mut b.kf)));
     }
     for n in &b.names {
         doc.add_text(fields.names, n);

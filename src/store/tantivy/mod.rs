@@ -13,6 +13,7 @@ mod aggs;
 mod columns;
 mod compile;
 mod document;
+mod fast_match;
 pub mod schema;
 mod search;
 
@@ -92,7 +93,7 @@ impl Default for TantivyOptions {
         TantivyOptions {
             writer_heap_bytes: 96 * 1024 * 1024,
             writer_threads: 2,
-            zstd_level: 3,
+            zstd_level: 7,
         }
     }
 }
@@ -228,7 +229,7 @@ impl IndexHandle {
             docstore_compression: Compressor::Zstd(ZstdCompressor {
                 compression_level: Some(opts.zstd_level),
             }),
-            docstore_blocksize: 64 * 1024,
+            docstore_blocksize: 256 * 1024,
             ..IndexSettings::default()
         };
         let index = Index::builder()
@@ -374,16 +375,22 @@ impl Store for TantivyStore {
                     stats.skipped_replay += 1;
                     continue;
                 }
-                let record: serde_json::Map<String, Value> =
-                    match serde_json::from_slice(&ev.source) {
-                        Ok(Value::Object(m)) => m,
+                let parsed_here;
+                let record: &serde_json::Map<String, Value> = match &ev.parsed {
+                    Some(m) => m,
+                    None => match serde_json::from_slice(&ev.source) {
+                        Ok(Value::Object(m)) => {
+                            parsed_here = m;
+                            &parsed_here
+                        }
                         _ => {
                             stats.unparsable += 1;
                             continue;
                         }
-                    };
+                    },
+                };
                 let st = &mut *st;
-                let built = document::build(&h.fields, &mut st.mapping, ev, &record);
+                let built = document::build(&h.fields, &mut st.mapping, ev, record);
                 mapping_changed |= built.mapping_changed;
                 stats.malformed_values += built.malformed as u64;
                 let Some(writer) = st.writer.as_mut() else {

@@ -1,14 +1,17 @@
 //! The fixed tantivy schema every index uses, and the text analyser.
 //!
 //! Dynamic fields live in two JSON fields: `_text` holds analysed strings
-//! (with positions, for match and phrase queries) and `_kw` holds exact
-//! values (keywords, numbers, booleans, dates) as indexed terms plus
-//! columnar fast fields for sorting and aggregations. Which of the two a
-//! value goes to is decided by the index's mapping, not by tantivy.
+//! (an inverted index with positions, for match and phrase queries) and
+//! `_kf` holds exact values (keywords, numbers, booleans, dates) only as
+//! columnar fast fields. Exact matches and ranges on `_kf` scan columns
+//! (a few milliseconds per million documents) instead of keeping a second
+//! inverted index, which would cost more disk than the compressed
+//! `_source` itself. Which of the two a value goes to is decided by the
+//! index's mapping, not by tantivy.
 
 use tantivy::schema::{
     BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions,
-    Schema, TextFieldIndexing, FAST, INDEXED, STORED, STRING,
+    Schema, TextFieldIndexing, TextOptions, FAST, STORED,
 };
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, TextAnalyzer, Token, TokenStream, Tokenizer,
@@ -25,7 +28,7 @@ pub struct Fields {
     pub source: Field,
     pub timestamp: Field,
     pub text: Field,
-    pub kw: Field,
+    pub kf: Field,
     pub level: Field,
     pub service: Field,
     pub host: Field,
@@ -34,13 +37,23 @@ pub struct Fields {
     pub names: Field,
 }
 
+/// An untokenized, indexed string without norms (ids, field names).
+fn exact_indexed() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_fieldnorms(false)
+            .set_index_option(IndexRecordOption::Basic),
+    )
+}
+
 pub fn build_schema() -> Schema {
     let mut b = Schema::builder();
-    b.add_text_field("_id", STRING | STORED);
+    b.add_text_field("_id", exact_indexed() | STORED);
     b.add_bytes_field("_source", BytesOptions::default().set_stored());
     b.add_date_field(
         "@timestamp",
-        DateOptions::from(INDEXED | FAST).set_precision(DateTimePrecision::Milliseconds),
+        DateOptions::from(FAST).set_precision(DateTimePrecision::Milliseconds),
     );
     let text_opts = JsonObjectOptions::default()
         .set_indexing_options(
@@ -50,19 +63,16 @@ pub fn build_schema() -> Schema {
         )
         .set_expand_dots_enabled();
     b.add_json_field("_text", text_opts);
-    let kw_opts = JsonObjectOptions::default()
-        .set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer("raw")
-                .set_index_option(IndexRecordOption::Basic),
-        )
-        .set_fast("raw")
-        .set_expand_dots_enabled();
-    b.add_json_field("_kw", kw_opts);
+    b.add_json_field(
+        "_kf",
+        JsonObjectOptions::default()
+            .set_fast("raw")
+            .set_expand_dots_enabled(),
+    );
     for f in ["_level", "_service", "_host"] {
-        b.add_text_field(f, STRING | FAST);
+        b.add_text_field(f, TextOptions::default().set_fast("raw"));
     }
-    b.add_text_field("_fields", STRING);
+    b.add_text_field("_fields", exact_indexed());
     b.build()
 }
 
@@ -73,7 +83,7 @@ impl Fields {
             source: s.get_field("_source")?,
             timestamp: s.get_field("@timestamp")?,
             text: s.get_field("_text")?,
-            kw: s.get_field("_kw")?,
+            kf: s.get_field("_kf")?,
             level: s.get_field("_level")?,
             service: s.get_field("_service")?,
             host: s.get_field("_host")?,
