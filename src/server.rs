@@ -99,6 +99,23 @@ fn hostname() -> String {
         .unwrap_or_else(|| "logweave".into())
 }
 
+/// Delete every index whose newest event is older than `cutoff_ms`;
+/// returns the names deleted.
+pub fn apply_retention(store: &TantivyStore, cutoff_ms: i64) -> Vec<String> {
+    let mut deleted = Vec::new();
+    for info in store.list() {
+        if info.max_timestamp_ms.is_some_and(|t| t < cutoff_ms) {
+            match store.delete_index(&info.name) {
+                Ok(()) => deleted.push(info.name),
+                Err(e) => {
+                    tracing::warn!(index = %info.name, error = %e, "retention: delete failed")
+                }
+            }
+        }
+    }
+    deleted
+}
+
 fn spawn_retention(store: Arc<TantivyStore>, days: u64, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -108,20 +125,14 @@ fn spawn_retention(store: Arc<TantivyStore>, days: u64, shutdown: CancellationTo
                 _ = tick.tick() => {}
             }
             let cutoff = crate::event::now_ms() - (days as i64) * 86_400_000;
-            for info in store.list() {
-                if info.max_timestamp_ms.is_some_and(|t| t < cutoff) {
-                    let s = store.clone();
-                    let name = info.name.clone();
-                    match tokio::task::spawn_blocking(move || s.delete_index(&name)).await {
-                        Ok(Ok(())) => {
-                            tracing::info!(index = %info.name, days, "retention: deleted index older than the limit")
-                        }
-                        Ok(Err(e)) => {
-                            tracing::warn!(index = %info.name, error = %e, "retention: delete failed")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "retention task failed"),
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || apply_retention(&s, cutoff)).await {
+                Ok(deleted) => {
+                    for name in deleted {
+                        tracing::info!(index = %name, days, "retention: deleted index older than the limit");
                     }
                 }
+                Err(e) => tracing::warn!(error = %e, "retention task failed"),
             }
         }
     });
@@ -163,5 +174,52 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, WriteOp};
+    use crate::store::tantivy::TantivyOptions;
+
+    fn ev(index: &str, ts: i64) -> Event {
+        Event {
+            index: index.into(),
+            id: crate::event::new_doc_id(),
+            explicit_id: false,
+            op: WriteOp::Index,
+            timestamp_ms: ts,
+            source: bytes::Bytes::from_static(b"{\"m\":1}"),
+            parsed: None,
+        }
+    }
+
+    #[test]
+    fn retention_deletes_only_old_indices() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TantivyStore::open(
+            dir.path(),
+            TantivyOptions {
+                writer_threads: 1,
+                writer_heap_bytes: 20 << 20,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let day = 86_400_000;
+        let now = crate::event::now_ms();
+        store
+            .apply(
+                1,
+                &[ev("logs-old", now - 40 * day), ev("logs-new", now - day)],
+            )
+            .unwrap();
+        store.commit(2).unwrap();
+        let deleted = apply_retention(&store, now - 30 * day);
+        assert_eq!(deleted, vec!["logs-old".to_string()]);
+        let names: Vec<String> = store.list().into_iter().map(|i| i.name).collect();
+        assert_eq!(names, vec!["logs-new".to_string()]);
+        assert!(!dir.path().join("logs-old").exists());
     }
 }

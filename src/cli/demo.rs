@@ -43,6 +43,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let running = crate::server::start(cfg).await?;
     let base = format!("http://{}", running.http_addr);
     let log_path = args.data_dir.join("demo-app.log");
+    // A rerun on the same data directory ships only what this run writes.
+    let start_offset = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
     // History: the last two hours.
     {
         let span_ms = 2 * 3600 * 1000;
@@ -104,7 +106,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let ship_url = format!("{base}/_bulk");
     tokio::spawn(async move {
         let client = reqwest::Client::new();
-        let mut offset = 0u64;
+        let mut offset = start_offset;
         let mut carry = Vec::new();
         loop {
             let mut buf = Vec::new();
@@ -117,6 +119,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
+            // Everything read is either shipped below or kept in `carry`.
+            offset += buf.len() as u64;
             carry.extend_from_slice(&buf);
             let Some(last_nl) = carry.iter().rposition(|b| *b == b'\n') else {
                 continue;
@@ -144,7 +148,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            offset += buf.len() as u64;
         }
     });
     println!(

@@ -88,13 +88,18 @@ impl Ingest {
         let mut chunk_first: Lsn = 0;
         let mut last: Lsn = 0;
         let mut replayed = 0u64;
-        let flush = |first: Lsn, events: &mut Vec<Event>, replayed: &mut u64| {
+        let mut replay_error: Option<String> = None;
+        let mut flush = |first: Lsn, events: &mut Vec<Event>, replayed: &mut u64| {
             if events.is_empty() {
                 return;
             }
             match store.apply(first, events) {
                 Ok(s) => *replayed += s.indexed,
-                Err(e) => tracing::error!(error = %e, "replay: applying events failed"),
+                Err(e) => {
+                    if replay_error.is_none() {
+                        replay_error = Some(format!("{e}"));
+                    }
+                }
             }
             events.clear();
         };
@@ -112,6 +117,11 @@ impl Ingest {
             }
         })?;
         flush(chunk_first, &mut chunk, &mut replayed);
+        if let Some(e) = replay_error {
+            // Committing now would drop the events that failed: refuse to
+            // start instead, leaving the log intact for the next attempt.
+            anyhow::bail!("replaying the write-ahead log into the store failed: {e}; the log is kept, fix the cause and restart");
+        }
         let start_lsn = opened.next_lsn.saturating_sub(1);
         store.commit(start_lsn)?;
         opened.segments.truncate_through(start_lsn)?;
@@ -238,6 +248,7 @@ fn run_indexer(
     let mut waiters: Vec<RefreshRequest> = Vec::new();
     let mut last_idle_check = Instant::now();
     let mut open = true;
+    let mut stuck: Option<DurableBatch> = None;
     while open || !waiters.is_empty() {
         let timeout = if waiters.iter().any(|w| w.min_lsn <= applied) {
             Duration::ZERO
@@ -247,26 +258,42 @@ fn run_indexer(
                 .min(Duration::from_millis(50))
         };
         if open {
-            match batches.recv_timeout(timeout) {
-                Ok(batch) => {
-                    let n = batch.events.len() as u64;
-                    match store.apply(batch.first_lsn, &batch.events) {
-                        Ok(s) => {
-                            metrics
-                                .events_indexed
-                                .fetch_add(s.indexed, Ordering::Relaxed);
-                            metrics
-                                .malformed_values
-                                .fetch_add(s.malformed_values, Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "indexer: applying a durable batch failed; it stays in the log and is retried at restart")
-                        }
-                    }
-                    applied = batch.first_lsn + n - 1;
+            let next = match stuck.take() {
+                Some(b) => {
+                    std::thread::sleep(Duration::from_secs(1));
+                    Some(b)
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => open = false,
+                None => match batches.recv_timeout(timeout) {
+                    Ok(batch) => Some(batch),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        open = false;
+                        None
+                    }
+                },
+            };
+            if let Some(batch) = next {
+                let n = batch.events.len() as u64;
+                match store.apply(batch.first_lsn, &batch.events) {
+                    Ok(s) => {
+                        metrics
+                            .events_indexed
+                            .fetch_add(s.indexed, Ordering::Relaxed);
+                        metrics
+                            .malformed_values
+                            .fetch_add(s.malformed_values, Ordering::Relaxed);
+                        applied = batch.first_lsn + n - 1;
+                    }
+                    Err(e) => {
+                        // Never commit past a batch that is not in the store:
+                        // indexing pauses (writers feel back-pressure) and the
+                        // batch is retried; it also stays in the log.
+                        tracing::error!(error = %e, first_lsn = batch.first_lsn, "indexer: applying a durable batch failed; retrying, nothing acknowledged is dropped");
+                        stuck = Some(batch);
+                        // Refreshes that need it cannot succeed now: fail them.
+                        waiters.retain(|w| w.min_lsn <= applied);
+                    }
+                }
             }
         }
         while let Ok(r) = refreshes.try_recv() {

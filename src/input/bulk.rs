@@ -143,6 +143,11 @@ fn parse_action(
 
 /// Parse a whole bulk body into items, in order.
 pub fn parse(body: &[u8]) -> Vec<BulkItem> {
+    parse_bytes(&Bytes::copy_from_slice(body))
+}
+
+/// Like [`parse`], but documents share `body`'s buffer instead of being copied.
+pub fn parse_bytes(body: &Bytes) -> Vec<BulkItem> {
     let mut items = Vec::new();
     let mut it = lines(body).peekable();
     while let Some((lineno, line)) = it.next() {
@@ -178,7 +183,7 @@ pub fn parse(body: &[u8]) -> Vec<BulkItem> {
                             action.as_str()
                         ),
                     }),
-                    Some((_, l)) => parse_doc(l).map(|m| (Bytes::copy_from_slice(l), m)),
+                    Some((_, l)) => parse_doc(l).map(|m| (body.slice_ref(l), m)),
                 };
                 items.push(BulkItem {
                     action,

@@ -210,7 +210,7 @@ async fn do_bulk(
             ))
         }
     };
-    let items = tokio::task::spawn_blocking(move || bulk::parse(&body))
+    let items = tokio::task::spawn_blocking(move || bulk::parse_bytes(&body))
         .await
         .map_err(ApiError::internal)?;
     let st2 = st.clone();

@@ -628,7 +628,8 @@ fn collect_one(
         } => {
             let sorter = Sorter::new(sort);
             let srcs = search::open_sort_srcs(&sorter, ctx.seg, mapping, &ctx.part.name)?;
-            let mut km = KeyMaker::new(&srcs);
+            let mut km =
+                KeyMaker::new(&srcs).with_doc_base(search::doc_base(ctx.part_ord, ctx.seg_ord));
             let n = sorter.specs.len();
             let mut flat = Vec::with_capacity(docs.len() * n);
             for &d in docs {

@@ -118,7 +118,9 @@ fn num_term(ctx: &Ctx, path: &str, v: f64) -> Term {
 }
 
 fn date_term(ctx: &Ctx, target: DateTarget, ms: i64) -> Term {
-    let dt = DateTime::from_timestamp_millis(ms);
+    // tantivy keeps dates as i64 nanoseconds (years 1677..2262): saturate
+    // instead of overflowing (a panic in debug builds, wrong dates in release).
+    let dt = DateTime::from_timestamp_nanos(ms.saturating_mul(1_000_000));
     match target {
         DateTarget::Timestamp => Term::from_field_date(ctx.fields.timestamp, dt),
         DateTarget::Path(path) => {

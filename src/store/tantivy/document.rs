@@ -4,8 +4,6 @@
 //! not indexed (Elasticsearch's `ignore_malformed`), so no log line is lost
 //! to a type clash.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 use tantivy::schema::OwnedValue;
 use tantivy::{DateTime, TantivyDocument};
@@ -25,17 +23,21 @@ const MAX_DEPTH: usize = 32;
 /// More distinct fields than this per index and new ones are not indexed.
 pub const MAX_FIELDS: usize = 1_000;
 
+/// Values collected per JSON field, as flat `(dotted path, value)` pairs;
+/// a path repeats for array elements (tantivy indexes each).
 #[derive(Default)]
 struct Builder {
-    text: BTreeMap<String, Vec<OwnedValue>>,
-    kf: BTreeMap<String, Vec<OwnedValue>>,
+    text: Vec<(String, OwnedValue)>,
+    kf: Vec<(String, OwnedValue)>,
     mapping_changed: bool,
     malformed: u32,
-    names: std::collections::BTreeSet<String>,
+    names: Vec<String>,
 }
 
 fn date(ms: i64) -> OwnedValue {
-    OwnedValue::Date(DateTime::from_timestamp_millis(ms))
+    // tantivy keeps dates as i64 nanoseconds (years 1677..2262): saturate
+    // instead of overflowing (a panic in debug builds, wrong dates in release).
+    OwnedValue::Date(DateTime::from_timestamp_nanos(ms.saturating_mul(1_000_000)))
 }
 
 impl Builder {
@@ -61,8 +63,8 @@ impl Builder {
                 k
             }
         };
-        let push = |m: &mut BTreeMap<String, Vec<OwnedValue>>, val: OwnedValue| {
-            m.entry(path.to_string()).or_default().push(val);
+        let push = |m: &mut Vec<(String, OwnedValue)>, val: OwnedValue| {
+            m.push((path.to_string(), val));
         };
         let as_string = || match v {
             Value::String(s) => Some(s.clone()),
@@ -131,10 +133,10 @@ impl Builder {
         };
         if !ok {
             self.malformed += 1;
-        } else if !self.names.contains(path) {
+        } else {
             let mut p = path;
             loop {
-                self.names.insert(p.to_string());
+                self.names.push(p.to_string());
                 match p.rfind('.') {
                     Some(i) => p = &p[..i],
                     None => break,
@@ -143,42 +145,49 @@ impl Builder {
         }
     }
 
-    fn walk(&mut self, mapping: &mut Mapping, prefix: &str, v: &Value, depth: usize, now_ms: i64) {
+    fn walk(
+        &mut self,
+        mapping: &mut Mapping,
+        path: &mut String,
+        v: &Value,
+        depth: usize,
+        now_ms: i64,
+    ) {
         if depth > MAX_DEPTH {
             return;
         }
         match v {
             Value::Null => {}
-            Value::Object(m) => self.walk_object(mapping, prefix, m, depth + 1, now_ms),
+            Value::Object(m) => self.walk_object(mapping, path, m, depth + 1, now_ms),
             Value::Array(a) => {
                 for x in a {
-                    self.walk(mapping, prefix, x, depth + 1, now_ms);
+                    self.walk(mapping, path, x, depth + 1, now_ms);
                 }
             }
-            leaf => self.leaf(mapping, prefix, leaf, now_ms),
+            leaf => self.leaf(mapping, path, leaf, now_ms),
         }
     }
 
     fn walk_object(
         &mut self,
         mapping: &mut Mapping,
-        prefix: &str,
+        path: &mut String,
         m: &Map<String, Value>,
         depth: usize,
         now_ms: i64,
     ) {
+        let top = path.is_empty();
         for (k, v) in m {
-            if k.is_empty()
-                || (prefix.is_empty() && (k == TIMESTAMP || k.starts_with('_') && is_meta(k)))
-            {
+            if k.is_empty() || (top && (k == TIMESTAMP || k.starts_with('_') && is_meta(k))) {
                 continue;
             }
-            let path = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
-            self.walk(mapping, &path, v, depth, now_ms);
+            let len = path.len();
+            if !top {
+                path.push('.');
+            }
+            path.push_str(k);
+            self.walk(mapping, path, v, depth, now_ms);
+            path.truncate(len);
         }
     }
 }
@@ -189,19 +198,6 @@ fn is_meta(k: &str) -> bool {
         k,
         "_id" | "_index" | "_source" | "_routing" | "_type" | "_version"
     )
-}
-
-fn object(m: BTreeMap<String, Vec<OwnedValue>>) -> BTreeMap<String, OwnedValue> {
-    m.into_iter()
-        .map(|(k, mut v)| {
-            let val = if v.len() == 1 {
-                v.pop().unwrap_or(OwnedValue::Null)
-            } else {
-                OwnedValue::Array(v)
-            };
-            (k, val)
-        })
-        .collect()
 }
 
 /// What building a document found out besides the document.
@@ -221,20 +217,28 @@ pub fn build(
 ) -> Built {
     let mut b = Builder::default();
     let now = event::now_ms();
-    b.walk_object(mapping, "", record, 0, now);
+    let mut path = String::with_capacity(64);
+    b.walk_object(mapping, &mut path, record, 0, now);
     let mut doc = TantivyDocument::new();
     doc.add_text(fields.id, &ev.id);
     doc.add_bytes(fields.source, &ev.source);
     doc.add_date(
         fields.timestamp,
-        DateTime::from_timestamp_millis(ev.timestamp_ms),
+        // tantivy keeps dates as i64 nanoseconds (years 1677..2262): saturate
+        // instead of overflowing (a panic in debug builds, wrong dates in release).
+        DateTime::from_timestamp_nanos(ev.timestamp_ms.saturating_mul(1_000_000)),
     );
     if !b.text.is_empty() {
-        doc.add_object(fields.text, object(std::mem::take(&mut b.text)));
+        doc.add_field_value(
+            fields.text,
+            &OwnedValue::Object(std::mem::take(&mut b.text)),
+        );
     }
     if !b.kf.is_empty() {
-        doc.add_object(fields.kf, object(std::mem::take(&mut b.kf)));
+        doc.add_field_value(fields.kf, &OwnedValue::Object(std::mem::take(&mut b.kf)));
     }
+    b.names.sort_unstable();
+    b.names.dedup();
     for n in &b.names {
         doc.add_text(fields.names, n);
     }

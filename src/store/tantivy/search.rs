@@ -163,6 +163,16 @@ pub fn open_sort_srcs(
 pub struct KeyMaker<'a> {
     srcs: &'a [SortSrc],
     caches: Vec<Option<StrCache<'a>>>,
+    /// Added to segment doc ids to make the `_doc` sort value: the
+    /// position of the segment in the snapshot (see [`doc_base`]).
+    doc_base: u64,
+}
+
+/// Base of the `_doc` sort values of one segment: index, segment and doc
+/// ordinals packed as the point-in-time tiebreak packs them (exact in an
+/// f64), so that `_doc` orders and pages (`search_after`) like a position.
+pub fn doc_base(part_ord: u32, seg_ord: u32) -> u64 {
+    ((part_ord as u64) << 42) | ((seg_ord as u64) << 31)
 }
 
 impl<'a> KeyMaker<'a> {
@@ -177,7 +187,17 @@ impl<'a> KeyMaker<'a> {
                 _ => None,
             })
             .collect();
-        KeyMaker { srcs, caches }
+        KeyMaker {
+            srcs,
+            caches,
+            doc_base: 0,
+        }
+    }
+
+    /// Set the segment's position for `_doc` values (see [`doc_base`]).
+    pub fn with_doc_base(mut self, base: u64) -> KeyMaker<'a> {
+        self.doc_base = base;
+        self
     }
 
     /// Append the key row of `doc` to `out`.
@@ -185,7 +205,7 @@ impl<'a> KeyMaker<'a> {
         for (i, src) in self.srcs.iter().enumerate() {
             let v = match src {
                 SortSrc::Score => SortVal::Num(score as f64),
-                SortSrc::Doc => SortVal::Num(0.0),
+                SortSrc::Doc => SortVal::Num((self.doc_base | doc as u64) as f64),
                 SortSrc::Field { col, missing } => {
                     let v = match col {
                         FieldCol::Str(c) => {
@@ -263,6 +283,7 @@ fn sort_value_json(v: &SortVal, spec: &SortSpec, kind: ValueKind) -> Value {
             (_, Order::Desc, _) => json!(i64::MAX),
         },
         SortVal::Num(f) => match (kind, &spec.key) {
+            (_, SortKey::Doc) => json!(*f as u64),
             (
                 ValueKind::Date(_),
                 SortKey::Field {
@@ -512,7 +533,7 @@ impl Snapshot for TantivySnapshot {
                 }
                 // Keys of every matched document, then the best k of them.
                 let srcs = open_sort_srcs(&sorter, seg, &part.mapping, &part.name)?;
-                let mut keys = KeyMaker::new(&srcs);
+                let mut keys = KeyMaker::new(&srcs).with_doc_base(doc_base(pi as u32, si as u32));
                 let n_keys = sorter.specs.len();
                 let mut flat: Vec<SortVal> = Vec::with_capacity(docs.len() * n_keys);
                 for (j, d) in docs.iter().enumerate() {

@@ -1,0 +1,389 @@
+//! End-to-end checks of the Elasticsearch API against an in-process server,
+//! with oracles computed independently from the generated records.
+
+mod util;
+
+use std::collections::BTreeMap;
+
+use logweave::generate::{GenOptions, Generator};
+use serde_json::{json, Value};
+use util::{ndjson, test_config, Http, InProcess};
+
+const TEMPLATE: &str = "logs-%{+YYYY.MM.dd}";
+
+/// 2026-03-01T00:00:00Z
+const START_MS: i64 = 1_772_323_200_000;
+
+/// What the generated records say, computed without the server.
+#[derive(Default, Debug, PartialEq)]
+struct Oracle {
+    total: u64,
+    by_level: BTreeMap<String, u64>,
+    by_service: BTreeMap<String, u64>,
+    /// Daily index name -> count.
+    by_index: BTreeMap<String, u64>,
+    /// `yyyy-MM-dd` -> count.
+    by_day: BTreeMap<String, u64>,
+}
+
+impl Oracle {
+    fn add(&mut self, rec: &Value) {
+        let s = |k: &str| {
+            rec[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("{k} in {rec}"))
+                .to_string()
+        };
+        let ts = s("timestamp"); // "yyyy-MM-dd HH:mm:ss", UTC
+        let day = ts[..10].to_string();
+        self.total += 1;
+        *self.by_level.entry(s("level")).or_default() += 1;
+        *self.by_service.entry(s("service")).or_default() += 1;
+        *self.by_index.entry(daily_index(&day)).or_default() += 1;
+        *self.by_day.entry(day).or_default() += 1;
+    }
+}
+
+fn daily_index(day: &str) -> String {
+    format!("logs-{}", day.replace('-', "."))
+}
+
+fn generator() -> Generator {
+    Generator::new(GenOptions {
+        seed: 7,
+        start_ms: START_MS,
+        // ~3,000 events over about three days.
+        step_ms: 86_400.0,
+        error_bursts: true,
+        stack_traces: true,
+        ..GenOptions::default()
+    })
+}
+
+/// Bulk `records` through the daily template; every item must be created
+/// in the index its own timestamp names.
+async fn bulk_records(http: &Http, records: &[Value], params: &str) {
+    let items: Vec<(Value, Value)> = records
+        .iter()
+        .map(|r| (json!({"index": {"_index": TEMPLATE}}), r.clone()))
+        .collect();
+    let r = http
+        .post_ndjson(&format!("/_bulk{params}"), ndjson(&items))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let v = r.json();
+    assert_eq!(v["errors"], json!(false), "{}", r.text_preview());
+    let answered = v["items"].as_array().expect("items");
+    assert_eq!(answered.len(), records.len());
+    for (rec, item) in records.iter().zip(answered) {
+        let want = daily_index(&rec["timestamp"].as_str().unwrap()[..10]);
+        assert_eq!(item["index"]["status"], json!(201), "{item}");
+        assert_eq!(item["index"]["_index"], json!(want), "{rec} -> {item}");
+    }
+}
+
+/// Everything the server should agree with the oracle on.
+async fn check(http: &Http, o: &Oracle, when: &str) {
+    assert_eq!(http.count("logs-*", None).await, o.total, "{when}: total");
+    for (level, n) in &o.by_level {
+        let by_term = http
+            .count("logs-*", Some(json!({"term": {"level.keyword": level}})))
+            .await;
+        assert_eq!(by_term, *n, "{when}: term level.keyword={level}");
+        let by_match = http
+            .count("logs-*", Some(json!({"match": {"level": level}})))
+            .await;
+        assert_eq!(by_match, *n, "{when}: match level={level}");
+        let r = http.get(&format!("/logs-*/_count?q=level:{level}")).await;
+        assert_eq!(r.status, 200, "{}", r.text_preview());
+        assert_eq!(r.json()["count"], json!(n), "{when}: q=level:{level}");
+    }
+    for (index, n) in &o.by_index {
+        assert_eq!(http.count(index, None).await, *n, "{when}: {index}");
+    }
+
+    // Aggregations against the same oracle.
+    let r = http
+        .post_json(
+            "/logs-*/_search",
+            &json!({
+                "size": 0,
+                "track_total_hits": true,
+                "aggs": {
+                    "services": {"terms": {"field": "service.keyword", "size": 50}},
+                    "levels": {"terms": {"field": "level.keyword", "size": 50}},
+                    "days": {"date_histogram": {"field": "@timestamp", "calendar_interval": "day", "format": "yyyy-MM-dd"}}
+                }
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let v = r.json();
+    assert_eq!(v["hits"]["total"]["value"], json!(o.total), "{when}");
+    let buckets = |agg: &str| -> BTreeMap<String, u64> {
+        v["aggregations"][agg]["buckets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {agg} buckets: {v}"))
+            .iter()
+            .map(|b| {
+                let key = b
+                    .get("key_as_string")
+                    .or_else(|| b.get("key"))
+                    .and_then(Value::as_str)
+                    .expect("bucket key")
+                    .to_string();
+                (key, b["doc_count"].as_u64().expect("doc_count"))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    };
+    assert_eq!(buckets("services"), o.by_service, "{when}: services");
+    assert_eq!(buckets("levels"), o.by_level, "{when}: levels");
+    assert_eq!(buckets("days"), o.by_day, "{when}: days");
+
+    // `_cat/indices` lists exactly the daily indices with their counts.
+    let r = http.get("/_cat/indices?format=json").await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let listed: BTreeMap<String, u64> = r
+        .json()
+        .as_array()
+        .expect("cat rows")
+        .iter()
+        .filter(|row| {
+            row["index"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("logs-"))
+        })
+        .map(|row| {
+            (
+                row["index"].as_str().unwrap().to_string(),
+                row["docs.count"]
+                    .as_str()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or_else(|| panic!("docs.count in {row}")),
+            )
+        })
+        .collect();
+    assert_eq!(listed, o.by_index, "{when}: _cat/indices");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_indices_counts_refresh_and_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = test_config(dir.path());
+    // No periodic commit during the test: only refreshes make docs visible.
+    cfg.refresh_interval_ms = 3_600_000;
+
+    let mut gen = generator();
+    let records: Vec<Value> = (0..3000).map(|_| gen.next_record()).collect();
+    let mut oracle = Oracle::default();
+    records.iter().for_each(|r| oracle.add(r));
+    assert!(
+        oracle.by_index.len() >= 3 && oracle.by_level.len() == 4,
+        "the generated data should span days and levels: {oracle:?}"
+    );
+
+    let server = InProcess::start(cfg.clone()).await;
+    let http = server.http.clone();
+    let (head, tail) = records.split_at(2500);
+    for chunk in head.chunks(500) {
+        bulk_records(&http, chunk, "").await;
+    }
+    // Acknowledged but not refreshed: not searchable yet.
+    assert_eq!(http.count("logs-*", None).await, 0);
+    // `?refresh=true` makes this request and everything before it visible
+    // before it is answered.
+    bulk_records(&http, tail, "?refresh=true").await;
+    check(&http, &oracle, "after refresh=true").await;
+
+    // Restart on the same data dir: same answers.
+    server.shutdown().await;
+    let server = InProcess::start(cfg.clone()).await;
+    let http = server.http.clone();
+    check(&http, &oracle, "after restart").await;
+
+    // Writes after a restart continue the log and add up.
+    let more: Vec<Value> = (0..400).map(|_| gen.next_record()).collect();
+    more.iter().for_each(|r| oracle.add(r));
+    bulk_records(&http, &more, "?refresh=true").await;
+    let r = http
+        .send(
+            "PUT",
+            "/logs-extra/_doc/one?refresh=true",
+            Some((
+                json!({"timestamp": "2026-03-01 00:00:00", "level": "INFO", "service": "extra"})
+                    .to_string()
+                    .into_bytes(),
+                "application/json",
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text_preview());
+    oracle.total += 1;
+    *oracle.by_level.entry("INFO".into()).or_default() += 1;
+    *oracle.by_service.entry("extra".into()).or_default() += 1;
+    *oracle.by_index.entry("logs-extra".into()).or_default() += 1;
+    *oracle.by_day.entry("2026-03-01".into()).or_default() += 1;
+    check(&http, &oracle, "after more writes").await;
+
+    server.shutdown().await;
+    let server = InProcess::start(cfg).await;
+    let http = server.http.clone();
+    check(&http, &oracle, "after a second restart").await;
+    let r = http.get("/logs-extra/_doc/one").await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["_source"]["service"], json!("extra"));
+    server.shutdown().await;
+}
+
+/// Searching returns the generated records unchanged, and the Lucene and
+/// DSL forms of the same question agree with a filter over the records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_results_match_the_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = InProcess::start(test_config(dir.path())).await;
+    let http = server.http.clone();
+    let mut gen = generator();
+    let records: Vec<Value> = (0..1000).map(|_| gen.next_record()).collect();
+    let items: Vec<(Value, Value)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                json!({"index": {"_index": "search", "_id": format!("r{i}")}}),
+                r.clone(),
+            )
+        })
+        .collect();
+    let r = http
+        .post_ndjson("/_bulk?refresh=true", ndjson(&items))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["errors"], json!(false));
+
+    // _source comes back byte-for-byte equal as JSON.
+    for i in [0usize, 1, 17, 500, 999] {
+        let r = http.get(&format!("/search/_doc/r{i}")).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["_source"], records[i], "r{i}");
+    }
+
+    // ERROR from app2 with status >= 502, three ways.
+    let want = records
+        .iter()
+        .filter(|r| {
+            r["level"] == "ERROR" && r["service"] == "app2" && r["status"].as_u64().unwrap() >= 502
+        })
+        .count() as u64;
+    assert!(want > 0);
+    let dsl = http
+        .count(
+            "search",
+            Some(json!({"bool": {"filter": [
+                {"term": {"level.keyword": "ERROR"}},
+                {"term": {"service.keyword": "app2"}},
+                {"range": {"status": {"gte": 502}}}
+            ]}})),
+        )
+        .await;
+    assert_eq!(dsl, want, "DSL");
+    let r = http
+        .get("/search/_count?q=level:ERROR%20AND%20service:app2%20AND%20status:%3E%3D502")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["count"], json!(want), "Lucene");
+    let r = http
+        .post_json(
+            "/search/_search",
+            &json!({"size": 1000, "query": {"query_string": {"query": "level:ERROR AND service:app2 AND status:>=502"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let hits = r.json()["hits"]["hits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(hits.len() as u64, want, "query_string hits");
+    for h in &hits {
+        let i: usize = h["_id"].as_str().unwrap()[1..].parse().unwrap();
+        assert_eq!(h["_source"], records[i]);
+    }
+
+    // Sorted by latency, paged with search_after: the same documents as
+    // filtering the records, in latency order.
+    let mut expected: Vec<(u64, String)> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r["level"] == "WARN")
+        .map(|(i, r)| (r["latency_ms"].as_u64().unwrap(), format!("r{i}")))
+        .collect();
+    expected.sort();
+    let mut got: Vec<(u64, String)> = Vec::new();
+    let mut after: Option<Value> = None;
+    loop {
+        let mut body = json!({
+            "size": 37,
+            "query": {"term": {"level.keyword": "WARN"}},
+            "sort": [{"latency_ms": "asc"}, {"_doc": "asc"}],
+            "_source": ["latency_ms"]
+        });
+        if let Some(a) = &after {
+            body["search_after"] = a.clone();
+        }
+        let r = http.post_json("/search/_search", &body).await;
+        assert_eq!(r.status, 200, "{}", r.text_preview());
+        let v = r.json();
+        let hits = v["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            break;
+        }
+        for h in &hits {
+            got.push((
+                h["_source"]["latency_ms"].as_u64().unwrap(),
+                h["_id"].as_str().unwrap().to_string(),
+            ));
+        }
+        after = hits.last().map(|h| h["sort"].clone());
+    }
+    // Pages in latency order, each document exactly once.
+    assert!(
+        got.windows(2).all(|w| w[0].0 <= w[1].0),
+        "not sorted by latency: {got:?}"
+    );
+    got.sort();
+    assert_eq!(got, expected);
+
+    // Heavy ties broken by `_doc`: every document exactly once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut after: Option<Value> = None;
+    loop {
+        let mut body = json!({
+            "size": 90,
+            "sort": [{"service.keyword": "asc"}, {"_doc": "asc"}],
+            "_source": false
+        });
+        if let Some(a) = &after {
+            body["search_after"] = a.clone();
+        }
+        let r = http.post_json("/search/_search", &body).await;
+        assert_eq!(r.status, 200, "{}", r.text_preview());
+        let hits = r.json()["hits"]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if hits.is_empty() {
+            break;
+        }
+        for h in &hits {
+            let id = h["_id"].as_str().unwrap().to_string();
+            assert!(seen.insert(id.clone()), "{id} returned twice");
+        }
+        after = hits.last().map(|h| h["sort"].clone());
+    }
+    assert_eq!(
+        seen.len(),
+        records.len(),
+        "search_after with a _doc tiebreak skipped hits"
+    );
+    server.shutdown().await;
+}
