@@ -31,6 +31,9 @@ pub struct ServerSection {
     pub syslog_addr: Spanned<String>,
     /// Largest accepted request body, in bytes (Elasticsearch: 100 MB).
     pub max_body_bytes: Spanned<u64>,
+    /// Bulk bytes being parsed and written at once; beyond it writers get 429.
+    /// Parsed documents take several times their raw size in memory.
+    pub max_inflight_bytes: Spanned<u64>,
 }
 
 impl Default for ServerSection {
@@ -41,6 +44,7 @@ impl Default for ServerSection {
             forward_addr: Spanned::new(0..0, "127.0.0.1:24224".into()),
             syslog_addr: Spanned::new(0..0, "127.0.0.1:5514".into()),
             max_body_bytes: Spanned::new(0..0, 100 * 1024 * 1024),
+            max_inflight_bytes: Spanned::new(0..0, 128 * 1024 * 1024),
         }
     }
 }
@@ -59,6 +63,8 @@ pub struct StoreSection {
     pub writer_threads: Spanned<u64>,
     /// Time zone for naive timestamps in records (IANA name), default UTC.
     pub default_time_zone: Spanned<String>,
+    /// zstd level of the `_source` store (1-22): higher is smaller and slower.
+    pub zstd_level: Spanned<i64>,
 }
 
 impl Default for StoreSection {
@@ -67,8 +73,9 @@ impl Default for StoreSection {
             refresh_interval_ms: Spanned::new(0..0, 1000),
             retention_days: Spanned::new(0..0, 0),
             writer_heap_mb: Spanned::new(0..0, 96),
-            writer_threads: Spanned::new(0..0, 2),
+            writer_threads: Spanned::new(0..0, 1),
             default_time_zone: Spanned::new(0..0, "UTC".into()),
+            zstd_level: Spanned::new(0..0, 5),
         }
     }
 }
@@ -90,6 +97,8 @@ pub struct Config {
     pub forward_addr: SocketAddr,
     pub syslog_addr: SocketAddr,
     pub max_body_bytes: usize,
+    pub max_inflight_bytes: usize,
+    pub zstd_level: i32,
     pub refresh_interval_ms: u64,
     pub retention_days: u64,
     pub writer_heap_mb: u64,
@@ -225,6 +234,20 @@ impl Config {
                 ),
             );
         }
+        if !(1..=22).contains(raw.store.zstd_level.get_ref()) {
+            bad(
+                raw.store.zstd_level.span(),
+                "store.zstd_level",
+                "must be between 1 and 22".into(),
+            );
+        }
+        if *raw.server.max_inflight_bytes.get_ref() < 1024 * 1024 {
+            bad(
+                raw.server.max_inflight_bytes.span(),
+                "server.max_inflight_bytes",
+                "must be at least 1048576".into(),
+            );
+        }
         if *raw.server.max_body_bytes.get_ref() < 1024 {
             bad(
                 raw.server.max_body_bytes.span(),
@@ -259,6 +282,8 @@ impl Config {
             forward_addr,
             syslog_addr,
             max_body_bytes: *raw.server.max_body_bytes.get_ref() as usize,
+            max_inflight_bytes: *raw.server.max_inflight_bytes.get_ref() as usize,
+            zstd_level: *raw.store.zstd_level.get_ref() as i32,
             refresh_interval_ms: *raw.store.refresh_interval_ms.get_ref(),
             retention_days: *raw.store.retention_days.get_ref(),
             writer_heap_mb: *raw.store.writer_heap_mb.get_ref(),

@@ -30,7 +30,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let opts = TantivyOptions {
         writer_heap_bytes: (cfg.writer_heap_mb as usize) * 1024 * 1024,
         writer_threads: cfg.writer_threads as usize,
-        ..TantivyOptions::default()
+        zstd_level: cfg.zstd_level,
     };
     let (store, ingest) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
@@ -62,8 +62,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         scrolls: Default::default(),
         started: Instant::now(),
         node_name: hostname(),
-        max_inflight_bytes: 512 * 1024 * 1024,
-        inflight: Arc::new(tokio::sync::Semaphore::new(512 * 1024)),
+        max_inflight_bytes: cfg.max_inflight_bytes,
+        // One permit per KiB of request body.
+        inflight: Arc::new(tokio::sync::Semaphore::new(
+            (cfg.max_inflight_bytes / 1024).max(1),
+        )),
     });
     let shutdown = CancellationToken::new();
     if cfg.retention_days > 0 {

@@ -27,6 +27,9 @@ pub struct BenchArgs {
     /// Data directory (default: a fresh temporary one).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Config file for the server under test (e.g. to compare settings).
+    #[arg(long)]
+    pub server_config: Option<PathBuf>,
     /// Runs per query for the latency figures.
     #[arg(long, default_value_t = 20)]
     pub query_runs: usize,
@@ -79,8 +82,13 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
         l.local_addr()?.port()
     };
     let exe = std::env::current_exe().context("locating the logweave binary")?;
-    let mut child = std::process::Command::new(exe)
-        .args(["server", "--data-dir"])
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(c) = &args.server_config {
+        cmd.arg("server").arg("--config").arg(c).arg("--data-dir");
+    } else {
+        cmd.args(["server", "--data-dir"]);
+    }
+    let mut child = cmd
         .arg(&data_dir)
         .args(["--http-addr", &format!("127.0.0.1:{port}")])
         .env("LOGWEAVE_LOG", "warn")
@@ -108,49 +116,55 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
     let start_ms = crate::event::now_ms() - 2 * 3600 * 1000;
     let step = 2.0 * 3600.0 * 1000.0 / args.events.max(1) as f64;
     let batches = args.events.div_ceil(args.batch);
+    // Bodies are generated before the clock starts, so the figure is the
+    // server's (the client shares this machine's two cores).
+    let mut bodies: Vec<(bytes::Bytes, u64)> = Vec::with_capacity(batches as usize);
+    for b in 0..batches {
+        let first = b * args.batch;
+        let n = args.batch.min(args.events - first);
+        let mut g = Generator::new(GenOptions {
+            services: vec!["api".into(), "web".into(), "db".into(), "auth".into()],
+            seed: b * 31,
+            start_ms: start_ms + (first as f64 * step) as i64,
+            step_ms: step,
+            error_bursts: false,
+            stack_traces: false,
+        });
+        let mut body = String::with_capacity(n as usize * 260);
+        let mut raw = 0u64;
+        for _ in 0..n {
+            let line = g.next_line();
+            raw += line.len() as u64 + 1;
+            body.push_str("{\"index\":{\"_index\":\"bench-%{+YYYY.MM.dd}\"}}\n");
+            body.push_str(&line);
+            body.push('\n');
+        }
+        bodies.push((bytes::Bytes::from(body), raw));
+    }
+    let raw_total: u64 = bodies.iter().map(|b| b.1).sum();
+    let bodies = std::sync::Arc::new(bodies);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let raw_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..args.clients {
-        let (next, raw_bytes, client, url) = (
+    for _ in 0..args.clients {
+        let (next, bodies, client, url) = (
             next.clone(),
-            raw_bytes.clone(),
+            bodies.clone(),
             client.clone(),
             format!("{base}/_bulk"),
         );
-        let (batch, events) = (args.batch, args.events);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
                 let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if b >= batches {
+                let Some((body, _)) = bodies.get(b as usize) else {
                     break;
-                }
-                let first = b * batch;
-                let n = batch.min(events - first);
-                let mut g = Generator::new(GenOptions {
-                    services: vec!["api".into(), "web".into(), "db".into(), "auth".into()],
-                    seed: b * 31 + c,
-                    start_ms: start_ms + (first as f64 * step) as i64,
-                    step_ms: step,
-                    error_bursts: false,
-                    stack_traces: false,
-                });
-                let mut body = String::with_capacity(n as usize * 260);
-                let mut raw = 0u64;
-                for _ in 0..n {
-                    let line = g.next_line();
-                    raw += line.len() as u64 + 1;
-                    body.push_str("{\"index\":{\"_index\":\"bench-%{+YYYY.MM.dd}\"}}\n");
-                    body.push_str(&line);
-                    body.push('\n');
-                }
+                };
                 let t = Instant::now();
                 let r = client
                     .post(&url)
                     .header("content-type", "application/x-ndjson")
-                    .body(body)
+                    .body(body.clone())
                     .send()
                     .await?;
                 if !r.status().is_success() {
@@ -161,7 +175,6 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
                     anyhow::bail!("bulk reported item errors");
                 }
                 lat.push(t.elapsed());
-                raw_bytes.fetch_add(raw, std::sync::atomic::Ordering::Relaxed);
             }
             Ok::<_, anyhow::Error>(lat)
         }));
@@ -173,7 +186,7 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
     let ingest_s = started.elapsed().as_secs_f64();
     client.post(format!("{base}/_refresh")).send().await?;
     let visible_s = started.elapsed().as_secs_f64();
-    let raw = raw_bytes.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let raw = raw_total as f64;
     lats.sort();
     let count: Value = client
         .get(format!("{base}/bench-*/_count"))

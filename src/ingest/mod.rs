@@ -135,7 +135,7 @@ impl Ingest {
         metrics.events_replayed.store(replayed, Ordering::Relaxed);
 
         let (committed_tx, committed_rx) = watch::channel(start_lsn);
-        let (batch_tx, batch_rx) = mpsc::sync_channel::<DurableBatch>(16);
+        let (batch_tx, batch_rx) = mpsc::sync_channel::<DurableBatch>(4);
         let (refresh_tx, refresh_rx) = mpsc::channel::<RefreshRequest>();
         let (wal_writer, _wal_thread) = wal::start_writer(&opened, 4096, move |batch| {
             // Blocks when the indexer is behind: back-pressure to writers.

@@ -46,7 +46,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
 /// Target size of one segment file before a new one is started.
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Upper bound of bytes written under one fsync.
-const GROUP_BYTES: usize = 32 * 1024 * 1024;
+const GROUP_BYTES: usize = 16 * 1024 * 1024;
 
 /// A batch of events that are now durable, handed to the indexer.
 #[derive(Debug)]

@@ -199,7 +199,9 @@ async fn do_bulk(
         }
     }
     // Cap the bytes of bulk bodies being processed at once: past it, 429.
-    let units = (body.len() / 1024).max(1).min(u32::MAX as usize) as u32;
+    let units = (body.len() / 1024)
+        .clamp(1, (st.max_inflight_bytes / 1024).max(1))
+        .min(u32::MAX as usize) as u32;
     let _permit = match st.inflight.clone().try_acquire_many_owned(units) {
         Ok(p) => p,
         Err(_) => {

@@ -92,8 +92,10 @@ impl Default for TantivyOptions {
     fn default() -> Self {
         TantivyOptions {
             writer_heap_bytes: 96 * 1024 * 1024,
-            writer_threads: 2,
-            zstd_level: 7,
+            // Measured on 2 cores: one indexing thread makes fewer segments
+            // (less merging, smaller index) and is faster than two.
+            writer_threads: 1,
+            zstd_level: 5,
         }
     }
 }
