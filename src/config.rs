@@ -99,6 +99,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_inflight_bytes: usize,
     pub zstd_level: i32,
+    /// Time zone for naive timestamps in records (`None` = UTC).
+    pub default_time_zone: Option<jiff::tz::TimeZone>,
     pub refresh_interval_ms: u64,
     pub retention_days: u64,
     pub writer_heap_mb: u64,
@@ -284,6 +286,10 @@ impl Config {
             max_body_bytes: *raw.server.max_body_bytes.get_ref() as usize,
             max_inflight_bytes: *raw.server.max_inflight_bytes.get_ref() as usize,
             zstd_level: *raw.store.zstd_level.get_ref() as i32,
+            default_time_zone: match raw.store.default_time_zone.get_ref().as_str() {
+                "UTC" | "utc" | "Etc/UTC" => None,
+                name => jiff::tz::TimeZone::get(name).ok(),
+            },
             refresh_interval_ms: *raw.store.refresh_interval_ms.get_ref(),
             retention_days: *raw.store.retention_days.get_ref(),
             writer_heap_mb: *raw.store.writer_heap_mb.get_ref(),

@@ -31,6 +31,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         writer_heap_bytes: (cfg.writer_heap_mb as usize) * 1024 * 1024,
         writer_threads: cfg.writer_threads as usize,
         zstd_level: cfg.zstd_level,
+        time_zone: cfg.default_time_zone.clone(),
     };
     let (store, ingest) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
@@ -67,6 +68,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         inflight: Arc::new(tokio::sync::Semaphore::new(
             (cfg.max_inflight_bytes / 1024).max(1),
         )),
+        default_tz: cfg.default_time_zone.clone(),
     });
     let shutdown = CancellationToken::new();
     if cfg.retention_days > 0 {

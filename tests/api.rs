@@ -387,3 +387,31 @@ async fn search_results_match_the_records() {
     );
     server.shutdown().await;
 }
+
+/// `store.default_time_zone` reads naive record times in that zone:
+/// 12:00 in Berlin (UTC+1 in November) is 11:00Z, which decides both
+/// `@timestamp` and the daily index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn naive_times_use_the_configured_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = test_config(dir.path());
+    cfg.default_time_zone = Some(jiff::tz::TimeZone::get("Europe/Berlin").expect("tzdata"));
+    let srv = InProcess::start(cfg).await;
+    let body = ndjson(&[
+        (
+            json!({"index": {"_index": TEMPLATE}}),
+            json!({"timestamp": "2026-11-24 12:00:00", "m": "berlin noon"}),
+        ),
+        (
+            json!({"index": {"_index": TEMPLATE}}),
+            json!({"timestamp": "2026-11-25 00:30:00", "m": "after midnight in berlin"}),
+        ),
+    ]);
+    let r = srv.http.post_ndjson("/_bulk?refresh=true", body).await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let q = json!({"range": {"@timestamp": {"gte": "2026-11-24T11:00:00Z", "lte": "2026-11-24T11:00:00Z"}}});
+    assert_eq!(srv.http.count("logs-*", Some(q)).await, 1);
+    // 00:30 Berlin is 23:30Z on the 24th: same UTC day, same index.
+    assert_eq!(srv.http.count("logs-2026.11.24", None).await, 2);
+    srv.shutdown().await;
+}

@@ -27,6 +27,8 @@ pub struct AppState {
     /// In-flight bulk bytes above which writes get 429.
     pub max_inflight_bytes: usize,
     pub inflight: Arc<tokio::sync::Semaphore>,
+    /// Zone for naive timestamps in records.
+    pub default_tz: Option<jiff::tz::TimeZone>,
 }
 
 pub type State = Arc<AppState>;

@@ -116,7 +116,7 @@ fn prepare(
                 continue;
             }
         };
-        let ts = event::record_timestamp(&record, None, now).unwrap_or(now);
+        let ts = event::record_timestamp(&record, st.default_tz.as_ref(), now).unwrap_or(now);
         let index = index_name::expand(&template, ts);
         if let Err(e) = validate_index_name(&index) {
             results.push(fail(400, "invalid_index_name_exception", e.to_string()));

@@ -22,6 +22,15 @@ use crate::query::datemath::{self, add_units, floor_to_unit};
 use crate::query::model::Order;
 use crate::store::StoreError;
 
+/// Most buckets one aggregation may return (Elasticsearch's `search.max_buckets`).
+const MAX_BUCKETS: usize = 65_535;
+
+fn too_many_buckets(name: &str) -> StoreError {
+    StoreError::BadQuery(format!(
+        "too_many_buckets_exception: aggregation [{name}] would create more than {MAX_BUCKETS} buckets; use a larger interval or a narrower range"
+    ))
+}
+
 /// What the engine needs about the segment being collected.
 pub struct SegCtx<'a> {
     pub part: &'a Part,
@@ -1034,7 +1043,10 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
                 if let (Some(lo), Some(hi)) = (lo, hi) {
                     let mut k = lo;
                     let mut n = 0;
-                    while k <= hi && n < 100_000 {
+                    while k <= hi {
+                        if n >= MAX_BUCKETS {
+                            return Err(too_many_buckets(&spec.name));
+                        }
                         buckets.entry(k).or_insert_with(|| empty_bucket(&spec.subs));
                         let next = dh_next(k, &interval, &tz, *offset_ms);
                         if next <= k {
@@ -1049,6 +1061,9 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
                 .into_iter()
                 .filter(|(_, b)| b.count >= *min_doc_count)
                 .collect();
+            if list.len() > MAX_BUCKETS {
+                return Err(too_many_buckets(&spec.name));
+            }
             if let Some(o) = order {
                 sort_hist(&mut list, o, &spec.subs);
             }
@@ -1092,7 +1107,10 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
                     hi = Some(hi.map_or(idx(*b), |h| h.max(idx(*b))));
                 }
                 if let (Some(lo), Some(hi)) = (lo, hi) {
-                    for k in lo..=hi.min(lo + 100_000) {
+                    if hi.saturating_sub(lo) >= MAX_BUCKETS as i64 {
+                        return Err(too_many_buckets(&spec.name));
+                    }
+                    for k in lo..=hi {
                         buckets.entry(k).or_insert_with(|| empty_bucket(&spec.subs));
                     }
                 }

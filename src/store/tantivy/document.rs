@@ -32,6 +32,8 @@ struct Builder {
     mapping_changed: bool,
     malformed: u32,
     names: Vec<String>,
+    /// Zone for naive date strings.
+    tz: Option<jiff::tz::TimeZone>,
 }
 
 fn date(ms: i64) -> OwnedValue {
@@ -123,7 +125,7 @@ impl Builder {
             }
             FieldKind::Date { .. } => {
                 let ms = match v {
-                    Value::String(s) => parse_timestamp_str(s, None, now_ms),
+                    Value::String(s) => parse_timestamp_str(s, self.tz.as_ref(), now_ms),
                     // Numbers in a date field are epoch millis, as in Elasticsearch.
                     Value::Number(n) => n.as_i64(),
                     _ => None,
@@ -214,8 +216,12 @@ pub fn build(
     mapping: &mut Mapping,
     ev: &Event,
     record: &Map<String, Value>,
+    tz: Option<&jiff::tz::TimeZone>,
 ) -> Built {
-    let mut b = Builder::default();
+    let mut b = Builder {
+        tz: tz.cloned(),
+        ..Builder::default()
+    };
     let now = event::now_ms();
     let mut path = String::with_capacity(64);
     b.walk_object(mapping, &mut path, record, 0, now);

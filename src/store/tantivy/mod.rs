@@ -86,6 +86,8 @@ pub struct TantivyOptions {
     pub writer_threads: usize,
     /// zstd level for `_source` blocks.
     pub zstd_level: i32,
+    /// Time zone for naive date strings in records (`None` = UTC).
+    pub time_zone: Option<jiff::tz::TimeZone>,
 }
 
 impl Default for TantivyOptions {
@@ -96,6 +98,7 @@ impl Default for TantivyOptions {
             // (less merging, smaller index) and is faster than two.
             writer_threads: 1,
             zstd_level: 5,
+            time_zone: None,
         }
     }
 }
@@ -394,7 +397,13 @@ impl Store for TantivyStore {
                     },
                 };
                 let st = &mut *st;
-                let built = document::build(&h.fields, &mut st.mapping, ev, record);
+                let built = document::build(
+                    &h.fields,
+                    &mut st.mapping,
+                    ev,
+                    record,
+                    self.opts.time_zone.as_ref(),
+                );
                 mapping_changed |= built.mapping_changed;
                 stats.malformed_values += built.malformed as u64;
                 let Some(writer) = st.writer.as_mut() else {
@@ -749,6 +758,34 @@ mod tests {
             json!([{"key": "b", "doc_count": 2}, {"key": "a", "doc_count": 1}, {"key": "c", "doc_count": 1}])
         );
         assert_eq!(aggs["s"]["value"], json!(6.0));
+    }
+
+    #[test]
+    fn too_many_buckets_is_an_error_not_a_gap() {
+        let (_d, s) = store();
+        let mut a = ev("b", json!({"m": 1}));
+        let mut b = ev("b", json!({"m": 2}));
+        a.timestamp_ms = 0;
+        b.timestamp_ms = 86_400_000;
+        s.apply(1, &[a, b]).unwrap();
+        s.commit(2).unwrap();
+        let names = s.resolve("*", ResolveOptions::default()).unwrap();
+        let body = json!({"size": 0, "aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1s"}}}});
+        let err = s
+            .snapshot(&names)
+            .unwrap()
+            .search(&parse_search_body(&body).unwrap(), None)
+            .unwrap_err();
+        assert!(err.to_string().contains("too_many_buckets"), "{err}");
+        let ok = json!({"size": 0, "aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}}}});
+        let r = search(&s, ok);
+        assert_eq!(
+            r.aggregations.unwrap()["h"]["buckets"]
+                .as_array()
+                .unwrap()
+                .len(),
+            25
+        );
     }
 
     #[test]

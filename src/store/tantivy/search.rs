@@ -630,7 +630,7 @@ impl Snapshot for TantivySnapshot {
             total: total_v,
             total_exact: exact,
             track_total: track,
-            max_score: if show_sort && !req.track_scores {
+            max_score: if (show_sort && !req.track_scores) || req.size == 0 {
                 None
             } else {
                 max_score.or(if total > 0 { Some(1.0) } else { None })
