@@ -789,6 +789,39 @@ mod tests {
     }
 
     #[test]
+    fn doc_order_scroll_pages_through_every_segment_once() {
+        let (_d, s) = store();
+        let mut lsn = 1;
+        for batch in 0..3 {
+            let evs: Vec<Event> = (0..5)
+                .map(|i| ev(&format!("s{}", batch % 2), json!({"n": batch * 5 + i})))
+                .collect();
+            s.apply(lsn, &evs).unwrap();
+            lsn += evs.len() as u64;
+            s.commit(lsn - 1).unwrap();
+        }
+        let names = s.resolve("*", ResolveOptions::default()).unwrap();
+        let snap = s.snapshot(&names).unwrap();
+        let body = json!({"size": 4, "sort": ["_doc"], "query": {"range": {"n": {"gte": 1}}}});
+        let req = parse_search_body(&body).unwrap();
+        let mut seen = Vec::new();
+        let mut cursor: Option<Vec<Value>> = None;
+        loop {
+            let r = snap.search(&req, cursor.as_deref()).unwrap();
+            assert_eq!(r.total, 14);
+            if r.hits.is_empty() {
+                break;
+            }
+            for h in &r.hits {
+                seen.push(h.source.as_ref().unwrap()["n"].as_i64().unwrap());
+            }
+            cursor = r.hits.last().map(|h| h.cursor.clone());
+        }
+        seen.sort();
+        assert_eq!(seen, (1..15).collect::<Vec<i64>>());
+    }
+
+    #[test]
     fn replay_skips_what_an_index_committed() {
         let (dir, s) = store();
         s.apply(1, &[ev("r", json!({"m": 1})), ev("r", json!({"m": 2}))])

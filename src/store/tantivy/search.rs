@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use tantivy::query::EnableScoring;
 use tantivy::schema::Value as _;
-use tantivy::{DocAddress, DocId, Score, Searcher, TantivyDocument};
+use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, TantivyDocument, TERMINATED};
 
 use super::aggs;
 use super::columns::{self, FieldCol, StrCache, ValueKind};
@@ -448,6 +448,15 @@ impl Snapshot for TantivySnapshot {
         let mut agg_state = aggs::AggState::new(&req.aggs);
         let mut timed_out = false;
         let mut kinds: Vec<ValueKind> = vec![ValueKind::Unknown; sorter.specs.len()];
+        // A pure `_doc` scan (what `helpers.scan` and scroll exports ask for)
+        // with nothing else to compute takes the streaming path below.
+        let doc_order_scan = sorter.specs.len() == 1
+            && sorter.specs[0].key == SortKey::Doc
+            && sorter.specs[0].order == Order::Asc
+            && req.aggs.is_empty()
+            && req.post_filter.is_none()
+            && req.search_after.is_none()
+            && k > 0;
 
         for (pi, part) in self.parts.iter().enumerate() {
             if let Some(t) = req.timeout_ms {
@@ -480,6 +489,40 @@ impl Snapshot for TantivySnapshot {
                 }
             }
             for (si, seg) in part.searcher.segment_readers().iter().enumerate() {
+                if doc_order_scan {
+                    // `_doc` order is iteration order: count everything, but
+                    // collect only from the cursor on, and stop at k. This
+                    // keeps a scroll over N documents O(N) in total.
+                    total += weight.count(seg)? as u64;
+                    let pos = (pi as u32, si as u32);
+                    let after_doc = match after_pos {
+                        Some((ap, asi, ad)) if (ap, asi) == pos => Some(ad),
+                        Some((ap, asi, _)) if (ap, asi) > pos => continue,
+                        _ => None,
+                    };
+                    if cands.len() >= k {
+                        continue;
+                    }
+                    let mut scorer = weight.scorer(seg, 1.0)?;
+                    let mut d = match after_doc {
+                        Some(ad) if ad + 1 >= seg.max_doc() => TERMINATED,
+                        Some(ad) => scorer.seek(ad + 1),
+                        None => scorer.doc(),
+                    };
+                    while d != TERMINATED && cands.len() < k {
+                        if !seg.is_deleted(d) {
+                            cands.push(Cand {
+                                keys: vec![SortVal::Num(
+                                    (doc_base(pi as u32, si as u32) | d as u64) as f64,
+                                )],
+                                score: 1.0,
+                                pos: (pi as u32, si as u32, d),
+                            });
+                        }
+                        d = scorer.advance();
+                    }
+                    continue;
+                }
                 let mut docs: Vec<DocId> = Vec::new();
                 let mut scores: Vec<Score> = Vec::new();
                 if need_score {
