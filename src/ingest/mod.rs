@@ -204,6 +204,11 @@ impl Ingest {
             .map_err(|_| IngestError::Closed)
     }
 
+    /// Whether some acknowledged write is not yet searchable.
+    pub fn has_unrefreshed(&self) -> bool {
+        self.last_lsn() > *self.committed.borrow()
+    }
+
     /// LSN of the newest acknowledged write.
     pub fn last_lsn(&self) -> Lsn {
         self.last_lsn.load(Ordering::Acquire)

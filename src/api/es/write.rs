@@ -413,7 +413,7 @@ async fn lookup(st: &State, index: &str, id: &str) -> Result<Option<Value>, ApiE
     let found = tokio::task::spawn_blocking(move || store.get(&i, &d))
         .await
         .map_err(ApiError::internal)??;
-    if found.is_some() || !st.ingest.store.has_pending() {
+    if found.is_some() || !st.ingest.has_unrefreshed() {
         return Ok(found);
     }
     // Real-time get: make pending writes visible, then look again.

@@ -6,8 +6,8 @@ use std::ops::Bound;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, Occur,
-    PhrasePrefixQuery, PhraseQuery, Query as TQuery, RangeQuery, RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, ExistsQuery, FuzzyTermQuery,
+    Occur, PhrasePrefixQuery, PhraseQuery, Query as TQuery, RangeQuery, RegexQuery, TermQuery,
     TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
@@ -321,18 +321,19 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
             if field == "@timestamp" || field == "_id" || field == "_index" {
                 Box::new(AllQuery)
             } else {
-                let names = ctx.mapping.expand(field);
-                disjunction(
-                    names
-                        .iter()
-                        .map(|n| {
-                            term_q(Term::from_field_text(
-                                ctx.fields.names,
-                                n.strip_suffix(".keyword").unwrap_or(n),
-                            ))
-                        })
-                        .collect(),
-                )
+                // A value with a column (nearly all) is found by the column;
+                // text too long for `.keyword` is listed in `_fields`.
+                let mut qs: Vec<Q> = Vec::new();
+                for n in ctx.mapping.expand(field) {
+                    match n.strip_suffix(".keyword") {
+                        Some(base) => qs.push(Box::new(ExistsQuery::new(kf_column(base), false))),
+                        None => {
+                            qs.push(Box::new(ExistsQuery::new(kf_column(&n), true)));
+                            qs.push(term_q(Term::from_field_text(ctx.fields.names, &n)));
+                        }
+                    }
+                }
+                disjunction(qs)
             }
         }
         Query::Prefix {

@@ -65,6 +65,7 @@ impl Builder {
                 k
             }
         };
+        let mut no_column = false;
         let push = |m: &mut Vec<(String, OwnedValue)>, val: OwnedValue| {
             m.push((path.to_string(), val));
         };
@@ -79,6 +80,9 @@ impl Builder {
                 Some(s) => {
                     if s.len() <= KEYWORD_IGNORE_ABOVE {
                         push(&mut self.kf, OwnedValue::Str(s.clone()));
+                    } else {
+                        // No column value: `exists` needs the name listed.
+                        no_column = true;
                     }
                     push(&mut self.text, OwnedValue::Str(s));
                     true
@@ -135,7 +139,7 @@ impl Builder {
         };
         if !ok {
             self.malformed += 1;
-        } else {
+        } else if no_column {
             let mut p = path;
             loop {
                 self.names.push(p.to_string());
