@@ -106,7 +106,7 @@ fn hostname() -> String {
 
 /// Delete every index whose newest event is older than `cutoff_ms`;
 /// returns the names deleted.
-pub fn apply_retention(store: &TantivyStore, cutoff_ms: i64) -> Vec<String> {
+pub fn apply_retention(store: &dyn Store, cutoff_ms: i64) -> Vec<String> {
     let mut deleted = Vec::new();
     for info in store.list() {
         if info.max_timestamp_ms.is_some_and(|t| t < cutoff_ms) {
@@ -121,7 +121,7 @@ pub fn apply_retention(store: &TantivyStore, cutoff_ms: i64) -> Vec<String> {
     deleted
 }
 
-fn spawn_retention(store: Arc<TantivyStore>, days: u64, shutdown: CancellationToken) {
+fn spawn_retention(store: Arc<dyn Store>, days: u64, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -131,7 +131,7 @@ fn spawn_retention(store: Arc<TantivyStore>, days: u64, shutdown: CancellationTo
             }
             let cutoff = crate::event::now_ms() - (days as i64) * 86_400_000;
             let s = store.clone();
-            match tokio::task::spawn_blocking(move || apply_retention(&s, cutoff)).await {
+            match tokio::task::spawn_blocking(move || apply_retention(&*s, cutoff)).await {
                 Ok(deleted) => {
                     for name in deleted {
                         tracing::info!(index = %name, days, "retention: deleted index older than the limit");

@@ -7,7 +7,6 @@ use axum::extract::State as AxState;
 use axum::response::IntoResponse;
 
 use crate::api::State;
-use crate::store::Store;
 
 /// `GET /metrics`
 pub async fn metrics(AxState(st): AxState<State>) -> impl IntoResponse {

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 use crate::event::Event;
-use crate::store::tantivy::TantivyStore;
 use crate::store::Store;
 use crate::wal::{self, DurableBatch, Lsn, WalError, WalWriter};
 
@@ -39,7 +38,7 @@ struct RefreshRequest {
 /// Handle shared by all inputs.
 pub struct Ingest {
     wal: WalWriter,
-    pub store: Arc<TantivyStore>,
+    pub store: Arc<dyn Store>,
     committed: watch::Receiver<Lsn>,
     refresh_tx: mpsc::Sender<RefreshRequest>,
     /// Explicit ids written but not yet committed, for `create` conflicts.
@@ -80,7 +79,7 @@ impl Ingest {
     /// the writer and indexer threads.
     pub fn start(
         data_dir: &Path,
-        store: Arc<TantivyStore>,
+        store: Arc<dyn Store>,
         opts: IngestOptions,
     ) -> Result<Arc<Ingest>, anyhow::Error> {
         let metrics = Arc::new(IngestMetrics::default());
@@ -238,7 +237,7 @@ impl Ingest {
 
 #[allow(clippy::too_many_arguments)]
 fn run_indexer(
-    store: Arc<TantivyStore>,
+    store: Arc<dyn Store>,
     batches: mpsc::Receiver<DurableBatch>,
     refreshes: mpsc::Receiver<RefreshRequest>,
     committed_tx: watch::Sender<Lsn>,

@@ -133,6 +133,8 @@ pub trait Store: Send + Sync {
     fn count(&self, indices: &[String], query: &Query) -> Result<u64, StoreError>;
     /// The `_source` of a document, if it exists and is committed.
     fn get(&self, index: &str, id: &str) -> Result<Option<Value>, StoreError>;
+    /// Whether a committed document with this id exists.
+    fn exists(&self, index: &str, id: &str) -> bool;
     fn list(&self) -> Vec<IndexInfo>;
     fn mapping(&self, index: &str) -> Option<Value>;
     fn delete_index(&self, name: &str) -> Result<(), StoreError>;

@@ -10,7 +10,7 @@ use super::{flag, json_response, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
 use crate::store::mapping::{FieldKind, Mapping};
-use crate::store::{ResolveOptions, Store};
+use crate::store::ResolveOptions;
 
 /// The version we report: an 8.x the 7.17 and 8.x clients both accept.
 pub const ES_VERSION: &str = "8.11.0";

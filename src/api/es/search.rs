@@ -16,7 +16,7 @@ use crate::query::datemath::parse_duration_ms;
 use crate::query::es_dsl::{self, parse_search_body, parse_sort, parse_track_total};
 use crate::query::lucene;
 use crate::query::model::{Operator, Query as Q, SearchRequest, SourceFilter};
-use crate::store::{ResolveOptions, SearchResult, Snapshot, Store};
+use crate::store::{ResolveOptions, SearchResult, Snapshot};
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {

@@ -14,7 +14,7 @@ use crate::api::{Body, State};
 use crate::event::{self, Event, WriteOp};
 use crate::ingest::index_name;
 use crate::input::bulk::{self, BulkAction, ItemError};
-use crate::store::{validate_index_name, Store};
+use crate::store::validate_index_name;
 
 enum ItemResult {
     Ok {

@@ -19,7 +19,7 @@ mod search;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -74,7 +74,6 @@ pub(crate) struct IndexHandle {
     mapping: RwLock<Arc<Mapping>>,
     /// Highest LSN whose effects are committed in this index.
     committed_lsn: AtomicU64,
-    has_pending: AtomicBool,
     state: Mutex<WriterState>,
 }
 
@@ -203,28 +202,6 @@ impl TantivyStore {
             })
             .collect()
     }
-
-    /// Whether any index has applied but uncommitted documents.
-    pub fn has_pending(&self) -> bool {
-        self.indices
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .any(|h| h.has_pending.load(Ordering::Relaxed))
-    }
-
-    /// Whether a committed document with this id exists.
-    pub fn exists(&self, index: &str, id: &str) -> bool {
-        let Some(h) = self.handle(index) else {
-            return false;
-        };
-        let searcher = h.reader.searcher();
-        let q = TermQuery::new(
-            Term::from_field_text(h.fields.id, id),
-            IndexRecordOption::Basic,
-        );
-        q.count(&searcher).map(|c| c > 0).unwrap_or(false)
-    }
 }
 
 impl IndexHandle {
@@ -291,7 +268,6 @@ impl IndexHandle {
             uuid: payload.uuid.clone(),
             mapping: RwLock::new(Arc::new(payload.mapping.clone())),
             committed_lsn: AtomicU64::new(payload.lsn),
-            has_pending: AtomicBool::new(false),
             state: Mutex::new(WriterState {
                 writer: None,
                 dirty: false,
@@ -335,7 +311,6 @@ impl IndexHandle {
         }
         st.dirty = false;
         self.committed_lsn.store(payload.lsn, Ordering::Release);
-        self.has_pending.store(false, Ordering::Release);
         drop(st);
         self.reader.reload()?;
         Ok(())
@@ -425,9 +400,6 @@ impl Store for TantivyStore {
             if mapping_changed {
                 *h.mapping.write().unwrap_or_else(|e| e.into_inner()) =
                     Arc::new(st.mapping.clone());
-            }
-            if st.dirty {
-                h.has_pending.store(true, Ordering::Release);
             }
             i = j;
         }
@@ -552,6 +524,18 @@ impl Store for TantivyStore {
             total += q.count(&searcher)? as u64;
         }
         Ok(total)
+    }
+
+    fn exists(&self, index: &str, id: &str) -> bool {
+        let Some(h) = self.handle(index) else {
+            return false;
+        };
+        let searcher = h.reader.searcher();
+        let q = TermQuery::new(
+            Term::from_field_text(h.fields.id, id),
+            IndexRecordOption::Basic,
+        );
+        q.count(&searcher).map(|c| c > 0).unwrap_or(false)
     }
 
     fn get(&self, index: &str, id: &str) -> Result<Option<Value>, StoreError> {
