@@ -73,6 +73,8 @@ fn prepare(
     let mut results = Vec::with_capacity(items.len());
     let mut actions = Vec::with_capacity(items.len());
     let mut batch_ids = std::collections::HashSet::new();
+    let mut names: std::collections::HashMap<(String, i64), Result<String, String>> =
+        std::collections::HashMap::new();
     for item in items {
         actions.push(item.action);
         let index_t = item
@@ -117,11 +119,31 @@ fn prepare(
             }
         };
         let ts = event::record_timestamp(&record, st.default_tz.as_ref(), now).unwrap_or(now);
-        let index = index_name::expand(&template, ts);
-        if let Err(e) = validate_index_name(&index) {
-            results.push(fail(400, "invalid_index_name_exception", e.to_string()));
-            continue;
-        }
+        // Names repeat within a request: expand and validate each
+        // (template, UTC day) once.
+        let day = ts.div_euclid(86_400_000);
+        let named = match names.get(&(template.clone(), day)) {
+            Some(n) => n.clone(),
+            None => {
+                let expanded = index_name::expand(&template, ts);
+                let n = validate_index_name(&expanded)
+                    .map(|_| expanded)
+                    .map_err(|e| e.to_string());
+                if template.contains("%{+") && template.contains("HH") {
+                    n
+                } else {
+                    names.insert((template.clone(), day), n.clone());
+                    n
+                }
+            }
+        };
+        let index = match named {
+            Ok(i) => i,
+            Err(e) => {
+                results.push(fail(400, "invalid_index_name_exception", e));
+                continue;
+            }
+        };
         // Elasticsearch's limit; the write-ahead log also stores ids with a
         // 16-bit length, so a longer id could not be replayed intact.
         if let Some(long) = item.id.as_ref().filter(|i| i.len() > MAX_ID_BYTES) {
