@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::{flag, json_response, Params};
+use super::{flag, json_response, resolve_opts, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
 use crate::store::mapping::{FieldKind, Mapping};
@@ -200,13 +200,7 @@ pub async fn mapping(
     Path(index): Path<String>,
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let names = st.ingest.store.resolve(
-        &index,
-        ResolveOptions {
-            ignore_unavailable: flag(&p, "ignore_unavailable").unwrap_or(false),
-            allow_no_indices: true,
-        },
-    )?;
+    let names = st.ingest.store.resolve(&index, resolve_opts(&p))?;
     Ok(json_response(
         StatusCode::OK,
         mappings_of(&st, &names).to_string(),
@@ -241,13 +235,7 @@ pub async fn refresh_index(
     Path(index): Path<String>,
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let names = st.ingest.store.resolve(
-        &index,
-        ResolveOptions {
-            ignore_unavailable: flag(&p, "ignore_unavailable").unwrap_or(false),
-            allow_no_indices: true,
-        },
-    )?;
+    let names = st.ingest.store.resolve(&index, resolve_opts(&p))?;
     st.ingest.refresh_all().await.map_err(ApiError::internal)?;
     Ok(refreshed(names.len()))
 }
@@ -381,13 +369,7 @@ pub async fn delete_index(
     Path(index): Path<String>,
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let names = st.ingest.store.resolve(
-        &index,
-        ResolveOptions {
-            ignore_unavailable: flag(&p, "ignore_unavailable").unwrap_or(false),
-            allow_no_indices: true,
-        },
-    )?;
+    let names = st.ingest.store.resolve(&index, resolve_opts(&p))?;
     for n in names {
         let store = st.ingest.store.clone();
         tokio::task::spawn_blocking(move || store.delete_index(&n))

@@ -25,6 +25,14 @@ pub fn json_response(status: axum::http::StatusCode, body: String) -> Response {
     r
 }
 
+/// `ignore_unavailable` / `allow_no_indices` as given in the URL.
+pub fn resolve_opts(p: &Params) -> crate::store::ResolveOptions {
+    crate::store::ResolveOptions {
+        ignore_unavailable: flag(p, "ignore_unavailable").unwrap_or(false),
+        allow_no_indices: flag(p, "allow_no_indices").unwrap_or(true),
+    }
+}
+
 /// A boolean query parameter (`?pretty`, `?ignore_unavailable=true`).
 pub fn flag(p: &Params, key: &str) -> Option<bool> {
     p.get(key).map(|v| v.is_empty() || v == "true")

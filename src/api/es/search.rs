@@ -9,14 +9,14 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::scroll::ScrollCtx;
-use super::{flag, json_response, Params};
+use super::{flag, json_response, resolve_opts, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
 use crate::query::datemath::parse_duration_ms;
 use crate::query::es_dsl::{self, parse_search_body, parse_sort, parse_track_total};
 use crate::query::lucene;
 use crate::query::model::{Operator, Query as Q, SearchRequest, SourceFilter};
-use crate::store::{ResolveOptions, SearchResult, Snapshot};
+use crate::store::{SearchResult, Snapshot};
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
@@ -28,13 +28,6 @@ fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
             format!("request body is not valid JSON: {e}"),
         )
     })
-}
-
-fn resolve_opts(p: &Params) -> ResolveOptions {
-    ResolveOptions {
-        ignore_unavailable: flag(p, "ignore_unavailable").unwrap_or(false),
-        allow_no_indices: flag(p, "allow_no_indices").unwrap_or(true),
-    }
 }
 
 fn num_param(p: &Params, k: &str) -> Result<Option<usize>, ApiError> {

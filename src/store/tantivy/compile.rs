@@ -233,6 +233,25 @@ fn disjunction(qs: Vec<Q>) -> Q {
     }
 }
 
+/// One clause per target field, OR-ed; with `lenient`, fields whose type
+/// cannot take the value are skipped instead of failing the query.
+fn per_field(
+    ctx: &Ctx,
+    fields: &[String],
+    lenient: bool,
+    mut build: impl FnMut(&str) -> Result<Q, StoreError>,
+) -> Result<Q, StoreError> {
+    let mut qs = Vec::new();
+    for f in target_fields(ctx, fields) {
+        match build(&f) {
+            Ok(q) => qs.push(q),
+            Err(e) if !lenient => return Err(e),
+            Err(_) => {}
+        }
+    }
+    Ok(disjunction(qs))
+}
+
 /// Compile a query for one index.
 pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
     Ok(match q {
@@ -247,15 +266,9 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
             fuzziness,
         } => {
             let lenient = *lenient || fields.is_empty() || fields.iter().any(|f| f.contains('*'));
-            let mut per_field = Vec::new();
-            for f in target_fields(ctx, fields) {
-                match match_field(ctx, &f, text, *operator, *minimum_should_match, *fuzziness) {
-                    Ok(q) => per_field.push(q),
-                    Err(e) if !lenient => return Err(e),
-                    Err(_) => {}
-                }
-            }
-            disjunction(per_field)
+            per_field(ctx, fields, lenient, |f| {
+                match_field(ctx, f, text, *operator, *minimum_should_match, *fuzziness)
+            })?
         }
         Query::MatchPhrase {
             fields,
@@ -265,15 +278,9 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
             prefix,
         } => {
             let lenient = *lenient || fields.is_empty();
-            let mut per_field = Vec::new();
-            for f in target_fields(ctx, fields) {
-                match phrase_field(ctx, &f, text, *slop, *prefix) {
-                    Ok(q) => per_field.push(q),
-                    Err(e) if !lenient => return Err(e),
-                    Err(_) => {}
-                }
-            }
-            disjunction(per_field)
+            per_field(ctx, fields, lenient, |f| {
+                phrase_field(ctx, f, text, *slop, *prefix)
+            })?
         }
         Query::Term {
             field,
