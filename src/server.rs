@@ -186,7 +186,6 @@ async fn wait_for_signal() {
 mod tests {
     use super::*;
     use crate::event::{Event, WriteOp};
-    use crate::store::tantivy::TantivyOptions;
 
     fn ev(index: &str, ts: i64) -> Event {
         Event {
@@ -202,16 +201,7 @@ mod tests {
 
     #[test]
     fn retention_deletes_only_old_indices() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = TantivyStore::open(
-            dir.path(),
-            TantivyOptions {
-                writer_threads: 1,
-                writer_heap_bytes: 20 << 20,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let (dir, store) = TantivyStore::open_for_test();
         let day = 86_400_000;
         let now = crate::event::now_ms();
         store

@@ -43,6 +43,11 @@ pub async fn metrics(AxState(st): AxState<State>) -> impl IntoResponse {
         "Field values not indexed because they did not fit the field's type.",
         m.malformed_values.load(Ordering::Relaxed),
     );
+    counter(
+        "logweave_wal_errors_total",
+        "Writes answered with an error because the write-ahead log failed.",
+        m.wal_errors.load(Ordering::Relaxed),
+    );
     let indices = st.ingest.store.list();
     let docs: u64 = indices.iter().map(|i| i.docs).sum();
     let bytes: u64 = indices.iter().map(|i| i.bytes).sum();

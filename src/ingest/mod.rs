@@ -35,6 +35,15 @@ struct RefreshRequest {
     done: oneshot::Sender<Lsn>,
 }
 
+/// Explicit ids written but not yet committed, for `create` conflicts.
+#[derive(Default)]
+struct PendingIds {
+    /// Committed LSN when entries were last pruned.
+    pruned_at: Lsn,
+    /// (index, id) → LSN it was written at.
+    ids: HashMap<(String, String), Lsn>,
+}
+
 /// Handle shared by all inputs.
 pub struct Ingest {
     wal: WalWriter,
@@ -42,7 +51,7 @@ pub struct Ingest {
     committed: watch::Receiver<Lsn>,
     refresh_tx: mpsc::Sender<RefreshRequest>,
     /// Explicit ids written but not yet committed, for `create` conflicts.
-    pending_ids: Mutex<HashMap<(String, String), Lsn>>,
+    pending_ids: Mutex<PendingIds>,
     pub metrics: Arc<IngestMetrics>,
     last_lsn: AtomicU64,
 }
@@ -162,7 +171,7 @@ impl Ingest {
             store,
             committed: committed_rx,
             refresh_tx,
-            pending_ids: Mutex::new(HashMap::new()),
+            pending_ids: Mutex::new(PendingIds::default()),
             metrics,
             last_lsn: AtomicU64::new(start_lsn),
         }))
@@ -174,7 +183,13 @@ impl Ingest {
             return Ok(self.last_lsn.load(Ordering::Acquire));
         }
         let n = events.len() as u64;
-        let lsn = self.wal.append(events).await?;
+        let lsn = match self.wal.append(events).await {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                self.metrics.wal_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        };
         self.last_lsn.fetch_max(lsn, Ordering::AcqRel);
         self.metrics.events_acked.fetch_add(n, Ordering::Relaxed);
         Ok(lsn)
@@ -218,8 +233,12 @@ impl Ingest {
         let committed = *self.committed.borrow();
         {
             let mut p = self.pending_ids.lock().unwrap_or_else(|e| e.into_inner());
-            p.retain(|_, lsn| *lsn > committed);
-            if p.contains_key(&(index.to_string(), id.to_string())) {
+            // Forget committed ids once per commit, not once per lookup.
+            if committed > p.pruned_at {
+                p.ids.retain(|_, lsn| *lsn > committed);
+                p.pruned_at = committed;
+            }
+            if p.ids.contains_key(&(index.to_string(), id.to_string())) {
                 return true;
             }
         }
@@ -230,7 +249,7 @@ impl Ingest {
     pub fn note_ids(&self, ids: impl IntoIterator<Item = (String, String)>, lsn: Lsn) {
         let mut p = self.pending_ids.lock().unwrap_or_else(|e| e.into_inner());
         for k in ids {
-            p.insert(k, lsn);
+            p.ids.insert(k, lsn);
         }
     }
 }
@@ -280,6 +299,12 @@ fn run_indexer(
                 let n = batch.events.len() as u64;
                 match store.apply(batch.first_lsn, &batch.events) {
                     Ok(s) => {
+                        if s.unparsable > 0 {
+                            tracing::warn!(
+                                events = s.unparsable,
+                                "indexer: records whose _source is not a JSON object were skipped"
+                            );
+                        }
                         metrics
                             .events_indexed
                             .fetch_add(s.indexed, Ordering::Relaxed);

@@ -405,19 +405,22 @@ impl Parser<'_> {
     }
 
     fn parse_unary(&mut self, field: Option<&str>) -> Result<(Occur, Query), LuceneError> {
-        match self.peek() {
-            Some(Tok::Not) | Some(Tok::Bang) | Some(Tok::Minus) => {
-                self.next();
-                let (_, q) = self.parse_unary(field)?;
-                Ok((Occur::MustNot, q))
+        // The first prefix operator decides; repeated ones (`NOT NOT x`) are
+        // consumed in a loop, so a long run of them cannot exhaust the stack.
+        let mut occur = None;
+        loop {
+            match self.peek() {
+                Some(Tok::Not) | Some(Tok::Bang) | Some(Tok::Minus) => {
+                    occur.get_or_insert(Occur::MustNot);
+                }
+                Some(Tok::Plus) => {
+                    occur.get_or_insert(Occur::Must);
+                }
+                _ => break,
             }
-            Some(Tok::Plus) => {
-                self.next();
-                let (_, q) = self.parse_unary(field)?;
-                Ok((Occur::Must, q))
-            }
-            _ => Ok((Occur::Should, self.parse_primary(field)?)),
+            self.next();
         }
+        Ok((occur.unwrap_or(Occur::Should), self.parse_primary(field)?))
     }
 
     fn boost(&mut self, q: Query) -> Query {
@@ -761,6 +764,20 @@ mod tests {
         assert!(matches!(p("name:/joh?n/"), Query::Regexp { .. }));
         assert!(matches!(p("level:(ERROR OR WARN)"), Query::Bool(_)));
         assert!(matches!(p("time:12\\:00"), Query::Match { ref text, .. } if text == "12:00"));
+    }
+
+    #[test]
+    fn long_operator_runs_do_not_recurse() {
+        let q = format!("{}level:ERROR", "NOT ".repeat(200_000));
+        match parse(&q, &Options::default()).unwrap() {
+            Query::Bool(b) => assert_eq!(b.must_not, vec![m("level", "ERROR")]),
+            other => panic!("{other:?}"),
+        }
+        let deep = format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse(&deep, &Options::default())
+            .unwrap_err()
+            .reason
+            .contains("nested"));
     }
 
     #[test]

@@ -127,23 +127,30 @@ impl Mapping {
 }
 
 fn insert_path(props: &mut Map<String, Value>, path: &str, leaf: Value) {
-    match path.split_once('.') {
-        None => {
-            props.insert(path.to_string(), leaf);
+    let mut cur = props;
+    let mut rest = path;
+    while let Some((head, tail)) = rest.split_once('.') {
+        let entry = cur
+            .entry(head.to_string())
+            .or_insert_with(|| json!({"properties": {}}));
+        match entry.get_mut("properties") {
+            Some(Value::Object(inner)) => cur = inner,
+            // A leaf and an object share the name; keep the leaf.
+            _ => return,
         }
-        Some((head, rest)) => {
-            let entry = props
-                .entry(head.to_string())
-                .or_insert_with(|| json!({"properties": {}}));
-            if !entry.get("properties").is_some_and(Value::is_object) {
-                // A leaf and an object share the name; keep the leaf.
-                return;
-            }
-            if let Some(Value::Object(inner)) = entry.get_mut("properties") {
-                insert_path(inner, rest, leaf);
-            }
-        }
+        rest = tail;
     }
+    cur.insert(rest.to_string(), leaf);
+}
+
+/// Most segments a field path may have (`a.b.c` has 3); deeper fields stay
+/// in `_source` only, so neither indexing nor the rendered mapping nests
+/// without bound when keys contain many dots.
+pub const MAX_PATH_SEGMENTS: usize = 32;
+
+/// Whether `path` is shallow enough to be mapped.
+pub fn path_ok(path: &str) -> bool {
+    path.bytes().filter(|b| *b == b'.').count() < MAX_PATH_SEGMENTS
 }
 
 /// `*`/`?` glob match (used for field and index patterns).

@@ -124,8 +124,6 @@ pub trait Store: Send + Sync {
     fn commit(&self, lsn: Lsn) -> Result<(), StoreError>;
     /// Close writers of indices idle for `idle_ms` to free memory.
     fn release_idle(&self, idle_ms: u64);
-    /// The lowest LSN still needed for replay (all indices committed past it).
-    fn committed_lsn(&self) -> Lsn;
     /// Expand a comma list of names and patterns (`app-*`, `-app-old`, `_all`).
     fn resolve(&self, expr: &str, opts: ResolveOptions) -> Result<Vec<String>, StoreError>;
     /// A view of `indices` for searching.
@@ -149,6 +147,25 @@ pub struct ApplyStats {
     pub skipped_replay: u64,
     pub unparsable: u64,
     pub malformed_values: u64,
+}
+
+/// A document's place in a snapshot (index, segment, doc ordinals) packed
+/// into one integer that is exact in an f64 and in JSON: the `_doc` sort
+/// value and the point-in-time tiebreak. Holds up to 2,048 indices and
+/// segments and 2^31 documents per segment.
+pub fn pack_position(index_ord: u32, segment_ord: u32, doc: u32) -> u64 {
+    ((index_ord as u64 & 0x7ff) << 42)
+        | ((segment_ord as u64 & 0x7ff) << 31)
+        | (doc as u64 & 0x7fff_ffff)
+}
+
+/// Inverse of [`pack_position`].
+pub fn unpack_position(p: u64) -> (u32, u32, u32) {
+    (
+        (p >> 42) as u32 & 0x7ff,
+        (p >> 31) as u32 & 0x7ff,
+        p as u32 & 0x7fff_ffff,
+    )
 }
 
 /// Check an index name the way Elasticsearch does.
@@ -185,4 +202,19 @@ pub fn validate_index_name(name: &str) -> Result<(), StoreError> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod position_tests {
+    use super::*;
+
+    #[test]
+    fn positions_roundtrip_and_order() {
+        for (i, s, d) in [(0, 0, 0), (3, 17, 123_456), (2047, 2047, 0x7fff_ffff)] {
+            assert_eq!(unpack_position(pack_position(i, s, d)), (i, s, d));
+            assert_eq!(pack_position(i, s, d) as f64 as u64, pack_position(i, s, d));
+        }
+        assert!(pack_position(0, 1, 0) > pack_position(0, 0, 0x7fff_ffff));
+        assert!(pack_position(1, 0, 0) > pack_position(0, 2047, 0x7fff_ffff));
+    }
 }

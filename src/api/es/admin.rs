@@ -36,6 +36,14 @@ fn info(st: &State) -> Value {
     })
 }
 
+/// How many indices exist (without `list`, which reads every index's size).
+fn index_count(st: &State) -> usize {
+    st.ingest
+        .store
+        .resolve("_all", ResolveOptions::default())
+        .map_or(0, |v| v.len())
+}
+
 /// `GET /`
 pub async fn root(AxState(st): AxState<State>) -> Response {
     json_response(StatusCode::OK, info(&st).to_string())
@@ -48,7 +56,7 @@ pub async fn head_root() -> StatusCode {
 
 /// `GET /_cluster/health`
 pub async fn health(AxState(st): AxState<State>) -> Response {
-    let n = st.ingest.store.list().len();
+    let n = index_count(&st);
     json_response(
         StatusCode::OK,
         json!({
@@ -65,7 +73,7 @@ pub async fn health(AxState(st): AxState<State>) -> Response {
 
 /// `GET /_cat/health`
 pub async fn cat_health(AxState(st): AxState<State>, Query(p): Query<Params>) -> Response {
-    let n = st.ingest.store.list().len();
+    let n = index_count(&st);
     let epoch = crate::event::now_ms() / 1000;
     if p.get("format").is_some_and(|f| f == "json") {
         return json_response(
@@ -226,7 +234,7 @@ fn refreshed(n: usize) -> Response {
 /// `POST /_refresh`
 pub async fn refresh(AxState(st): AxState<State>) -> Result<Response, ApiError> {
     st.ingest.refresh_all().await.map_err(ApiError::internal)?;
-    Ok(refreshed(st.ingest.store.list().len()))
+    Ok(refreshed(index_count(&st)))
 }
 
 /// `POST /{index}/_refresh`
@@ -246,9 +254,10 @@ pub async fn get_index(
     Path(index): Path<String>,
 ) -> Result<Response, ApiError> {
     let names = st.ingest.store.resolve(&index, ResolveOptions::default())?;
+    let infos = st.ingest.store.list();
     let mut out = Map::new();
     for n in &names {
-        let info = st.ingest.store.list().into_iter().find(|i| &i.name == n);
+        let info = infos.iter().find(|i| &i.name == n).cloned();
         out.insert(
             n.clone(),
             json!({
@@ -288,6 +297,16 @@ fn mapping_from_es(
         } else {
             format!("{prefix}.{name}")
         };
+        if !crate::store::mapping::path_ok(&path) {
+            return Err(ApiError::bad_request(
+                "mapper_parsing_exception",
+                format!(
+                    "field path [{}...] has more than {} segments",
+                    path.chars().take(64).collect::<String>(),
+                    crate::store::mapping::MAX_PATH_SEGMENTS
+                ),
+            ));
+        }
         if let Some(Value::Object(inner)) = def.get("properties") {
             mapping_from_es(inner, &path, out)?;
             continue;

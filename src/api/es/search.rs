@@ -16,7 +16,7 @@ use crate::query::datemath::parse_duration_ms;
 use crate::query::es_dsl::{self, parse_search_body, parse_sort, parse_track_total};
 use crate::query::lucene;
 use crate::query::model::{Operator, Query as Q, SearchRequest, SourceFilter};
-use crate::store::{SearchResult, Snapshot};
+use crate::store::{pack_position, unpack_position, SearchResult, Snapshot};
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
@@ -132,9 +132,8 @@ fn render(
             if pit.is_some() {
                 let n = h.cursor.len();
                 if n >= 3 {
-                    let enc = (h.cursor[n - 3].as_u64().unwrap_or(0) << 42)
-                        | (h.cursor[n - 2].as_u64().unwrap_or(0) << 31)
-                        | h.cursor[n - 1].as_u64().unwrap_or(0);
+                    let part = |i: usize| h.cursor[i].as_u64().unwrap_or(0) as u32;
+                    let enc = pack_position(part(n - 3), part(n - 2), part(n - 1));
                     sort.get_or_insert_with(Vec::new).push(json!(enc));
                 }
             }
@@ -234,13 +233,9 @@ async fn do_search(
         };
         let cursor = match req.search_after.take() {
             Some(sa) if sa.len() == n + 1 => {
-                let enc = sa[n].as_u64().unwrap_or(0);
+                let (pi, si, doc) = unpack_position(sa[n].as_u64().unwrap_or(0));
                 let mut c: Vec<Value> = sa[..n].to_vec();
-                c.extend([
-                    json!(enc >> 42),
-                    json!((enc >> 31) & 0x7ff),
-                    json!(enc & 0x7fff_ffff),
-                ]);
+                c.extend([json!(pi), json!(si), json!(doc)]);
                 Some(c)
             }
             other => {

@@ -258,7 +258,7 @@ async fn do_bulk(
     })?;
     st.ingest.note_ids(explicit, last);
     apply_refresh(&st, refresh, last).await?;
-    let first_lsn = last + 1 - n_events.max(1).min(last + 1);
+    let first_lsn = (last + 1).saturating_sub(n_events);
     let mut out = String::with_capacity(64 + results.len() * 160);
     let errors = results.iter().any(|r| matches!(r, ItemResult::Err { .. }));
     let _ = write!(

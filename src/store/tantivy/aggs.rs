@@ -937,38 +937,34 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
             },
             Partial::Terms { kind, buckets },
         ) => {
-            let mut list: Vec<(Key, Bucket)> = buckets
+            // Metric sort keys are computed once per bucket, not per comparison.
+            let paths: Vec<&str> = order
+                .iter()
+                .filter_map(|o| match o {
+                    BucketOrder::Metric { path, .. } => Some(path.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let mut decorated: Vec<(Key, Bucket, Vec<Option<f64>>)> = buckets
                 .into_iter()
                 .filter(|(_, b)| b.count >= *min_doc_count)
+                .map(|(k, b)| {
+                    let m = paths.iter().map(|p| metric_of(&b, &spec.subs, p)).collect();
+                    (k, b, m)
+                })
                 .collect();
-            list.sort_by(|(ka, ba), (kb, bb)| {
+            decorated.sort_by(|(ka, ba, ma), (kb, bb, mb)| {
+                let mut mi = 0;
                 for o in order {
                     let c = match o {
-                        BucketOrder::Count(d) => {
-                            let c = ba.count.cmp(&bb.count);
-                            if *d == Order::Desc {
-                                c.reverse()
-                            } else {
-                                c
-                            }
-                        }
-                        BucketOrder::Key(d) => {
-                            let c = ka.cmp_key(kb);
-                            if *d == Order::Desc {
-                                c.reverse()
-                            } else {
-                                c
-                            }
-                        }
-                        BucketOrder::Metric { path, order } => {
-                            let x = metric_of(ba, &spec.subs, path);
-                            let y = metric_of(bb, &spec.subs, path);
-                            let c = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-                            if *order == Order::Desc {
-                                c.reverse()
-                            } else {
-                                c
-                            }
+                        BucketOrder::Count(d) => directed(ba.count.cmp(&bb.count), *d),
+                        BucketOrder::Key(d) => directed(ka.cmp_key(kb), *d),
+                        BucketOrder::Metric { order, .. } => {
+                            mi += 1;
+                            let c = ma[mi - 1]
+                                .partial_cmp(&mb[mi - 1])
+                                .unwrap_or(std::cmp::Ordering::Equal);
+                            directed(c, *order)
                         }
                     };
                     if c != std::cmp::Ordering::Equal {
@@ -978,6 +974,8 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
                 // Ties: count desc then key asc, as Elasticsearch breaks them.
                 bb.count.cmp(&ba.count).then_with(|| ka.cmp_key(kb))
             });
+            let mut list: Vec<(Key, Bucket)> =
+                decorated.into_iter().map(|(k, b, _)| (k, b)).collect();
             let other: u64 = list.iter().skip(*size).map(|(_, b)| b.count).sum();
             list.truncate(*size);
             let mut out = Vec::new();
@@ -1327,35 +1325,33 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
     })
 }
 
-fn sort_hist(list: &mut [(i64, Bucket)], o: &BucketOrder, subs: &[AggSpec]) {
-    list.sort_by(|(ka, ba), (kb, bb)| match o {
-        BucketOrder::Key(d) => {
-            let c = ka.cmp(kb);
-            if *d == Order::Desc {
-                c.reverse()
-            } else {
-                c
-            }
-        }
-        BucketOrder::Count(d) => {
-            let c = ba.count.cmp(&bb.count).then(ka.cmp(kb));
-            if *d == Order::Desc {
-                c.reverse()
-            } else {
-                c
-            }
-        }
+fn sort_hist(list: &mut Vec<(i64, Bucket)>, o: &BucketOrder, subs: &[AggSpec]) {
+    match o {
+        BucketOrder::Key(d) => list.sort_by(|(ka, _), (kb, _)| directed(ka.cmp(kb), *d)),
+        BucketOrder::Count(d) => list
+            .sort_by(|(ka, ba), (kb, bb)| directed(ba.count.cmp(&bb.count).then(ka.cmp(kb)), *d)),
         BucketOrder::Metric { path, order } => {
-            let c = metric_of(ba, subs, path)
-                .partial_cmp(&metric_of(bb, subs, path))
-                .unwrap_or(std::cmp::Ordering::Equal);
-            if *order == Order::Desc {
-                c.reverse()
-            } else {
-                c
-            }
+            let mut decorated: Vec<(Option<f64>, (i64, Bucket))> = list
+                .drain(..)
+                .map(|x| (metric_of(&x.1, subs, path), x))
+                .collect();
+            decorated.sort_by(|(a, _), (b, _)| {
+                directed(
+                    a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+                    *order,
+                )
+            });
+            list.extend(decorated.into_iter().map(|(_, x)| x));
         }
-    });
+    }
+}
+
+/// Apply a sort direction to an ascending comparison.
+fn directed(c: std::cmp::Ordering, o: Order) -> std::cmp::Ordering {
+    match o {
+        Order::Asc => c,
+        Order::Desc => c.reverse(),
+    }
 }
 
 fn metric_value(kind: ValueKind, v: Option<f64>) -> Value {

@@ -80,10 +80,6 @@ fn kw_str_term(ctx: &Ctx, path: &str, s: &str) -> Term {
     t
 }
 
-fn normalized_column(name: &str) -> String {
-    name.to_string()
-}
-
 fn term_q(t: Term) -> Q {
     Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs))
 }
@@ -582,7 +578,7 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
             } else {
                 text
             };
-            str_set(normalized_column(name), [t])
+            str_set(name.to_string(), [t])
         }
         Resolved::Path {
             path,
@@ -652,7 +648,7 @@ fn pattern_field(ctx: &Ctx, field: &str, regex: &str, ci: bool) -> Result<Q, Sto
                 kind: FieldKind::Text | FieldKind::Keyword,
                 ..
             } => qs.push(str_regex(kf_column(&path), regex, ci)?),
-            Resolved::Normalized(name) => qs.push(str_regex(normalized_column(name), regex, ci)?),
+            Resolved::Normalized(name) => qs.push(str_regex(name.to_string(), regex, ci)?),
             Resolved::Id => qs.push(
                 RegexQuery::from_pattern(regex, ctx.fields.id)
                     .map(|q| Box::new(q) as Q)

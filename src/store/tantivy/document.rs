@@ -11,7 +11,7 @@ use tantivy::{DateTime, TantivyDocument};
 use super::schema::Fields;
 use crate::event::timestamp::{detect_date, parse_timestamp_str};
 use crate::event::{self, Event};
-use crate::store::mapping::{FieldKind, Mapping, TIMESTAMP};
+use crate::store::mapping::{path_ok, FieldKind, Mapping, TIMESTAMP};
 
 /// Longest string indexed as an exact `.keyword` value of a text field
 /// (Elasticsearch's dynamic `ignore_above`).
@@ -47,7 +47,7 @@ impl Builder {
         let kind = match mapping.fields.get(path) {
             Some(k) => *k,
             None => {
-                if mapping.fields.len() >= MAX_FIELDS {
+                if mapping.fields.len() >= MAX_FIELDS || !path_ok(path) {
                     return;
                 }
                 let k = match v {

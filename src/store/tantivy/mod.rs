@@ -126,6 +126,19 @@ impl TantivyStore {
         Self::open_with(root, opts, false)
     }
 
+    /// A small store in a fresh temporary directory, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn open_for_test() -> (tempfile::TempDir, TantivyStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = TantivyOptions {
+            writer_threads: 1,
+            writer_heap_bytes: 20 << 20,
+            ..Default::default()
+        };
+        let store = TantivyStore::open(dir.path(), opts).expect("open test store");
+        (dir, store)
+    }
+
     /// Open for searching only, beside a running server: nothing on disk is
     /// changed.
     pub fn open_read_only(root: &Path, opts: TantivyOptions) -> Result<TantivyStore, StoreError> {
@@ -448,16 +461,6 @@ impl Store for TantivyStore {
         }
     }
 
-    fn committed_lsn(&self) -> Lsn {
-        self.indices
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .map(|h| h.committed_lsn.load(Ordering::Acquire))
-            .max()
-            .unwrap_or(0)
-    }
-
     fn resolve(&self, expr: &str, opts: ResolveOptions) -> Result<Vec<String>, StoreError> {
         let map = self.indices.read().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<String> = Vec::new();
@@ -667,17 +670,7 @@ mod tests {
     }
 
     fn store() -> (tempfile::TempDir, TantivyStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = TantivyStore::open(
-            dir.path(),
-            TantivyOptions {
-                writer_threads: 1,
-                writer_heap_bytes: 20 << 20,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        (dir, s)
+        TantivyStore::open_for_test()
     }
 
     fn search(s: &TantivyStore, body: Value) -> crate::store::SearchResult {
@@ -742,6 +735,50 @@ mod tests {
             json!([{"key": "b", "doc_count": 2}, {"key": "a", "doc_count": 1}, {"key": "c", "doc_count": 1}])
         );
         assert_eq!(aggs["s"]["value"], json!(6.0));
+    }
+
+    #[test]
+    fn many_dotted_keys_stay_in_source_only() {
+        let (_d, s) = store();
+        let deep_key = vec!["k"; 5_000].join(".");
+        let src = json!({ deep_key: 1, "ok": "x" });
+        let st = s.apply(1, &[ev("d", src)]).unwrap();
+        assert_eq!(st.indexed, 1);
+        s.commit(1).unwrap();
+        let mapping = s.mapping("d").unwrap();
+        assert_eq!(
+            mapping["properties"].as_object().unwrap().len(),
+            2,
+            "{mapping}"
+        );
+        assert_eq!(
+            search(&s, json!({"query": {"term": {"ok.keyword": "x"}}})).total,
+            1
+        );
+    }
+
+    #[test]
+    fn terms_ordered_by_a_sub_metric() {
+        let (_d, s) = store();
+        // avg v: a = 2, b = 10, c = 6 (computed by hand from the input).
+        let docs: Vec<Event> = [("a", 1), ("a", 3), ("b", 10), ("c", 5), ("c", 7), ("c", 6)]
+            .iter()
+            .map(|(k, v)| ev("m", json!({"k": k, "v": v})))
+            .collect();
+        s.apply(1, &docs).unwrap();
+        s.commit(6).unwrap();
+        let r = search(
+            &s,
+            json!({"size": 0, "aggs": {"t": {"terms": {"field": "k.keyword", "order": {"avg_v": "desc"}},
+                "aggs": {"avg_v": {"avg": {"field": "v"}}}}}}),
+        );
+        let keys: Vec<Value> = r.aggregations.unwrap()["t"]["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["key"].clone())
+            .collect();
+        assert_eq!(keys, vec![json!("b"), json!("c"), json!("a")]);
     }
 
     #[test]

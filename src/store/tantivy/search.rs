@@ -20,7 +20,7 @@ use crate::query::model::{
     Missing, Order, Query, SearchRequest, SortKey, SortSpec, SourceFilter, TrackTotal,
 };
 use crate::store::mapping::{wildcard_match, Mapping};
-use crate::store::{Hit, SearchResult, Snapshot, StoreError};
+use crate::store::{pack_position, Hit, SearchResult, Snapshot, StoreError};
 
 /// One index of a snapshot.
 pub struct Part {
@@ -168,11 +168,10 @@ pub struct KeyMaker<'a> {
     doc_base: u64,
 }
 
-/// Base of the `_doc` sort values of one segment: index, segment and doc
-/// ordinals packed as the point-in-time tiebreak packs them (exact in an
-/// f64), so that `_doc` orders and pages (`search_after`) like a position.
+/// Base of the `_doc` sort values of one segment (see
+/// [`pack_position`]), so that `_doc` orders and pages like a position.
 pub fn doc_base(part_ord: u32, seg_ord: u32) -> u64 {
-    ((part_ord as u64) << 42) | ((seg_ord as u64) << 31)
+    pack_position(part_ord, seg_ord, 0)
 }
 
 impl<'a> KeyMaker<'a> {
