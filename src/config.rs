@@ -14,7 +14,68 @@ use toml::Spanned;
 pub struct ConfigFile {
     pub server: ServerSection,
     pub store: StoreSection,
+    pub forward: ForwardSection,
     pub routes: Vec<RouteSection>,
+}
+
+/// `[forward]`: the Fluentd forward input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardSection {
+    /// Listen for forward clients at all (`server.forward_addr`).
+    pub enabled: Spanned<bool>,
+    /// Require the shared-key handshake with this key (Fluentd `<security>`).
+    pub shared_key: Spanned<String>,
+    /// Our name in the handshake (default: the machine's hostname).
+    pub self_hostname: Spanned<String>,
+    /// When non-empty, clients must also log in as one of these users.
+    pub users: Vec<ForwardUser>,
+    /// PEM certificate chain and key: serve forward over TLS.
+    pub tls_cert_file: Spanned<String>,
+    pub tls_key_file: Spanned<String>,
+    /// Record key the forward tag is stored under, when the record has no
+    /// such key ("" to not store it).
+    pub tag_key: Spanned<String>,
+    /// Largest accepted message (one chunk), in bytes.
+    pub max_frame_bytes: Spanned<u64>,
+    /// Largest gzip chunk after decompression, in bytes.
+    pub max_decompressed_bytes: Spanned<u64>,
+}
+
+impl Default for ForwardSection {
+    fn default() -> Self {
+        ForwardSection {
+            enabled: Spanned::new(0..0, true),
+            shared_key: Spanned::new(0..0, String::new()),
+            self_hostname: Spanned::new(0..0, String::new()),
+            users: Vec::new(),
+            tls_cert_file: Spanned::new(0..0, String::new()),
+            tls_key_file: Spanned::new(0..0, String::new()),
+            tag_key: Spanned::new(0..0, "tag".into()),
+            max_frame_bytes: Spanned::new(0..0, 64 << 20),
+            max_decompressed_bytes: Spanned::new(0..0, 256 << 20),
+        }
+    }
+}
+
+/// `[[forward.users]]`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardUser {
+    pub username: String,
+    pub password: String,
+}
+
+/// Validated `[forward]`.
+#[derive(Debug, Clone)]
+pub struct ForwardConfig {
+    pub enabled: bool,
+    pub shared_key: Option<String>,
+    pub self_hostname: String,
+    pub users: Vec<(String, String)>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub tag_key: String,
+    pub limits: crate::forward::message::Limits,
 }
 
 /// `[server]`
@@ -87,6 +148,14 @@ pub struct RouteSection {
     #[serde(rename = "match")]
     pub match_: Spanned<String>,
     pub index: Spanned<String>,
+    /// Parse this string field as JSON and merge it into the record.
+    pub decode_json: Option<Spanned<String>>,
+    /// Keep the original field after decoding it.
+    #[serde(default)]
+    pub decode_json_keep: bool,
+    /// `record` (the record's own timestamp wins, default) or `event`
+    /// (the forward event time always wins).
+    pub time_source: Option<Spanned<String>>,
 }
 
 /// Validated configuration.
@@ -105,7 +174,8 @@ pub struct Config {
     pub retention_days: u64,
     pub writer_heap_mb: u64,
     pub writer_threads: u64,
-    pub routes: Vec<(String, String)>,
+    pub routes: Vec<crate::route::Route>,
+    pub forward: ForwardConfig,
 }
 
 /// One problem in a config file.
@@ -270,8 +340,109 @@ impl Config {
             if let Err(e) = crate::store::validate_index_name(&probe) {
                 bad(r.index.span(), &format!("routes[{i}].index"), e.to_string());
             }
-            routes.push((r.match_.get_ref().clone(), r.index.get_ref().clone()));
+            let time_source = match r
+                .time_source
+                .as_ref()
+                .map(|t| (t.get_ref().as_str(), t.span()))
+            {
+                None | Some(("record", _)) => crate::route::TimeSource::Record,
+                Some(("event", _)) => crate::route::TimeSource::Event,
+                Some((other, span)) => {
+                    bad(
+                        span,
+                        &format!("routes[{i}].time_source"),
+                        format!("'{other}' is not one of record, event"),
+                    );
+                    crate::route::TimeSource::Record
+                }
+            };
+            if let Some(f) = r.decode_json.as_ref().filter(|f| f.get_ref().is_empty()) {
+                bad(
+                    f.span(),
+                    &format!("routes[{i}].decode_json"),
+                    "must name a field".into(),
+                );
+            }
+            match crate::route::Route::new(
+                r.match_.get_ref(),
+                r.index.get_ref(),
+                r.decode_json.as_ref().map(|f| f.get_ref().clone()),
+                r.decode_json_keep,
+                time_source,
+            ) {
+                Ok(route) => routes.push(route),
+                Err(e) => bad(
+                    r.match_.span(),
+                    &format!("routes[{i}].match"),
+                    e.to_string(),
+                ),
+            }
         }
+        let fw = &raw.forward;
+        let tls = match (
+            fw.tls_cert_file.get_ref().as_str(),
+            fw.tls_key_file.get_ref().as_str(),
+        ) {
+            ("", "") => None,
+            (c, k) if !c.is_empty() && !k.is_empty() => Some((PathBuf::from(c), PathBuf::from(k))),
+            ("", _) => {
+                bad(
+                    fw.tls_key_file.span(),
+                    "forward.tls_cert_file",
+                    "tls_key_file is set but tls_cert_file is not".into(),
+                );
+                None
+            }
+            _ => {
+                bad(
+                    fw.tls_cert_file.span(),
+                    "forward.tls_key_file",
+                    "tls_cert_file is set but tls_key_file is not".into(),
+                );
+                None
+            }
+        };
+        if *fw.max_frame_bytes.get_ref() < 1024 {
+            bad(
+                fw.max_frame_bytes.span(),
+                "forward.max_frame_bytes",
+                "must be at least 1024".into(),
+            );
+        }
+        if *fw.max_decompressed_bytes.get_ref() < 1024 {
+            bad(
+                fw.max_decompressed_bytes.span(),
+                "forward.max_decompressed_bytes",
+                "must be at least 1024".into(),
+            );
+        }
+        if !fw.users.is_empty() && fw.shared_key.get_ref().is_empty() {
+            bad(
+                fw.shared_key.span(),
+                "forward.users",
+                "user authentication needs forward.shared_key (it is part of the handshake)".into(),
+            );
+        }
+        let forward = ForwardConfig {
+            enabled: *fw.enabled.get_ref(),
+            shared_key: Some(fw.shared_key.get_ref().clone()).filter(|k| !k.is_empty()),
+            self_hostname: Some(fw.self_hostname.get_ref().clone())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(crate::event::fields::local_hostname),
+            users: fw
+                .users
+                .iter()
+                .map(|u| (u.username.clone(), u.password.clone()))
+                .collect(),
+            tls,
+            tag_key: fw.tag_key.get_ref().clone(),
+            limits: crate::forward::message::Limits {
+                max_frame_bytes: (*fw.max_frame_bytes.get_ref()).min(1 << 31) as usize,
+                max_decompressed_bytes: (*fw.max_decompressed_bytes.get_ref()).min(1 << 33)
+                    as usize,
+                max_depth: 64,
+            },
+        };
         if !problems.is_empty() {
             return Err(ConfigError {
                 file: file.to_string(),
@@ -295,6 +466,7 @@ impl Config {
             writer_heap_mb: *raw.store.writer_heap_mb.get_ref(),
             writer_threads: *raw.store.writer_threads.get_ref(),
             routes,
+            forward,
         })
     }
 }
@@ -338,5 +510,28 @@ mod tests {
         let e =
             Config::from_str("[[routes]]\nmatch = \"a\"\nindex = \"Bad Name\"\n", "c").unwrap_err();
         assert!(e.to_string().contains("routes[0].index"));
+        let e = Config::from_str(
+            "[[routes]]\nmatch = \"a.{b\"\nindex = \"x\"\ntime_source = \"later\"\n",
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("c:2: routes[0].match: unclosed"), "{e}");
+        assert!(e.contains("c:4: routes[0].time_source"), "{e}");
+    }
+
+    #[test]
+    fn forward_section() {
+        let c = Config::from_str(
+            "[forward]\nshared_key = \"k\"\n[[forward.users]]\nusername = \"u\"\npassword = \"p\"\n",
+            "c",
+        )
+        .unwrap();
+        assert_eq!(c.forward.shared_key.as_deref(), Some("k"));
+        assert_eq!(c.forward.users, vec![("u".to_string(), "p".to_string())]);
+        let e = Config::from_str("[forward]\ntls_cert_file = \"a.pem\"\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("forward.tls_key_file"), "{e}");
     }
 }

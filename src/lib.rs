@@ -2,7 +2,9 @@
 //!
 //! The modules follow the data:
 //!
-//! - [`input`]: wire protocols events arrive by (`_bulk` today).
+//! - [`input`]: wire protocols events arrive by (`_bulk`, Fluentd forward).
+//! - [`forward`]: the Fluentd forward protocol, for the input and the agent.
+//! - [`route`]: tag patterns choosing index and on-arrival processing.
 //! - [`event`]: the event model (`_source`, `@timestamp`, level/service/host).
 //! - [`ingest`]: acknowledged = in the write-ahead log; the indexer applies.
 //! - [`wal`]: the write-ahead log with group commit.
@@ -16,10 +18,12 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod forward;
 pub mod generate;
 pub mod ingest;
 pub mod input;
 pub mod query;
+pub mod route;
 pub mod server;
 pub mod store;
 pub mod wal;

@@ -11,12 +11,16 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::{Ingest, IngestOptions};
+use crate::input::forward::{ForwardContext, ForwardMetrics, Sink};
+use crate::route::Router;
 use crate::store::tantivy::{TantivyOptions, TantivyStore};
 use crate::store::Store;
 
 /// A started server.
 pub struct Running {
     pub http_addr: SocketAddr,
+    /// Bound forward address (TCP and UDP), when the forward input is on.
+    pub forward_addr: Option<SocketAddr>,
     pub ingest: Arc<Ingest>,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -58,19 +62,36 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding the HTTP API to {}", cfg.http_addr))?;
     let http_addr = listener.local_addr()?;
+    let inflight = Arc::new(tokio::sync::Semaphore::new(
+        (cfg.max_inflight_bytes / 1024).max(1),
+    ));
+    let forward_metrics = Arc::new(ForwardMetrics::default());
+    let shutdown = CancellationToken::new();
+    let forward_addr = if cfg.forward.enabled {
+        Some(
+            start_forward(
+                &cfg,
+                Sink::Ingest(ingest.clone()),
+                inflight.clone(),
+                forward_metrics.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let state = Arc::new(AppState {
         ingest: ingest.clone(),
         scrolls: Default::default(),
         started: Instant::now(),
-        node_name: hostname(),
+        node_name: crate::event::fields::local_hostname(),
         max_inflight_bytes: cfg.max_inflight_bytes,
-        // One permit per KiB of request body.
-        inflight: Arc::new(tokio::sync::Semaphore::new(
-            (cfg.max_inflight_bytes / 1024).max(1),
-        )),
+        // One permit per KiB of request body (shared with forward).
+        inflight,
         default_tz: cfg.default_time_zone.clone(),
+        forward: forward_metrics,
     });
-    let shutdown = CancellationToken::new();
     if cfg.retention_days > 0 {
         spawn_retention(store.clone(), cfg.retention_days, shutdown.clone());
     }
@@ -87,21 +108,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         let _ = tokio::time::timeout(Duration::from_secs(10), ingest2.refresh_all()).await;
         Ok(())
     });
-    tracing::info!(%http_addr, data_dir = %data_dir.display(), "logweave server listening");
+    tracing::info!(%http_addr, ?forward_addr, data_dir = %data_dir.display(), "logweave server listening");
     Ok(Running {
         http_addr,
+        forward_addr,
         ingest,
         shutdown,
         task,
     })
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "logweave".into())
 }
 
 /// Delete every index whose newest event is older than `cutoff_ms`;
@@ -119,6 +133,31 @@ pub fn apply_retention(store: &dyn Store, cutoff_ms: i64) -> Vec<String> {
         }
     }
     deleted
+}
+
+/// Start the forward input on `cfg.forward_addr` writing to `sink`.
+pub async fn start_forward(
+    cfg: &Config,
+    sink: Sink,
+    inflight: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<ForwardMetrics>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let tls = match &cfg.forward.tls {
+        Some((cert, key)) => Some(crate::input::tls::acceptor(cert, key)?),
+        None => None,
+    };
+    let ctx = Arc::new(ForwardContext {
+        cfg: cfg.forward.clone(),
+        router: Router::new(cfg.routes.clone()),
+        sink,
+        default_tz: cfg.default_time_zone.clone(),
+        metrics,
+        inflight_permits: inflight.available_permits() as u32,
+        inflight,
+        tag_key: cfg.forward.tag_key.clone(),
+    });
+    crate::input::forward::start(cfg.forward_addr, ctx, tls, shutdown).await
 }
 
 fn spawn_retention(store: Arc<dyn Store>, days: u64, shutdown: CancellationToken) {
@@ -150,6 +189,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         "logweave: serving the Elasticsearch-compatible API on http://{}",
         running.http_addr
     );
+    if let Some(f) = running.forward_addr {
+        eprintln!("logweave: Fluentd forward input on {f} (TCP, UDP heartbeat)");
+    }
     let sd = running.shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;

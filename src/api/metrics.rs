@@ -48,6 +48,52 @@ pub async fn metrics(AxState(st): AxState<State>) -> impl IntoResponse {
         "Writes answered with an error because the write-ahead log failed.",
         m.wal_errors.load(Ordering::Relaxed),
     );
+    let f = &st.forward;
+    for (name, help, v) in [
+        (
+            "logweave_forward_connections_total",
+            "Forward connections accepted.",
+            &f.connections,
+        ),
+        (
+            "logweave_forward_frames_total",
+            "Forward messages decoded.",
+            &f.frames,
+        ),
+        (
+            "logweave_forward_events_total",
+            "Events received over forward and written.",
+            &f.events,
+        ),
+        (
+            "logweave_forward_acks_total",
+            "Forward chunk acks sent after the write was durable.",
+            &f.acks,
+        ),
+        (
+            "logweave_forward_bytes_total",
+            "Bytes read from forward connections.",
+            &f.bytes,
+        ),
+        (
+            "logweave_forward_errors_total",
+            "Forward connections closed for bad input or failed writes.",
+            &f.errors,
+        ),
+        (
+            "logweave_forward_auth_failures_total",
+            "Forward handshakes refused.",
+            &f.auth_failures,
+        ),
+        (
+            "logweave_forward_heartbeats_total",
+            "UDP heartbeats answered.",
+            &f.heartbeats,
+        ),
+    ] {
+        counter(name, help, v.load(Ordering::Relaxed));
+    }
+    let _ = writeln!(out, "# HELP logweave_forward_connections_open Open forward connections.\n# TYPE logweave_forward_connections_open gauge\nlogweave_forward_connections_open {}", f.connections_open.load(Ordering::Relaxed));
     let indices = st.ingest.store.list();
     let docs: u64 = indices.iter().map(|i| i.docs).sum();
     let bytes: u64 = indices.iter().map(|i| i.bytes).sum();

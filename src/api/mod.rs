@@ -29,6 +29,8 @@ pub struct AppState {
     pub inflight: Arc<tokio::sync::Semaphore>,
     /// Zone for naive timestamps in records.
     pub default_tz: Option<jiff::tz::TimeZone>,
+    /// Counters of the forward input.
+    pub forward: Arc<crate::input::forward::ForwardMetrics>,
 }
 
 pub type State = Arc<AppState>;

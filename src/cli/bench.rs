@@ -91,6 +91,7 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
     let mut child = cmd
         .arg(&data_dir)
         .args(["--http-addr", &format!("127.0.0.1:{port}")])
+        .args(["--forward-addr", "127.0.0.1:0"])
         .env("LOGWEAVE_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

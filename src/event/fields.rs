@@ -121,6 +121,17 @@ pub fn detect_host(record: &Map<String, Value>) -> Option<String> {
     first_string(record, HOST_FIELDS)
 }
 
+/// This machine's host name (for the forward handshake and the agent's
+/// `host` field): `/etc/hostname`, else `$HOSTNAME`, else `localhost`.
+pub fn local_hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "localhost".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,6 +200,7 @@ pub fn test_config(data_dir: &Path) -> Config {
     let mut cfg = Config::default_config();
     cfg.data_dir = data_dir.to_path_buf();
     cfg.http_addr = "127.0.0.1:0".parse().expect("loopback address");
+    cfg.forward_addr = "127.0.0.1:0".parse().expect("loopback address");
     cfg.writer_heap_mb = 32;
     cfg.writer_threads = 1;
     cfg
@@ -264,6 +265,8 @@ pub struct BinServer {
     pub data_dir: PathBuf,
     pub log_dir: PathBuf,
     pub port: u16,
+    /// Forward protocol port (TCP and UDP).
+    pub forward_port: u16,
     pub config: Option<PathBuf>,
     pub launches: u32,
     child: Option<Child>,
@@ -279,6 +282,7 @@ impl BinServer {
             data_dir,
             log_dir,
             port: free_port(),
+            forward_port: free_port(),
             config,
             launches: 0,
             child: None,
@@ -300,7 +304,9 @@ impl BinServer {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--http-addr")
-            .arg(self.addr().to_string());
+            .arg(self.addr().to_string())
+            .arg("--forward-addr")
+            .arg(format!("127.0.0.1:{}", self.forward_port));
         if let Some(c) = &self.config {
             cmd.arg("--config").arg(c);
         }
