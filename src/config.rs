@@ -16,6 +16,7 @@ pub struct ConfigFile {
     pub store: StoreSection,
     pub forward: ForwardSection,
     pub routes: Vec<RouteSection>,
+    pub agent: crate::agent::config::AgentSection,
 }
 
 /// `[forward]`: the Fluentd forward input.
@@ -176,6 +177,7 @@ pub struct Config {
     pub writer_threads: u64,
     pub routes: Vec<crate::route::Route>,
     pub forward: ForwardConfig,
+    pub agent: crate::agent::config::AgentConfig,
 }
 
 /// One problem in a config file.
@@ -443,6 +445,13 @@ impl Config {
                 max_depth: 64,
             },
         };
+        let agent = crate::agent::config::validate(&raw.agent, &mut |span, key, msg| {
+            problems.push(ConfigProblem {
+                line: line_of(text, span.start),
+                key: key.to_string(),
+                message: msg,
+            })
+        });
         if !problems.is_empty() {
             return Err(ConfigError {
                 file: file.to_string(),
@@ -467,6 +476,7 @@ impl Config {
             writer_threads: *raw.store.writer_threads.get_ref(),
             routes,
             forward,
+            agent,
         })
     }
 }

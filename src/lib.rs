@@ -14,6 +14,7 @@
 //! - [`server`]: wiring of the server role; [`cli`]: the command line.
 //! - [`generate`]: realistic log generation for demos, tests and benches.
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod config;

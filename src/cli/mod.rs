@@ -1,6 +1,7 @@
 //! The command line of DESIGN.md: `server`, `agent`, `search`, `generate`,
 //! `demo`, `check-config`, `bench`. Flags override the config file.
 
+mod agent;
 mod bench;
 mod demo;
 mod search;
@@ -73,21 +74,8 @@ impl ServerArgs {
 pub enum Command {
     /// Run the server: Elasticsearch-compatible API over the embedded store.
     Server(ServerArgs),
-    /// Run the collection agent (tail files, forward to servers).
-    Agent {
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        tail: Vec<String>,
-        #[arg(long)]
-        tag: Option<String>,
-        #[arg(long)]
-        to: Vec<String>,
-        #[arg(long)]
-        pos_file: Option<PathBuf>,
-        #[arg(long)]
-        read_from_head: bool,
-    },
+    /// Run the collection agent: tail files (or stdin) and forward them.
+    Agent(agent::AgentArgs),
     /// Search a server (or a data directory) with Lucene query syntax.
     Search(search::SearchArgs),
     /// Write realistic JSON-lines logs.
@@ -134,9 +122,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             runtime()?.block_on(crate::server::run(cfg))?;
             Ok(0)
         }
-        Command::Agent { .. } => {
-            anyhow::bail!("the agent role is not built yet (collection issue); send logs with the _bulk API for now")
-        }
+        Command::Agent(args) => agent::run(args),
         Command::Search(args) => runtime()?.block_on(search::run(args)),
         Command::Generate {
             rate,
