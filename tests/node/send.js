@@ -20,10 +20,10 @@
 //   timeoutMs        overall deadline for all emits (default 15000)
 //
 // Prints one JSON line: {ok, sent, failed, timedOut, fatalClose, errors,
-// events: [{i, message, epoch, nano}],
-// frames: [{bytes, shape, head}] (every packet written, PING included), socketErrors}. Exits 0 only if every emit resolved
-// (with ack: was acknowledged), 1 if any failed, the deadline passed or the
-// handshake failed (the socket closed for good), 2 on bad usage.
+// socketErrors, events: [{i, message, epoch, nano}], frames: [{bytes, shape,
+// head}] (every packet written, the PING included)}. Exits 0 only if every
+// emit resolved (with ack: was acknowledged); 1 if any failed, the deadline
+// passed or the handshake failed (the socket closed for good); 2 on bad usage.
 "use strict";
 
 const path = require("path");
@@ -57,9 +57,7 @@ if (!["EventTime", "seconds"].includes(timeFormat)) fail("timeFormat must be Eve
 
 const clientOpts = {
   eventMode: mode,
-  socket: { host: "127.0.0.1", port: opts.port, disableReconnect: false },
-  // An unused client would otherwise keep the process alive for nothing.
-  disconnect: { waitForPending: false },
+  socket: { host: "127.0.0.1", port: opts.port },
 };
 if (opts.ack) clientOpts.ack = { ackTimeout: opts.ackTimeoutMs || 10000 };
 if (opts.sharedKey !== undefined && opts.sharedKey !== null) {

@@ -482,7 +482,7 @@ mod tests {
             lines[0].0,
             "2026-01-01 boom\n  at a.b(C.java:1)\n  at d.e(F.java:2)"
         );
-        assert_eq!(lines[0].1, 51);
+        assert_eq!(lines[0].1, 54);
         assert_eq!(lines[1].0, "2026-01-01 next");
     }
 
