@@ -534,3 +534,42 @@ async fn bad_input_closes_only_that_connection() {
     assert!(errors >= bad_frames.len() as u64, "{text}");
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_resent_chunk_is_acknowledged_but_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = InProcess::start(test_config(dir.path())).await;
+    let addr = fwd(&srv);
+    let chunk = |id: &str, msg: &str| {
+        V::Array(vec![
+            V::from("re.send"),
+            V::Array(
+                (0..5)
+                    .map(|i| {
+                        V::Array(vec![
+                            et(T0 + i, 0),
+                            rec(&[("message", V::from(format!("{msg}-{i}")))]),
+                        ])
+                    })
+                    .collect(),
+            ),
+            opt(&[("chunk", V::from(id))]),
+        ])
+    };
+    send_acked(addr, &chunk("same-id", "first"), "same-id").await;
+    // The ack was "lost": the client sends the same chunk again, before and
+    // after the store committed it.
+    send_acked(addr, &chunk("same-id", "first"), "same-id").await;
+    srv.http.refresh().await;
+    send_acked(addr, &chunk("same-id", "first"), "same-id").await;
+    // A client that reuses a simple chunk id for other data loses nothing.
+    send_acked(addr, &chunk("same-id", "other"), "same-id").await;
+    srv.http.refresh().await;
+    assert_eq!(srv.http.count("logs-*", None).await, 10);
+    let text = String::from_utf8_lossy(&srv.http.get("/metrics").await.body).to_string();
+    assert!(
+        text.contains("logweave_forward_resent_chunks_total 2"),
+        "{text}"
+    );
+    srv.shutdown().await;
+}

@@ -90,6 +90,11 @@ pub async fn metrics(AxState(st): AxState<State>) -> impl IntoResponse {
             "UDP heartbeats answered.",
             &f.heartbeats,
         ),
+        (
+            "logweave_forward_resent_chunks_total",
+            "Chunks received again after they were stored (a lost ack): acknowledged, not stored twice.",
+            &f.resent_chunks,
+        ),
     ] {
         counter(name, help, v.load(Ordering::Relaxed));
     }

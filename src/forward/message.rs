@@ -99,11 +99,23 @@ fn time_ns(item: &Item) -> Option<i64> {
     match *item {
         Item::Uint(s) => i64::try_from(s).ok()?.checked_mul(1_000_000_000),
         Item::Int(s) => s.checked_mul(1_000_000_000),
-        Item::F64(s) if s.is_finite() && s.abs() < 9.0e9 => Some((s * 1e9) as i64),
-        Item::F32(s) if s.is_finite() && s.abs() < 9.0e9 => Some((s as f64 * 1e9) as i64),
+        Item::F64(s) => float_secs_ns(s),
+        Item::F32(s) => float_secs_ns(s as f64),
         Item::Ext(ty, data) => msgpack::event_time(ty, data),
         _ => None,
     }
+}
+
+/// Float seconds to nanoseconds, whole seconds and fraction apart: a
+/// float64 of today's epoch seconds times 1e9 is only exact to 256 ns, which
+/// would turn `.25` into `.249999872` (and the wrong millisecond).
+fn float_secs_ns(s: f64) -> Option<i64> {
+    if !s.is_finite() || s.abs() >= 9.0e9 {
+        return None;
+    }
+    let whole = s.trunc();
+    let frac = ((s - whole) * 1e9).round() as i64;
+    Some(whole as i64 * 1_000_000_000 + frac)
 }
 
 fn read_time(r: &mut Reader, what: &str) -> Result<i64, ForwardError> {
@@ -385,7 +397,13 @@ pub fn encode_helo(nonce: &[u8], auth_salt: &[u8], keepalive: bool) -> Vec<u8> {
     write_str(&mut out, "nonce");
     write_bin(&mut out, nonce);
     write_str(&mut out, "auth");
-    write_bin(&mut out, auth_salt);
+    // Fluentd sends an empty string when it does not ask for a user; some
+    // clients take any binary, even empty, as "log in".
+    if auth_salt.is_empty() {
+        write_str(&mut out, "");
+    } else {
+        write_bin(&mut out, auth_salt);
+    }
     write_str(&mut out, "keepalive");
     let _ = rmp::encode::write_bool(&mut out, keepalive);
     out
@@ -632,6 +650,25 @@ mod tests {
         ]));
         assert_eq!(b.entries[0].time_ns, 1_700_000_000_123_456_789);
         assert_eq!(b.chunk.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn float_times_keep_their_millisecond() {
+        // what Python fluent-logger sends for emit_with_time(.., 1795662002.25, ..)
+        let b = events(&V::Array(vec![
+            V::from("t"),
+            V::F64(1_795_662_002.25),
+            rec("a"),
+        ]));
+        assert_eq!(b.entries[0].time_ns, 1_795_662_002_250_000_000);
+        let b = events(&V::Array(vec![
+            V::from("t"),
+            V::F64(1_795_662_002.125),
+            rec("a"),
+        ]));
+        assert_eq!(b.entries[0].time_ns, 1_795_662_002_125_000_000);
+        let b = events(&V::Array(vec![V::from("t"), V::F64(-1.5), rec("a")]));
+        assert_eq!(b.entries[0].time_ns, -1_500_000_000);
     }
 
     #[test]

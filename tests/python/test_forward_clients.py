@@ -560,19 +560,10 @@ def test_python_fluent_logger_exact_event_time(fluent_sender, server):
         first["_source"]
 
 
-# Floats whose value in ns is a multiple of 256 survive `seconds * 1e9` in
-# f64 at today's epoch (ulp 256 ns); other fractions, even exact binary ones
-# like .25, come out a few hundred ns early and so in the previous millisecond.
-FLOAT_TIME_BUG = (
-    "server bug: a msgpack float time is converted as (secs * 1e9) in f64, so "
-    "1795662002.25 (exact in binary) is stored as ...02.249999872Z, one millisecond early"
-)
-
-
 @pytest.mark.parametrize("fracs", [
     pytest.param([0.0, 0.5], id="whole-and-half"),
-    pytest.param([0.25, 0.125, 0.875, 0.0625], id="binary-fractions",
-                 marks=pytest.mark.xfail(strict=True, reason=FLOAT_TIME_BUG)),
+    # (these once came out a few hundred ns early: secs * 1e9 in f64)
+    pytest.param([0.25, 0.125, 0.875, 0.0625], id="binary-fractions"),
 ])
 def test_python_fluent_logger_plain_float_time(fluent_sender, server, fracs):
     """Without nanosecond_precision a float time goes out as a msgpack float64
