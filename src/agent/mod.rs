@@ -155,7 +155,7 @@ pub fn start(
                         paths: paths.clone(),
                         read_from_head: s.read_from_head,
                         lines,
-                        rescan: Duration::from_secs(1),
+                        rescan: Duration::from_millis(500),
                         poll: Duration::from_millis(50),
                         rotate_wait: Duration::from_secs(5),
                     },

@@ -2,7 +2,7 @@
 //! Fluentd's `in_tail` does.
 //!
 //! Files are known by device and inode, not by name. The globs are scanned
-//! again every second: a new inode under a watched name means the old file
+//! again twice a second: a new inode under a watched name means the old file
 //! was rotated by rename, and the old file is read to its end (the handle
 //! stays open, so its name does not matter) and closed after
 //! `rotate_wait`. A file shorter than our offset was truncated

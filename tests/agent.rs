@@ -1,0 +1,550 @@
+//! The agent end to end against the real server binary: rotation by rename
+//! and by copytruncate, truncation, server and agent crashes, and a server
+//! outage with a bounded disk buffer. The oracle is the list of lines the
+//! test wrote; what the server holds is read back with a scroll.
+
+mod util;
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use util::{BinServer, Http};
+
+/// The `logweave agent` binary as a child process, restartable.
+struct Agent {
+    args: Vec<String>,
+    log_dir: PathBuf,
+    launches: u32,
+    child: Option<Child>,
+}
+
+impl Agent {
+    fn start(root: &Path, args: &[String]) -> Agent {
+        let log_dir = root.join("agent-logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let mut a = Agent {
+            args: args.to_vec(),
+            log_dir,
+            launches: 0,
+            child: None,
+        };
+        a.launch();
+        a
+    }
+
+    fn launch(&mut self) {
+        assert!(self.child.is_none());
+        self.launches += 1;
+        let log = File::create(self.log_dir.join(format!("agent-{}.log", self.launches))).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_logweave"));
+        cmd.arg("agent").args(&self.args);
+        for v in [
+            "LOGWEAVE_CONFIG",
+            "LOGWEAVE_AGENT_DATA_DIR",
+            "LOGWEAVE_SHARED_KEY",
+        ] {
+            cmd.env_remove(v);
+        }
+        self.child = Some(
+            cmd.env("LOGWEAVE_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(log))
+                .spawn()
+                .expect("spawning logweave agent"),
+        );
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(st)) = c.try_wait() {
+                    assert!(st.success(), "agent exited with {st}:\n{}", self.logs());
+                    return;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    panic!(
+                        "agent did not stop within 30 s of SIGTERM:\n{}",
+                        self.logs()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for i in 1..=self.launches {
+            let text = std::fs::read_to_string(self.log_dir.join(format!("agent-{i}.log")))
+                .unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            out.push_str(&format!("--- agent run {i} (last lines)\n"));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Append lines to a file (opened by path each time, as a logger would).
+fn append(path: &Path, lines: &[String]) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    let mut buf = String::new();
+    for l in lines {
+        buf.push_str(l);
+        buf.push('\n');
+    }
+    f.write_all(buf.as_bytes()).unwrap();
+}
+
+fn line(file: &str, n: usize) -> (String, String) {
+    let msg = format!("{file}-{n:07}");
+    let l = json!({"timestamp": "2026-11-24 12:00:00", "level": "INFO", "service": file, "message": msg}).to_string();
+    (msg, l)
+}
+
+/// The saved offset of `path`'s current inode in the agent's position file.
+fn saved_offset(pos_file: &Path, path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let want = format!("{:x}:{:x}", meta.dev(), meta.ino());
+    let text = std::fs::read_to_string(pos_file).ok()?;
+    text.lines().find_map(|l| {
+        let mut parts = l.rsplitn(3, '\t');
+        let (ino, off) = (parts.next()?, parts.next()?);
+        (ino == want)
+            .then(|| u64::from_str_radix(off, 16).ok())
+            .flatten()
+    })
+}
+
+/// Wait until the agent saved (= the server acknowledged) everything in `path`.
+fn wait_caught_up(pos_file: &Path, path: &Path, agent: &Agent, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if saved_offset(pos_file, path) == Some(len) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "agent did not catch up on {} ({len} bytes, saved {:?}) within {limit:?}:\n{}",
+            path.display(),
+            saved_offset(pos_file, path),
+            agent.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every `message` in the server, via scroll.
+async fn all_messages(http: &Http) -> HashMap<String, u32> {
+    http.refresh().await;
+    let mut out = HashMap::new();
+    let r = http
+        .post_json(
+            "/logs-*/_search?scroll=1m",
+            &json!({"size": 10000, "sort": ["_doc"], "query": {"match_all": {}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let mut v = r.json();
+    loop {
+        let hits = v["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            break;
+        }
+        for h in hits {
+            let m = h["_source"]["message"]
+                .as_str()
+                .unwrap_or("<no message>")
+                .to_string();
+            *out.entry(m).or_default() += 1;
+        }
+        let id = v["_scroll_id"].as_str().expect("scroll id").to_string();
+        let r = http
+            .post_json("/_search/scroll", &json!({"scroll": "1m", "scroll_id": id}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text_preview());
+        v = r.json();
+    }
+    out
+}
+
+async fn wait_for_count(
+    http: &Http,
+    want: u64,
+    limit: Duration,
+    agent: &Agent,
+    server: &BinServer,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        http.refresh().await;
+        let n = http.count("logs-*", None).await;
+        if n >= want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server holds {n} of {want} events after {limit:?}\n{}\nserver:\n{}",
+            agent.logs(),
+            server.last_log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Compare what the server holds with what was written: (missing, duplicated, unexpected).
+fn compare(held: &HashMap<String, u32>, written: &[String]) -> (Vec<String>, usize, Vec<String>) {
+    let mut missing = Vec::new();
+    let mut dups = 0;
+    for m in written {
+        match held.get(m) {
+            None => missing.push(m.clone()),
+            Some(n) if *n > 1 => dups += (*n - 1) as usize,
+            _ => {}
+        }
+    }
+    let want: std::collections::HashSet<&String> = written.iter().collect();
+    let unexpected: Vec<String> = held.keys().filter(|k| !want.contains(k)).cloned().collect();
+    (missing, dups, unexpected)
+}
+
+fn agent_args(dir: &Path, server: &BinServer, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "--tail".into(),
+        dir.join("applogs").join("*.log").display().to_string(),
+        "--tag".into(),
+        "e2e.test".into(),
+        "--to".into(),
+        format!("127.0.0.1:{}", server.forward_port),
+        "--data-dir".into(),
+        dir.join("agent").display().to_string(),
+        "--read-from-head".into(),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_and_truncation_deliver_every_line_exactly_once() {
+    let root = tempfile::tempdir().unwrap();
+    let logs = root.path().join("applogs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let server = BinServer::start(root.path(), None).await;
+    let mut agent = Agent::start(root.path(), &agent_args(root.path(), &server, &[]));
+    let pos = root.path().join("agent").join("positions");
+    let (a, b, c) = (logs.join("a.log"), logs.join("b.log"), logs.join("c.log"));
+
+    const TOTAL: usize = 200_000;
+    let writer = {
+        let (a, b, c, pos) = (a.clone(), b.clone(), c.clone(), pos.clone());
+        let agent_logs = agent.log_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let probe = Agent {
+                args: vec![],
+                log_dir: agent_logs,
+                launches: 1,
+                child: None,
+            };
+            let mut written = Vec::with_capacity(TOTAL);
+            let mut n = 0;
+            let files = [("a", &a), ("b", &b), ("c", &c)];
+            // The agent must know a file before it is rotated away: a file
+            // renamed before any scan saw it is not followed (as with
+            // Fluentd's in_tail), so start with one line each and wait.
+            for (name, path) in files {
+                let (m, l) = line(name, n);
+                n += 1;
+                append(path, &[l]);
+                written.push(m);
+            }
+            for (_, path) in files {
+                wait_caught_up(&pos, path, &probe, Duration::from_secs(60));
+            }
+            let (mut rotated_a, mut rotated_b, mut truncated_c) = (false, false, false);
+            while n < TOTAL {
+                for (name, path) in files {
+                    if n >= TOTAL {
+                        break;
+                    }
+                    let k = 500.min(TOTAL - n);
+                    let batch: Vec<(String, String)> = (0..k).map(|i| line(name, n + i)).collect();
+                    n += k;
+                    append(path, &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>());
+                    written.extend(batch.into_iter().map(|x| x.0));
+                }
+                if (60_000..61_500).contains(&n) && !rotated_a {
+                    rotated_a = true;
+                    // rotate a by rename; the logger reopens a.log by name
+                    std::fs::rename(&a, a.with_extension("log.1")).unwrap();
+                }
+                if (105_000..106_500).contains(&n) && !rotated_b {
+                    rotated_b = true;
+                    // copytruncate b (the writer pauses, as logrotate's race
+                    // would otherwise lose lines for any tailer)
+                    wait_caught_up(&pos, &b, &probe, Duration::from_secs(120));
+                    std::fs::copy(&b, b.with_extension("log.1")).unwrap();
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&b)
+                        .unwrap()
+                        .set_len(0)
+                        .unwrap();
+                }
+                if (150_000..151_500).contains(&n) && !truncated_c {
+                    truncated_c = true;
+                    wait_caught_up(&pos, &c, &probe, Duration::from_secs(120));
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&c)
+                        .unwrap()
+                        .set_len(0)
+                        .unwrap();
+                }
+            }
+            written
+        })
+    };
+    let written = writer.await.expect("writer");
+    assert_eq!(written.len(), TOTAL);
+    let http = Http::new(server.addr());
+    wait_for_count(
+        &http,
+        TOTAL as u64,
+        Duration::from_secs(90),
+        &agent,
+        &server,
+    )
+    .await;
+    for p in [&a, &b, &c] {
+        wait_caught_up(&pos, p, &agent, Duration::from_secs(30));
+    }
+    // anything late would show up now
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let held = all_messages(&http).await;
+    let (missing, dups, unexpected) = compare(&held, &written);
+    assert!(
+        missing.is_empty() && dups == 0 && unexpected.is_empty(),
+        "missing {} (first {:?}), duplicated {dups}, unexpected {:?}\n{}",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        unexpected.iter().take(5).collect::<Vec<_>>(),
+        agent.logs()
+    );
+    agent.stop();
+    let log = agent.logs();
+    assert!(log.contains("rotated"), "rotation was noticed:\n{log}");
+    assert!(log.contains("truncated"), "truncation was noticed:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_and_agent_crashes_lose_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let logs = root.path().join("applogs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut server = BinServer::start(root.path(), None).await;
+    let mut agent = Agent::start(root.path(), &agent_args(root.path(), &server, &[]));
+    let http = Http::new(server.addr());
+    let mut written = Vec::new();
+    let mut n = 0;
+    let mut write_some = |count: usize, written: &mut Vec<String>| {
+        for _ in 0..count / 1000 {
+            for name in ["x", "y"] {
+                let batch: Vec<(String, String)> = (0..500).map(|i| line(name, n + i)).collect();
+                n += 500;
+                append(
+                    &logs.join(format!("{name}.log")),
+                    &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
+                );
+                written.extend(batch.into_iter().map(|x| x.0));
+            }
+        }
+    };
+    // Phase 1: the server is killed three times while the agent sends.
+    for round in 0..3 {
+        write_some(10_000, &mut written);
+        tokio::time::sleep(Duration::from_millis(150 + 100 * round)).await;
+        server.kill();
+        write_some(5_000, &mut written);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        server.launch().await;
+    }
+    write_some(5_000, &mut written);
+    wait_for_count(
+        &http,
+        written.len() as u64,
+        Duration::from_secs(180),
+        &agent,
+        &server,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let held = all_messages(&http).await;
+    let (missing, dups_phase1, unexpected) = compare(&held, &written);
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "after server crashes: missing {} {:?}\n{}",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        agent.logs()
+    );
+    eprintln!(
+        "server killed 3 times: {} events, {dups_phase1} duplicates",
+        written.len()
+    );
+    assert_eq!(
+        dups_phase1,
+        0,
+        "a resent chunk must not be stored twice\n{}",
+        agent.logs()
+    );
+
+    // Phase 2: the agent is killed twice.
+    for _ in 0..2 {
+        write_some(10_000, &mut written);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        agent.kill();
+        write_some(4_000, &mut written);
+        agent.launch();
+    }
+    write_some(4_000, &mut written);
+    wait_for_count(
+        &http,
+        written.len() as u64,
+        Duration::from_secs(180),
+        &agent,
+        &server,
+    )
+    .await;
+    let pos = root.path().join("agent").join("positions");
+    for f in ["x", "y"] {
+        wait_caught_up(
+            &pos,
+            &logs.join(format!("{f}.log")),
+            &agent,
+            Duration::from_secs(60),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let held = all_messages(&http).await;
+    let (missing, dups, unexpected) = compare(&held, &written);
+    eprintln!(
+        "agent killed 2 times: {} events, {dups} duplicates (allowed: at least once)",
+        written.len()
+    );
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "after agent crashes: missing {} {:?}\n{}",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        agent.logs()
+    );
+    agent.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_buffers_to_disk_within_its_limit() {
+    let root = tempfile::tempdir().unwrap();
+    let logs = root.path().join("applogs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut server = BinServer::start(root.path(), None).await;
+    const LIMIT: u64 = 3 << 20;
+    let mut agent = Agent::start(
+        root.path(),
+        &agent_args(
+            root.path(),
+            &server,
+            &["--buffer-max-bytes", &LIMIT.to_string()],
+        ),
+    );
+    let http = Http::new(server.addr());
+    server.kill();
+    let buffer_dir = root.path().join("agent").join("buffer");
+    let mut written = Vec::new();
+    let mut peak = 0u64;
+    let started = Instant::now();
+    let mut n = 0;
+    // 50,000 lines over the 30 s outage; the buffer is smaller than them
+    while started.elapsed() < Duration::from_secs(30) {
+        if n < 50_000 {
+            let batch: Vec<(String, String)> = (0..1000).map(|i| line("out", n + i)).collect();
+            n += 1000;
+            append(
+                &logs.join("out.log"),
+                &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
+            );
+            written.extend(batch.into_iter().map(|x| x.0));
+        }
+        let size: u64 = std::fs::read_dir(&buffer_dir)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        peak = peak.max(size);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(written.len(), 50_000);
+    assert!(
+        peak > 0,
+        "the agent buffered to disk during the outage:\n{}",
+        agent.logs()
+    );
+    assert!(
+        peak <= LIMIT,
+        "buffer grew to {peak} bytes, over its limit of {LIMIT}"
+    );
+    server.launch().await;
+    wait_for_count(&http, 50_000, Duration::from_secs(180), &agent, &server).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let held = all_messages(&http).await;
+    let (missing, dups, unexpected) = compare(&held, &written);
+    assert!(
+        missing.is_empty() && dups == 0 && unexpected.is_empty(),
+        "missing {}, dups {dups}, unexpected {}\n{}",
+        missing.len(),
+        unexpected.len(),
+        agent.logs()
+    );
+    agent.stop();
+    let left: usize = std::fs::read_dir(&buffer_dir)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the buffer is empty once everything is delivered");
+}
