@@ -98,7 +98,7 @@ pub fn start(
         }))
     };
 
-    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel(2);
     let mut source_metrics = Vec::new();
     // Saved positions go to the source whose globs match their path;
     // positions of files no source follows any more are forgotten.

@@ -1,5 +1,5 @@
 //! `logweave bench ingest`: the durable ingest and query benchmark of the
-//! foundation issue. The server runs as a child process so its peak RSS is
+//! foundation issue (`bench forward` and `bench agent` are in `bench_forward`). The server runs as a child process so its peak RSS is
 //! measured alone; two client tasks send `_bulk` batches.
 
 use std::path::PathBuf;
@@ -13,7 +13,9 @@ use crate::generate::{GenOptions, Generator};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Which benchmark (only `ingest` so far).
+    /// Which benchmark: `ingest` (_bulk into the store), `forward` (the
+    /// forward protocol alone, events dropped after decoding), `agent` (an
+    /// agent tailing a file into a server, until all is searchable).
     pub which: String,
     /// Events to send.
     #[arg(long, default_value_t = 1_000_000)]
@@ -50,7 +52,7 @@ fn dir_bytes(p: &std::path::Path) -> u64 {
     total
 }
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub(super) fn peak_rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
         .find(|l| l.starts_with("VmHWM:"))
@@ -59,13 +61,15 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
-    if args.which != "ingest" {
-        anyhow::bail!("unknown benchmark '{}'; available: ingest", args.which);
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(ingest(args))
+    match args.which.as_str() {
+        "ingest" => rt.block_on(ingest(args)),
+        "forward" => rt.block_on(super::bench_forward::forward(args)),
+        "agent" => rt.block_on(super::bench_forward::agent(args)),
+        other => anyhow::bail!("unknown benchmark '{other}'; available: ingest, forward, agent"),
+    }
 }
 
 async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
@@ -276,7 +280,7 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn tempdir() -> anyhow::Result<PathBuf> {
+pub(super) fn tempdir() -> anyhow::Result<PathBuf> {
     let p = std::env::temp_dir().join(format!("logweave-bench-{}", std::process::id()));
     std::fs::create_dir_all(&p)?;
     Ok(p)

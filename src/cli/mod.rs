@@ -3,6 +3,7 @@
 
 mod agent;
 mod bench;
+mod bench_forward;
 mod demo;
 mod search;
 

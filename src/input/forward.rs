@@ -434,8 +434,11 @@ fn decode_frames(
             route.process(&mut record);
             let event_ms = time_ns.div_euclid(1_000_000);
             let (ts, stamp) = match route.time_source {
+                // The record's own time is kept as it is (as `_bulk` does);
+                // `@timestamp` is added only when the time came with the
+                // transport, so that `_source` shows it.
                 TimeSource::Record => match event::record_timestamp(&record, tz, now) {
-                    Some(ms) => (ms, !record.contains_key("@timestamp")),
+                    Some(ms) => (ms, false),
                     None => (event_ms, true),
                 },
                 TimeSource::Event => (event_ms, true),
@@ -551,7 +554,11 @@ mod tests {
             serde_json::json!({"msg":"hi","@timestamp":"2026-11-24T12:00:00.500Z","tag":"app.web"})
         );
         assert_eq!(events[1].index, "app-2026.11.20");
-        assert_eq!(src[1]["@timestamp"], "2026-11-20T08:00:00.000Z");
+        assert_eq!(events[1].timestamp_ms, 1_795_161_600_000);
+        assert!(
+            src[1].get("@timestamp").is_none(),
+            "the record's own time is kept as is"
+        );
         assert_eq!(events[2].index, "evt");
         assert_eq!(events[2].timestamp_ms, 1_795_521_600_500);
         assert_eq!(src[2]["tag"], "mine");

@@ -72,7 +72,7 @@ impl Tailer {
             saved,
             metrics,
             builder,
-            buf: vec![0; 1 << 20],
+            buf: vec![0; 256 << 10],
         }
     }
 
@@ -198,7 +198,7 @@ impl Tailer {
         }
         let mut any = false;
         // Bounded work per file per turn, so one busy file cannot starve others.
-        for _ in 0..4 {
+        for _ in 0..2 {
             let n = match w.file.read(&mut self.buf) {
                 Ok(n) => n,
                 Err(e) => {
@@ -219,7 +219,7 @@ impl Tailer {
                 out,
             );
             w.offset += n as u64;
-            if out.len() > 4096 {
+            if out.len() > 2048 {
                 break;
             }
         }

@@ -1,0 +1,283 @@
+//! `logweave bench forward` and `logweave bench agent`, the collection
+//! issue's benchmarks.
+//!
+//! - `forward`: the forward input alone in this process, events decoded and
+//!   dropped (no log, no store): clients send pre-built PackedForward
+//!   chunks and wait for each ack, as agents do.
+//! - `agent`: a server and an agent as child processes (so each one's peak
+//!   RSS is its own); the agent tails a pre-written JSON-lines file from its
+//!   start; the clock runs until every line is searchable.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::bench::{peak_rss_kib, tempdir, BenchArgs};
+use crate::forward::message;
+use crate::generate::{GenOptions, Generator};
+
+/// Lines of about 200 bytes: the generator's records plus request fields.
+fn lines(n: u64, seed: u64) -> impl Iterator<Item = String> {
+    let start_ms = crate::event::now_ms() - 3600 * 1000;
+    let mut g = Generator::new(GenOptions {
+        services: vec!["api".into(), "web".into(), "db".into(), "auth".into()],
+        seed,
+        start_ms,
+        step_ms: 3600.0 * 1000.0 / n.max(1) as f64,
+        error_bursts: false,
+        stack_traces: false,
+    });
+    (0..n).map(move |i| {
+        // request fields of moderate cardinality, as access-style app logs have
+        let mut r = g.next_record();
+        let k = (i.wrapping_mul(2_654_435_761) >> 7) as usize;
+        r["method"] = ["GET", "POST", "PUT", "DELETE"][k % 4].into();
+        r["path"] = format!(
+            "/api/v1/{}/{}",
+            ["orders", "users", "items", "carts"][k / 4 % 4],
+            k % 997
+        )
+        .into();
+        r.to_string()
+    })
+}
+
+/// User + system CPU seconds of a process so far (Linux `/proc`).
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // fields after the command name, which is in parentheses
+    let rest = s.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+pub async fn forward(args: BenchArgs) -> anyhow::Result<i32> {
+    let mut cfg = crate::config::Config::default_config();
+    cfg.forward_addr = "127.0.0.1:0".parse()?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let metrics = Arc::new(crate::input::forward::ForwardMetrics::default());
+    let inflight = Arc::new(tokio::sync::Semaphore::new(cfg.max_inflight_bytes / 1024));
+    let addr = crate::server::start_forward(
+        &cfg,
+        crate::input::forward::Sink::Null,
+        inflight,
+        metrics.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    // Chunks are built before the clock starts.
+    let batches = args.events.div_ceil(args.batch);
+    let mut frames = Vec::with_capacity(batches as usize);
+    let mut raw = 0u64;
+    let mut all = lines(args.events, 7);
+    for b in 0..batches {
+        let n = args.batch.min(args.events - b * args.batch);
+        let mut packed = Vec::new();
+        let t0 = crate::event::now_ms() * 1_000_000;
+        for i in 0..n {
+            let l = all.next().unwrap_or_default();
+            raw += l.len() as u64 + 1;
+            let rec: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&l)?;
+            message::write_entry(&mut packed, t0 + i as i64, &rec);
+        }
+        let id = format!("bench-{b}");
+        frames.push((
+            message::encode_packed_forward("bench.fwd", &packed, n as usize, &id, false),
+            id,
+        ));
+    }
+    let wire: u64 = frames.iter().map(|f| f.0.len() as u64).sum();
+    println!(
+        "bench forward: {} events in chunks of {}, {} connections, decode only (no log, no store)",
+        args.events, args.batch, args.clients
+    );
+    let frames = Arc::new(frames);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (frames, next) = (frames.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            let mut buf = vec![0u8; 256];
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some((frame, id)) = frames.get(i) else {
+                    break;
+                };
+                s.write_all(frame).await?;
+                let want = message::encode_ack(id);
+                let mut got = 0;
+                while got < want.len() {
+                    let n = s.read(&mut buf[got..]).await?;
+                    if n == 0 {
+                        anyhow::bail!("server closed the connection");
+                    }
+                    got += n;
+                }
+                if buf[..got] != want[..] {
+                    anyhow::bail!("unexpected reply to chunk {id}");
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let got = metrics.events.load(Ordering::Relaxed);
+    shutdown.cancel();
+    if got != args.events {
+        anyhow::bail!("server decoded {got} events of {}", args.events);
+    }
+    println!(
+        "received and acknowledged {} events in {secs:.2} s: {:.0} events/s, {:.1} MiB/s of JSON ({:.1} MiB/s on the wire)",
+        got,
+        got as f64 / secs,
+        raw as f64 / secs / 1048576.0,
+        wire as f64 / secs / 1048576.0
+    );
+    Ok(0)
+}
+
+pub async fn agent(args: BenchArgs) -> anyhow::Result<i32> {
+    let root = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => tempdir()?,
+    };
+    std::fs::create_dir_all(&root)?;
+    let file = root.join("app.log");
+    let mut raw = 0u64;
+    {
+        use std::io::Write;
+        let mut w =
+            std::io::BufWriter::new(std::fs::File::create(&file).context("creating the log file")?);
+        for l in lines(args.events, 11) {
+            raw += l.len() as u64 + 1;
+            writeln!(w, "{l}")?;
+        }
+        w.flush()?;
+    }
+    let free = || -> anyhow::Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    };
+    let (http, fwd) = (free()?, free()?);
+    let exe = std::env::current_exe().context("locating the logweave binary")?;
+    let mut server = std::process::Command::new(&exe);
+    if let Some(c) = &args.server_config {
+        server.arg("server").arg("--config").arg(c);
+    } else {
+        server.arg("server");
+    }
+    let mut server = server
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .args(["--http-addr", &format!("127.0.0.1:{http}")])
+        .args(["--forward-addr", &format!("127.0.0.1:{fwd}")])
+        .env("LOGWEAVE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the server")?;
+    let base = format!("http://127.0.0.1:{http}");
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    while client.get(&base).send().await.is_err() {
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = server.kill();
+            anyhow::bail!("server did not start within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "bench agent: {} lines ({:.1} MiB, {:.0} bytes a line) tailed from {} into a server with the embedded store",
+        args.events,
+        raw as f64 / 1048576.0,
+        raw as f64 / args.events.max(1) as f64,
+        file.display()
+    );
+    let started = Instant::now();
+    let mut agent = std::process::Command::new(&exe)
+        .arg("agent")
+        .arg("--tail")
+        .arg(&file)
+        .args([
+            "--read-from-head",
+            "--tag",
+            "bench.agent",
+            "--to",
+            &format!("127.0.0.1:{fwd}"),
+        ])
+        .arg("--data-dir")
+        .arg(root.join("agent"))
+        .env("LOGWEAVE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the agent")?;
+    let pos_file = root.join("agent").join("positions");
+    let mut delivered_s = None;
+    let mut agent_rss = 0;
+    let mut server_rss = 0;
+    let visible_s = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        agent_rss = agent_rss.max(peak_rss_kib(agent.id()).unwrap_or(0));
+        server_rss = server_rss.max(peak_rss_kib(server.id()).unwrap_or(0));
+        if delivered_s.is_none() {
+            let saved = std::fs::read_to_string(&pos_file).unwrap_or_default();
+            let want = format!("\t{raw:016x}\t");
+            if saved.contains(&want) {
+                delivered_s = Some(started.elapsed().as_secs_f64());
+            }
+        }
+        let c: serde_json::Value = match client.get(format!("{base}/logs-*/_count")).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => continue,
+        };
+        if c["count"].as_u64() == Some(args.events) {
+            break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            let _ = agent.kill();
+            let _ = server.kill();
+            anyhow::bail!("not all events searchable after 30 minutes: {c}");
+        }
+    };
+    let (agent_cpu, server_cpu) = (cpu_secs(agent.id()), cpu_secs(server.id()));
+    let _ = agent.kill();
+    let _ = server.kill();
+    let _ = agent.wait();
+    let _ = server.wait();
+    if let Some(d) = delivered_s {
+        println!(
+            "agent: every line acknowledged (durable in the server's log) after {d:.2} s: {:.0} events/s, {:.1} MiB/s",
+            args.events as f64 / d,
+            raw as f64 / d / 1048576.0
+        );
+    }
+    println!(
+        "end to end: all {} events searchable after {visible_s:.2} s: {:.0} events/s, {:.1} MiB/s",
+        args.events,
+        args.events as f64 / visible_s,
+        raw as f64 / visible_s / 1048576.0
+    );
+    println!(
+        "peak RSS: agent {:.1} MiB, server {:.1} MiB; CPU time: agent {agent_cpu:.1} s, server {server_cpu:.1} s",
+        agent_rss as f64 / 1024.0,
+        server_rss as f64 / 1024.0
+    );
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    Ok(0)
+}
