@@ -573,3 +573,94 @@ async fn a_resent_chunk_is_acknowledged_but_stored_once() {
     );
     srv.shutdown().await;
 }
+
+/// The agent (in this process) sends over TLS with the shared-key
+/// handshake to a server with a self-signed certificate it trusts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_to_server_over_tls_with_shared_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let mut cfg = test_config(&dir.path().join("srv"));
+    cfg.forward.tls = Some((cert.clone(), key));
+    cfg.forward.shared_key = Some("tls-key".into());
+    let srv = InProcess::start(cfg).await;
+    let port = fwd(&srv).port();
+
+    // A plain-text client gets nothing from a TLS listener.
+    let mut plain = TcpStream::connect(fwd(&srv)).await.unwrap();
+    plain
+        .write_all(&enc(&V::Array(vec![
+            V::from("x"),
+            V::from(1),
+            rec(&[]),
+            opt(&[("chunk", V::from("p"))]),
+        ])))
+        .await
+        .unwrap();
+    let mut b = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(10), plain.read(&mut b))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert!(n == 0 || b[..n] != enc(&V::Map(vec![(V::from("ack"), V::from("p"))]))[..n.min(8)]);
+
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut text = String::new();
+    for i in 0..100 {
+        text.push_str(&format!("{{\"message\":\"tls-{i}\",\"n\":{i}}}\n"));
+    }
+    std::fs::write(logs.join("a.log"), text).unwrap();
+    let toml = format!(
+        r#"
+[agent]
+data_dir = "{agent}"
+log_interval_secs = 0
+[[agent.sources]]
+type = "tail"
+paths = ["{glob}"]
+tag = "tls.test"
+read_from_head = true
+[agent.output]
+servers = ["localhost:{port}"]
+tls = true
+tls_ca_file = "{ca}"
+shared_key = "tls-key"
+self_hostname = "agent-host"
+"#,
+        agent = dir.path().join("agent").display(),
+        glob = logs.join("*.log").display(),
+        ca = cert.display(),
+    );
+    let acfg = logweave::config::Config::from_str(&toml, "agent.toml")
+        .unwrap()
+        .agent;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (handle, metrics) = logweave::agent::start(acfg, stop.clone()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while metrics
+        .output
+        .events_out
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 100
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agent did not deliver over TLS within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || handle.join().unwrap())
+        .await
+        .unwrap();
+    let hits = search(&srv, "logs-*", "tls").await;
+    assert_eq!(hits.len(), 100);
+    assert!(hits
+        .iter()
+        .all(|h| h["tag"] == "tls.test" && h["host"].is_string()));
+    srv.shutdown().await;
+}

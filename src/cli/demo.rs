@@ -1,9 +1,9 @@
-//! `logweave demo`: a server with the embedded store, a generator writing a
-//! log file, a shipper tailing that file into the server over `_bulk`, and
-//! instructions for querying it. (The tailing agent of the collection issue
-//! will replace the in-process shipper.)
+//! `logweave demo`: the whole story on one machine: a generator writing a
+//! log file, the agent tailing that file into the server over the Fluentd
+//! forward protocol (routed by tag to `app-logs-*`), the server with the
+//! embedded store, and instructions for querying it.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,6 +17,9 @@ pub struct DemoArgs {
     /// Address of the HTTP API.
     #[arg(long, default_value = "127.0.0.1:9200")]
     pub http_addr: String,
+    /// Address of the Fluentd forward input (the demo's agent sends there).
+    #[arg(long, default_value = "127.0.0.1:24224")]
+    pub forward_addr: String,
     /// Data directory (kept between runs).
     #[arg(long, default_value = "./logweave-demo")]
     pub data_dir: PathBuf,
@@ -40,11 +43,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             args.http_addr
         )
     })?;
+    cfg.forward_addr = args.forward_addr.parse().with_context(|| {
+        format!(
+            "--forward-addr '{}' is not an address like 127.0.0.1:24224",
+            args.forward_addr
+        )
+    })?;
+    cfg.routes = vec![crate::route::Route::new(
+        "app.**",
+        "app-logs-%{+YYYY.MM.dd}",
+        None,
+        false,
+        crate::route::TimeSource::Record,
+    )?];
     let running = crate::server::start(cfg).await?;
+    let forward = running
+        .forward_addr
+        .context("the demo needs the forward input")?;
     let base = format!("http://{}", running.http_addr);
     let log_path = args.data_dir.join("demo-app.log");
-    // A rerun on the same data directory ships only what this run writes.
-    let start_offset = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
     // History: the last two hours.
     {
         let span_ms = 2 * 3600 * 1000;
@@ -101,58 +118,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             }
         }
     });
-    // Shipper: tail the file into the server's _bulk API.
-    let ship_path = log_path.clone();
-    let ship_url = format!("{base}/_bulk");
-    tokio::spawn(async move {
-        let client = reqwest::Client::new();
-        let mut offset = start_offset;
-        let mut carry = Vec::new();
-        loop {
-            let mut buf = Vec::new();
-            if let Ok(mut f) = std::fs::File::open(&ship_path) {
-                if f.seek(SeekFrom::Start(offset)).is_ok() {
-                    let _ = f.take(8 * 1024 * 1024).read_to_end(&mut buf);
-                }
-            }
-            if buf.is_empty() {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            // Everything read is either shipped below or kept in `carry`.
-            offset += buf.len() as u64;
-            carry.extend_from_slice(&buf);
-            let Some(last_nl) = carry.iter().rposition(|b| *b == b'\n') else {
-                continue;
-            };
-            let complete: Vec<u8> = carry.drain(..=last_nl).collect();
-            let mut body = Vec::with_capacity(complete.len() * 2);
-            for line in complete.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                body.extend_from_slice(b"{\"index\":{\"_index\":\"app-logs-%{+YYYY.MM.dd}\"}}\n");
-                body.extend_from_slice(line);
-                body.push(b'\n');
-            }
-            loop {
-                match client
-                    .post(&ship_url)
-                    .header("content-type", "application/x-ndjson")
-                    .body(body.clone())
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status().is_success() => break,
-                    Ok(r) => {
-                        tracing::warn!(status = %r.status(), "demo shipper: bulk refused, retrying")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "demo shipper: bulk failed, retrying"),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    });
+    // The agent: tail the file into the forward input. Its positions live
+    // in the data directory, so a rerun ships only what is new.
+    let agent_toml = format!(
+        "[agent]\ndata_dir = {dir}\nlog_interval_secs = 0\n\
+         [[agent.sources]]\ntype = \"tail\"\npaths = [{path}]\ntag = \"app.demo\"\nread_from_head = true\n\
+         [agent.output]\nservers = [\"{forward}\"]\n",
+        dir = toml_str(&args.data_dir.join("agent").display().to_string()),
+        path = toml_str(&log_path.display().to_string()),
+    );
+    let agent_cfg = Config::from_str(&agent_toml, "<demo agent>")?.agent;
+    let stop_agent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (agent, _) = crate::agent::start(agent_cfg, stop_agent.clone())?;
     println!(
         "\nlogweave demo is running.\n\
-         \n  log file being generated and shipped: {log}\n  data directory: {data}\n  Elasticsearch-compatible API: {base}\n\
+         \n  log file being generated: {log}\n  agent tailing it into the forward input: {forward} (tag app.demo → index app-logs-*)\n  data directory: {data}\n  Elasticsearch-compatible API: {base}\n\
          \nTry:\n  curl '{base}/_cat/indices?v'\n  curl '{base}/app-logs-*/_search?q=level:ERROR&size=3&pretty'\n  curl -H 'content-type: application/json' '{base}/app-logs-*/_search' -d '{{\"size\":0,\"aggs\":{{\"levels\":{{\"terms\":{{\"field\":\"level.keyword\"}}}}}}}}'\n  cargo run --release -- search --server {base} --since 15m 'level:ERROR AND service:checkout'\n  python3 -c \"from elasticsearch import Elasticsearch; print(Elasticsearch('{base}').count(index='app-logs-*'))\"\n\
          \n(The dashboard under /ui/ arrives with its issue.) Ctrl-C stops.\n",
         log = log_path.display(),
@@ -163,7 +143,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     } else {
         let _ = tokio::signal::ctrl_c().await;
     }
+    stop_agent.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = tokio::task::spawn_blocking(move || agent.join()).await;
     running.shutdown.cancel();
     running.task.await??;
     Ok(0)
+}
+
+/// A TOML basic string.
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
