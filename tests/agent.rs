@@ -548,3 +548,87 @@ async fn outage_buffers_to_disk_within_its_limit() {
         .unwrap_or(0);
     assert_eq!(left, 0, "the buffer is empty once everything is delivered");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_balancing_and_failover_over_two_servers() {
+    let root = tempfile::tempdir().unwrap();
+    let logs = root.path().join("applogs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut one = BinServer::start(&root.path().join("one"), None).await;
+    let two = BinServer::start(&root.path().join("two"), None).await;
+    // Through a config file, with UDP heartbeats to tell a dead server early.
+    let config = root.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[agent]\ndata_dir = \"{}\"\n[[agent.sources]]\ntype = \"tail\"\npaths = [\"{}\"]\ntag = \"lb.test\"\nread_from_head = true\n\
+             [agent.output]\nservers = [\"127.0.0.1:{}\", \"127.0.0.1:{}\"]\nheartbeat = \"udp\"\nchunk_max_events = 500\nflush_interval_ms = 50\n",
+            root.path().join("agent").display(),
+            logs.join("*.log").display(),
+            one.forward_port,
+            two.forward_port
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(
+        root.path(),
+        &["--config".to_string(), config.display().to_string()],
+    );
+    let (h1, h2) = (Http::new(one.addr()), Http::new(two.addr()));
+    let mut written = Vec::new();
+    for k in 0..20 {
+        let batch: Vec<(String, String)> = (0..1000).map(|i| line("lb", k * 1000 + i)).collect();
+        append(
+            &logs.join("lb.log"),
+            &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
+        );
+        written.extend(batch.into_iter().map(|x| x.0));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pos = root.path().join("agent").join("positions");
+    wait_caught_up(&pos, &logs.join("lb.log"), &agent, Duration::from_secs(60));
+    h1.refresh().await;
+    h2.refresh().await;
+    let (c1, c2) = (
+        h1.count("logs-*", None).await,
+        h2.count("logs-*", None).await,
+    );
+    assert_eq!(c1 + c2, 20_000, "every event on one of the servers");
+    assert!(
+        c1 > 2_000 && c2 > 2_000,
+        "chunks are spread over both servers: {c1} / {c2}"
+    );
+
+    // Failover: server one dies; everything new goes to two.
+    one.kill();
+    for k in 20..30 {
+        let batch: Vec<(String, String)> = (0..1000).map(|i| line("lb", k * 1000 + i)).collect();
+        append(
+            &logs.join("lb.log"),
+            &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
+        );
+        written.extend(batch.into_iter().map(|x| x.0));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_caught_up(&pos, &logs.join("lb.log"), &agent, Duration::from_secs(90));
+    h2.refresh().await;
+    let after = h2.count("logs-*", None).await;
+    assert!(
+        after >= c2 + 10_000,
+        "server two took over: {after} (had {c2})"
+    );
+    one.launch().await;
+    let mut held = all_messages(&h1).await;
+    for (m, n) in all_messages(&h2).await {
+        *held.entry(m).or_default() += n;
+    }
+    let (missing, dups, unexpected) = compare(&held, &written);
+    eprintln!("two servers, one killed: {dups} duplicates (a chunk whose ack was lost with the server is sent to the other)");
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "missing {} unexpected {}\n{}",
+        missing.len(),
+        unexpected.len(),
+        agent.logs()
+    );
+}

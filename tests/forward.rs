@@ -440,6 +440,14 @@ async fn bad_input_closes_only_that_connection() {
     let srv = InProcess::start(cfg).await;
     let addr = fwd(&srv);
 
+    // A stalled client: half a message, then silence, for the whole test.
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    let half = enc(&V::Array(vec![
+        V::from("t"),
+        et(T0, 0),
+        rec(&[("message", V::from("x".repeat(5000)))]),
+    ]));
+    stalled.write_all(&half[..2500]).await.unwrap();
     // A good client keeps sending acked chunks the whole time.
     let good = tokio::spawn(async move {
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -516,6 +524,7 @@ async fn bad_input_closes_only_that_connection() {
     drop(s);
 
     good.await.expect("the good client was served throughout");
+    drop(stalled);
     let hits = search(&srv, "logs-*", "*").await;
     assert_eq!(
         hits.len(),

@@ -36,7 +36,7 @@ pub struct ServerArgs {
     /// Address of the Elasticsearch-compatible HTTP API.
     #[arg(long, env = "LOGWEAVE_HTTP_ADDR")]
     pub http_addr: Option<String>,
-    /// Address of the Fluentd forward input (arrives with the collection issue).
+    /// Address of the Fluentd forward input (TCP, and UDP for heartbeats).
     #[arg(long, env = "LOGWEAVE_FORWARD_ADDR")]
     pub forward_addr: Option<String>,
     /// Address of the syslog input (arrives with the syslog issue).
@@ -104,7 +104,7 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Validate a config file; errors name file, line and key.
     CheckConfig { file: PathBuf },
-    /// Benchmarks (`bench ingest`).
+    /// Benchmarks: `bench ingest`, `bench forward`, `bench agent`.
     Bench(bench::BenchArgs),
 }
 

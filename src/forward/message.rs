@@ -282,7 +282,9 @@ pub fn decode_client(frame: &[u8], limits: &Limits) -> Result<ClientMessage, For
     let second = r.item()?;
     let batch = match second {
         Item::Array(count) => {
-            let mut entries = Vec::with_capacity((count as usize).min(65_536));
+            // every entry takes at least 3 bytes: never reserve more than the frame can hold
+            let room = r.buf.len().saturating_sub(r.pos) / 3;
+            let mut entries = Vec::with_capacity((count as usize).min(room));
             for i in 0..count {
                 entries.push(read_entry(&mut r, i as usize)?);
             }

@@ -349,7 +349,8 @@ impl<'a> Reader<'a> {
                 None => Value::Null,
             },
             Item::Array(n) => {
-                let mut v = Vec::with_capacity((n as usize).min(1024));
+                let room = self.buf.len().saturating_sub(self.pos);
+                let mut v = Vec::with_capacity((n as usize).min(1024).min(room));
                 for _ in 0..n {
                     v.push(self.json()?);
                 }
@@ -364,7 +365,8 @@ impl<'a> Reader<'a> {
         &mut self,
         n: u64,
     ) -> Result<serde_json::Map<String, serde_json::Value>, MsgpackError> {
-        let mut m = serde_json::Map::with_capacity((n as usize).min(1024));
+        let room = self.buf.len().saturating_sub(self.pos) / 2;
+        let mut m = serde_json::Map::with_capacity((n as usize).min(1024).min(room));
         for _ in 0..n {
             let start = self.pos;
             let key = match self.item()? {

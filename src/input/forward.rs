@@ -143,6 +143,9 @@ async fn heartbeat(
     }
 }
 
+/// How long a client has to answer HELO with PING.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
     #[error("{0}")]
@@ -178,9 +181,20 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut scanner = FrameScanner::new(limits.max_frame_bytes, limits.max_depth);
+    // A client that never completes the handshake does not hold a
+    // connection for long.
+    let handshake_deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
     loop {
+        let awaiting_ping = matches!(auth, Auth::AwaitPing { .. });
         let n = tokio::select! {
             _ = sd.cancelled() => return Ok(()),
+            _ = tokio::time::sleep_until(handshake_deadline), if awaiting_ping => {
+                ctx.metrics.auth_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(ConnError::Closed(format!(
+                    "no PING within {} s of HELO (shared_key handshake)",
+                    HANDSHAKE_TIMEOUT.as_secs()
+                )));
+            }
             r = s.read_buf(&mut buf) => r?,
         };
         if n == 0 {

@@ -34,9 +34,25 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<Acceptor> {
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }
 
-/// A client config trusting the PEM CA file given, or none (for the agent).
+/// Where Debian, Fedora/RHEL and Alpine keep the system's CA bundle.
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// A client config (for the agent) trusting the PEM CA file given, or
+/// else the system's CA bundle.
 pub fn client_config(ca: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
+    let system = SYSTEM_CA_BUNDLES.iter().map(Path::new).find(|p| p.exists());
+    let ca = match (ca, system) {
+        (Some(ca), _) => Some(ca),
+        (None, Some(sys)) => Some(sys),
+        (None, None) => anyhow::bail!(
+            "TLS is on but no CA file is given (tls_ca_file) and no system CA bundle was found"
+        ),
+    };
     if let Some(ca) = ca {
         for c in CertificateDer::pem_file_iter(ca)
             .with_context(|| format!("reading CA certificates from {}", ca.display()))?

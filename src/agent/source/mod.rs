@@ -30,7 +30,7 @@ impl Parser {
     pub fn from_name(name: &str) -> Option<Parser> {
         match name {
             "json" => Some(Parser::Json),
-            "none" | "raw" => Some(Parser::None),
+            "none" => Some(Parser::None),
             _ => None,
         }
     }

@@ -54,6 +54,10 @@ pub struct Tailer {
     opts: TailOptions,
     files: HashMap<FileKey, Watched>,
     saved: HashMap<FileKey, (PathBuf, u64)>,
+    /// Rotated files read to their end and closed, with their last offset:
+    /// if a glob also matches the rotated name (`app.log*`), the file is
+    /// picked up again where it ended instead of being read twice.
+    finished: HashMap<FileKey, u64>,
     metrics: Arc<SourceMetrics>,
     builder: ChunkBuilder,
     buf: Vec<u8>,
@@ -70,6 +74,7 @@ impl Tailer {
             opts,
             files: HashMap::new(),
             saved,
+            finished: HashMap::new(),
             metrics,
             builder,
             buf: vec![0; 256 << 10],
@@ -140,6 +145,9 @@ impl Tailer {
                 w.rotated_at = Some(Instant::now());
             }
         }
+        // Forget finished files that are gone from every glob.
+        let present: std::collections::HashSet<FileKey> = seen.values().copied().collect();
+        self.finished.retain(|k, _| present.contains(k));
         let mut new: Vec<(PathBuf, FileKey)> = seen
             .into_iter()
             .filter(|(_, k)| !self.files.contains_key(k))
@@ -148,6 +156,7 @@ impl Tailer {
         for (path, key) in new {
             let offset = match self.saved.remove(&key) {
                 Some((_, off)) => off,
+                None if self.finished.contains_key(&key) => self.finished[&key],
                 None if first && !self.opts.read_from_head => {
                     std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
                 }
@@ -329,6 +338,7 @@ impl Tailer {
         }
         if let Some(w) = self.files.remove(&key) {
             tracing::info!(path = %w.path.display(), "tail: rotated file done");
+            self.finished.insert(key, end);
             self.builder.mark(Mark {
                 key,
                 path: w.path,
@@ -350,4 +360,86 @@ fn find_inode(old: &Path, key: FileKey) -> Option<PathBuf> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::source::{LongLines, Parser};
+    use std::io::Write;
+
+    fn run_tailer(glob: String, dir: &Path, steps: impl FnOnce(&Path)) -> Vec<String> {
+        let opts = TailOptions {
+            paths: vec![glob],
+            read_from_head: true,
+            lines: LineOptions {
+                tag: "t".into(),
+                parser: Parser::None,
+                max_line_bytes: 1024,
+                long_lines: LongLines::Split,
+                multiline_start: None,
+                multiline_flush: Duration::from_secs(1),
+                path_key: None,
+                hostname: "h".into(),
+            },
+            rescan: Duration::from_millis(50),
+            poll: Duration::from_millis(10),
+            rotate_wait: Duration::from_millis(200),
+        };
+        let t = Tailer::new(
+            opts,
+            HashMap::new(),
+            Arc::new(SourceMetrics::default()),
+            ChunkBuilder::new("t", 1 << 20, 1000, Duration::from_millis(20)),
+        );
+        let (tx, rx) = std::sync::mpsc::sync_channel(100);
+        let stop = Arc::new(AtomicBool::new(false));
+        let th = {
+            let stop = stop.clone();
+            std::thread::spawn(move || t.run(tx, stop))
+        };
+        steps(dir);
+        stop.store(true, Ordering::Relaxed);
+        th.join().unwrap();
+        let mut out = Vec::new();
+        for c in rx.try_iter() {
+            for e in crate::forward::message::read_packed(&c.packed, &Default::default()).unwrap() {
+                out.push(e.record["message"].as_str().unwrap().to_string());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn write(path: &Path, from: usize, to: usize) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        for i in from..to {
+            writeln!(f, "line-{i:04}").unwrap();
+        }
+    }
+
+    #[test]
+    fn a_glob_matching_rotated_names_reads_each_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let glob = dir.path().join("app.log*").display().to_string();
+        let got = run_tailer(glob, dir.path(), |d| {
+            let log = d.join("app.log");
+            write(&log, 0, 100);
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::rename(&log, d.join("app.log.1")).unwrap();
+            write(&log, 100, 150);
+            // past rotate_wait: the old file is closed, then seen again by the glob
+            std::thread::sleep(Duration::from_millis(800));
+            std::fs::rename(d.join("app.log.1"), d.join("app.log.2")).unwrap();
+            std::fs::rename(&log, d.join("app.log.1")).unwrap();
+            write(&log, 150, 160);
+            std::thread::sleep(Duration::from_millis(800));
+        });
+        let want: Vec<String> = (0..160).map(|i| format!("line-{i:04}")).collect();
+        assert_eq!(got, want);
+    }
 }
