@@ -53,8 +53,8 @@ impl Default for ForwardSection {
             tls_cert_file: Spanned::new(0..0, String::new()),
             tls_key_file: Spanned::new(0..0, String::new()),
             tag_key: Spanned::new(0..0, "tag".into()),
-            max_frame_bytes: Spanned::new(0..0, 64 << 20),
-            max_decompressed_bytes: Spanned::new(0..0, 256 << 20),
+            max_frame_bytes: Spanned::new(0..0, 16 << 20),
+            max_decompressed_bytes: Spanned::new(0..0, 64 << 20),
         }
     }
 }

@@ -56,8 +56,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_frame_bytes: 64 << 20,
-            max_decompressed_bytes: 256 << 20,
+            max_frame_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
             max_depth: 64,
         }
     }
@@ -239,9 +239,13 @@ pub fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, ForwardError> {
 pub fn read_packed(data: &[u8], limits: &Limits) -> Result<Vec<Entry>, ForwardError> {
     let mut entries = Vec::new();
     let mut at = 0;
+    // the same bound on decoded values as for the frame itself, for all
+    // packed entries together
+    let mut budget = msgpack::max_values(limits.max_frame_bytes);
     while at < data.len() {
-        let len = msgpack::value_len(&data[at..], data.len(), limits.max_depth)
+        let (len, items) = msgpack::value_len(&data[at..], data.len(), limits.max_depth, budget)
             .map_err(|e| shape(format!("packed entry {}: {e}", entries.len())))?;
+        budget -= items;
         let mut r = Reader::new(&data[at..at + len]);
         entries.push(read_entry(&mut r, entries.len())?);
         at += len;
@@ -829,7 +833,7 @@ mod tests {
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let limits = Limits { max_frame_bytes: 1 << 16, max_decompressed_bytes: 1 << 16, max_depth: 16 };
-            if let Ok(n) = msgpack::value_len(&bytes, limits.max_frame_bytes, limits.max_depth) {
+            if let Ok((n, _)) = msgpack::value_len(&bytes, limits.max_frame_bytes, limits.max_depth, 1 << 20) {
                 let _ = decode_client(&bytes[..n], &limits);
             }
             let _ = decode_server(&bytes);

@@ -16,6 +16,8 @@ pub enum MsgpackError {
     Reserved(usize),
     #[error("MessagePack value nested deeper than {0} levels")]
     TooDeep(usize),
+    #[error("MessagePack message holds more than {0} values (at most one per 4 bytes of the frame limit)")]
+    TooManyValues(u64),
     #[error(
         "MessagePack {what} of {len} declared at offset {at} exceeds the limit of {limit} bytes"
     )]
@@ -27,6 +29,8 @@ pub enum MsgpackError {
     },
     #[error("truncated MessagePack value (needs more bytes at offset {0})")]
     Truncated(usize),
+    #[error("map key at offset {0} is {1}; keys must be strings, numbers, booleans or nil")]
+    BadKey(usize, &'static str),
 }
 
 /// One item header and, for strings, binaries and extensions, its payload.
@@ -207,6 +211,13 @@ pub fn read_item(
 #[derive(Debug)]
 pub struct FrameScanner {
     pos: usize,
+    /// Values seen in the current frame, and the most allowed: decoded
+    /// values take tens of bytes each, so their number bounds memory where
+    /// the byte limit alone would not (a frame of empty arrays).
+    items: u64,
+    max_items: u64,
+    /// Values in the last complete frame.
+    last_items: u64,
     /// Values still to read at each open container level.
     stack: Vec<u64>,
     max_depth: usize,
@@ -218,6 +229,9 @@ impl FrameScanner {
     pub fn new(limit: usize, max_depth: usize) -> FrameScanner {
         FrameScanner {
             pos: 0,
+            items: 0,
+            max_items: max_values(limit),
+            last_items: 0,
             stack: Vec::new(),
             max_depth,
             limit,
@@ -254,6 +268,10 @@ impl FrameScanner {
                 });
             }
             self.pos = next;
+            self.items += 1;
+            if self.items > self.max_items {
+                return Err(MsgpackError::TooManyValues(self.max_items));
+            }
             if let Some(top) = self.stack.last_mut() {
                 *top -= 1;
             }
@@ -274,19 +292,38 @@ impl FrameScanner {
             if self.stack.is_empty() {
                 let len = self.pos;
                 self.pos = 0;
+                self.last_items = self.items;
+                self.items = 0;
                 return Ok(Some(len));
             }
         }
     }
 }
 
-/// Length of the complete value at the start of `buf`, or an error if it is
-/// cut short, too deep or too large.
-pub fn value_len(buf: &[u8], limit: usize, max_depth: usize) -> Result<usize, MsgpackError> {
+/// The most values a frame of `limit` bytes may hold: one per 4 bytes
+/// (log records average well above that; `{"a":1}` is 2 values in 4 bytes).
+pub fn max_values(limit: usize) -> u64 {
+    (limit as u64 / 4).max(1024)
+}
+
+/// Length and number of values of the complete value at the start of
+/// `buf`, or an error if it is cut short, too deep, too large or holds more
+/// than `max_items` values.
+pub fn value_len(
+    buf: &[u8],
+    limit: usize,
+    max_depth: usize,
+    max_items: u64,
+) -> Result<(usize, u64), MsgpackError> {
     let mut s = FrameScanner::new(limit, max_depth);
-    match s.advance(buf)? {
-        Some(n) => Ok(n),
-        None => Err(MsgpackError::Truncated(s.scanned())),
+    s.max_items = max_items;
+    match s.advance(buf) {
+        Ok(Some(n)) => {
+            // `advance` reset the count; it was at most max_items
+            Ok((n, s.last_items))
+        }
+        Ok(None) => Err(MsgpackError::Truncated(s.scanned())),
+        Err(e) => Err(e),
     }
 }
 
@@ -377,16 +414,25 @@ impl<'a> Reader<'a> {
                 Item::Nil => "null".to_string(),
                 Item::F32(v) => (v as f64).to_string(),
                 Item::F64(v) => v.to_string(),
-                _ => {
-                    // A container or extension as a key: render its JSON.
-                    self.pos = start;
-                    self.json()?.to_string()
+                other => {
+                    // Rendering a container key as JSON text would let keys
+                    // nest inside keys, doubling the escaping at every level
+                    // (a few bytes of input, gigabytes of key): refuse it.
+                    return Err(MsgpackError::BadKey(start, key_kind(&other)));
                 }
             };
             let v = self.json()?;
             m.insert(key, v);
         }
         Ok(m)
+    }
+}
+
+fn key_kind(item: &Item) -> &'static str {
+    match item {
+        Item::Array(_) => "an array",
+        Item::Map(_) => "a map",
+        _ => "an extension",
     }
 }
 
@@ -484,15 +530,38 @@ mod tests {
                 V::from("t"),
                 V::Ext(0, vec![0x69, 0x2a, 0x1c, 0x80, 0, 0, 0, 5]),
             ),
-            (V::Array(vec![V::from(1)]), V::from(1)),
         ]);
         let bytes = enc(&v);
         let j = Reader::new(&bytes).json().unwrap();
         assert_eq!(
             j,
             serde_json::json!({"s":"héllo","n":-5,"u":u64::MAX,"f":1.5,"b":"raw\u{fffd}","7":null,
-                "a":[true,null],"t":"2025-11-28T22:04:48.000000005Z","[1]":1})
+                "a":[true,null],"t":"2025-11-28T22:04:48.000000005Z"})
         );
+    }
+
+    #[test]
+    fn value_count_is_bounded() {
+        // a frame of empty arrays: tiny input, millions of decoded values
+        let mut buf = vec![0xdd];
+        buf.extend_from_slice(&150_000u32.to_be_bytes());
+        buf.extend(std::iter::repeat_n(0x90u8, 150_000));
+        let e = FrameScanner::new(200_000, 8).advance(&buf).unwrap_err();
+        assert_eq!(e, MsgpackError::TooManyValues(50_000));
+        assert_eq!(value_len(&[0x92, 1, 2], 100, 8, 10).unwrap(), (3, 3));
+    }
+
+    #[test]
+    fn container_keys_are_refused() {
+        use rmpv::Value as V;
+        // keys nested in keys would double their escaping at every level
+        let mut v = V::from(1);
+        for _ in 0..40 {
+            v = V::Map(vec![(v, V::from(1))]);
+        }
+        let bytes = enc(&v);
+        let e = Reader::new(&bytes).json().unwrap_err();
+        assert!(matches!(e, MsgpackError::BadKey(_, "a map")), "{e}");
     }
 
     proptest::proptest! {

@@ -247,7 +247,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         }
         if !frames.is_empty() {
             let size: usize = frames.iter().map(|f| f.len()).sum();
-            let permits = ((size / 1024) as u32).clamp(1, ctx.inflight_permits);
+            // Charged at four times the wire size: decoded records take
+            // several times their MessagePack size.
+            let permits = ((size.saturating_mul(4) / 1024) as u32).clamp(1, ctx.inflight_permits);
             let _permit = ctx
                 .inflight
                 .acquire_many(permits)
