@@ -15,6 +15,7 @@ pub struct ConfigFile {
     pub server: ServerSection,
     pub store: StoreSection,
     pub forward: ForwardSection,
+    pub syslog: SyslogSection,
     pub routes: Vec<RouteSection>,
     pub agent: crate::agent::config::AgentSection,
 }
@@ -57,6 +58,38 @@ impl Default for ForwardSection {
             max_decompressed_bytes: Spanned::new(0..0, 64 << 20),
         }
     }
+}
+
+/// `[syslog]`: the syslog input (`server.syslog_addr`, TCP and UDP).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogSection {
+    pub enabled: Spanned<bool>,
+    /// Longest message; longer newline-framed lines are split, longer
+    /// octet-counted frames close the connection.
+    pub max_message_bytes: Spanned<u64>,
+    /// PEM certificate chain and key: syslog over TLS (RFC 5425) on TCP.
+    pub tls_cert_file: Spanned<String>,
+    pub tls_key_file: Spanned<String>,
+}
+
+impl Default for SyslogSection {
+    fn default() -> Self {
+        SyslogSection {
+            enabled: Spanned::new(0..0, true),
+            max_message_bytes: Spanned::new(0..0, 64 * 1024),
+            tls_cert_file: Spanned::new(0..0, String::new()),
+            tls_key_file: Spanned::new(0..0, String::new()),
+        }
+    }
+}
+
+/// Validated `[syslog]`.
+#[derive(Debug, Clone)]
+pub struct SyslogConfig {
+    pub enabled: bool,
+    pub max_message_bytes: usize,
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// `[[forward.users]]`
@@ -177,6 +210,7 @@ pub struct Config {
     pub writer_threads: u64,
     pub routes: Vec<crate::route::Route>,
     pub forward: ForwardConfig,
+    pub syslog: SyslogConfig,
     pub agent: crate::agent::config::AgentConfig,
 }
 
@@ -445,6 +479,40 @@ impl Config {
                 max_depth: 64,
             },
         };
+        let sl = &raw.syslog;
+        let syslog_tls = match (
+            sl.tls_cert_file.get_ref().as_str(),
+            sl.tls_key_file.get_ref().as_str(),
+        ) {
+            ("", "") => None,
+            (c, k) if !c.is_empty() && !k.is_empty() => Some((PathBuf::from(c), PathBuf::from(k))),
+            _ => {
+                problems.push(ConfigProblem {
+                    line: line_of(
+                        text,
+                        sl.tls_cert_file
+                            .span()
+                            .start
+                            .max(sl.tls_key_file.span().start),
+                    ),
+                    key: "syslog.tls_cert_file".into(),
+                    message: "set both tls_cert_file and tls_key_file, or neither".into(),
+                });
+                None
+            }
+        };
+        if !(256..=(16 << 20)).contains(sl.max_message_bytes.get_ref()) {
+            problems.push(ConfigProblem {
+                line: line_of(text, sl.max_message_bytes.span().start),
+                key: "syslog.max_message_bytes".into(),
+                message: "must be between 256 and 16777216".into(),
+            });
+        }
+        let syslog = SyslogConfig {
+            enabled: *sl.enabled.get_ref(),
+            max_message_bytes: *sl.max_message_bytes.get_ref() as usize,
+            tls: syslog_tls,
+        };
         let agent = crate::agent::config::validate(&raw.agent, &mut |span, key, msg| {
             problems.push(ConfigProblem {
                 line: line_of(text, span.start),
@@ -476,6 +544,7 @@ impl Config {
             writer_threads: *raw.store.writer_threads.get_ref(),
             routes,
             forward,
+            syslog,
             agent,
         })
     }

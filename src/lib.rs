@@ -23,6 +23,7 @@ pub mod forward;
 pub mod generate;
 pub mod ingest;
 pub mod input;
+pub mod parse;
 pub mod query;
 pub mod route;
 pub mod server;

@@ -21,6 +21,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// Bound forward address (TCP and UDP), when the forward input is on.
     pub forward_addr: Option<SocketAddr>,
+    /// Bound syslog address (TCP and UDP), when the syslog input is on.
+    pub syslog_addr: Option<SocketAddr>,
     pub ingest: Arc<Ingest>,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -81,6 +83,23 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     } else {
         None
     };
+    let syslog_metrics = Arc::new(crate::input::syslog::SyslogMetrics::default());
+    let syslog_addr = if cfg.syslog.enabled {
+        let tls = match &cfg.syslog.tls {
+            Some((cert, key)) => Some(crate::input::tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let ctx = Arc::new(crate::input::syslog::SyslogContext {
+            router: Router::new(cfg.routes.clone()),
+            ingest: ingest.clone(),
+            offset_secs: rfc3164_offset(cfg.default_time_zone.as_ref()),
+            max_message_bytes: cfg.syslog.max_message_bytes,
+            metrics: syslog_metrics.clone(),
+        });
+        Some(crate::input::syslog::start(cfg.syslog_addr, ctx, tls, shutdown.clone()).await?)
+    } else {
+        None
+    };
     let state = Arc::new(AppState {
         ingest: ingest.clone(),
         scrolls: Default::default(),
@@ -91,6 +110,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         inflight,
         default_tz: cfg.default_time_zone.clone(),
         forward: forward_metrics,
+        syslog: syslog_metrics,
     });
     if cfg.retention_days > 0 {
         spawn_retention(store.clone(), cfg.retention_days, shutdown.clone());
@@ -112,6 +132,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     Ok(Running {
         http_addr,
         forward_addr,
+        syslog_addr,
         ingest,
         shutdown,
         task,
@@ -133,6 +154,12 @@ pub fn apply_retention(store: &dyn Store, cutoff_ms: i64) -> Vec<String> {
         }
     }
     deleted
+}
+
+/// The zone offset of RFC 3164 dates (which carry none): the store's
+/// default time zone now, else UTC.
+fn rfc3164_offset(tz: Option<&jiff::tz::TimeZone>) -> i32 {
+    tz.map_or(0, |tz| tz.to_offset(jiff::Timestamp::now()).seconds())
 }
 
 /// Start the forward input on `cfg.forward_addr` writing to `sink`.
@@ -191,6 +218,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     if let Some(f) = running.forward_addr {
         eprintln!("logweave: Fluentd forward input on {f} (TCP, UDP heartbeat)");
+    }
+    if let Some(s) = running.syslog_addr {
+        eprintln!("logweave: syslog input on {s} (TCP and UDP)");
     }
     let sd = running.shutdown.clone();
     tokio::spawn(async move {

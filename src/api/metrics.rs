@@ -98,6 +98,36 @@ pub async fn metrics(AxState(st): AxState<State>) -> impl IntoResponse {
     ] {
         counter(name, help, v.load(Ordering::Relaxed));
     }
+    let sl = &st.syslog;
+    for (name, help, v) in [
+        (
+            "logweave_syslog_tcp_messages_total",
+            "Syslog messages received over TCP and written.",
+            &sl.tcp_messages,
+        ),
+        (
+            "logweave_syslog_udp_messages_total",
+            "Syslog messages received over UDP and written.",
+            &sl.udp_messages,
+        ),
+        (
+            "logweave_syslog_parse_failures_total",
+            "Syslog messages kept whole because they did not parse.",
+            &sl.parse_failures,
+        ),
+        (
+            "logweave_syslog_connections_total",
+            "Syslog TCP connections accepted.",
+            &sl.connections,
+        ),
+        (
+            "logweave_syslog_errors_total",
+            "Syslog connections closed for bad framing or failed writes.",
+            &sl.errors,
+        ),
+    ] {
+        counter(name, help, v.load(Ordering::Relaxed));
+    }
     let _ = writeln!(out, "# HELP logweave_forward_connections_open Open forward connections.\n# TYPE logweave_forward_connections_open gauge\nlogweave_forward_connections_open {}", f.connections_open.load(Ordering::Relaxed));
     let indices = st.ingest.store.list();
     let docs: u64 = indices.iter().map(|i| i.docs).sum();

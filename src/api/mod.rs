@@ -31,6 +31,8 @@ pub struct AppState {
     pub default_tz: Option<jiff::tz::TimeZone>,
     /// Counters of the forward input.
     pub forward: Arc<crate::input::forward::ForwardMetrics>,
+    /// Counters of the syslog input.
+    pub syslog: Arc<crate::input::syslog::SyslogMetrics>,
 }
 
 pub type State = Arc<AppState>;

@@ -96,6 +96,7 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
         .arg(&data_dir)
         .args(["--http-addr", &format!("127.0.0.1:{port}")])
         .args(["--forward-addr", "127.0.0.1:0"])
+        .args(["--syslog-addr", "127.0.0.1:0"])
         .env("LOGWEAVE_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

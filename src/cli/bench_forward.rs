@@ -62,6 +62,7 @@ fn cpu_secs(pid: u32) -> f64 {
 pub async fn forward(args: BenchArgs) -> anyhow::Result<i32> {
     let mut cfg = crate::config::Config::default_config();
     cfg.forward_addr = "127.0.0.1:0".parse()?;
+    cfg.syslog.enabled = false;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let metrics = Arc::new(crate::input::forward::ForwardMetrics::default());
     let inflight = Arc::new(tokio::sync::Semaphore::new(cfg.max_inflight_bytes / 1024));
@@ -186,6 +187,7 @@ pub async fn agent(args: BenchArgs) -> anyhow::Result<i32> {
         .arg(root.join("data"))
         .args(["--http-addr", &format!("127.0.0.1:{http}")])
         .args(["--forward-addr", &format!("127.0.0.1:{fwd}")])
+        .args(["--syslog-addr", "127.0.0.1:0"])
         .env("LOGWEAVE_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -201,6 +201,7 @@ pub fn test_config(data_dir: &Path) -> Config {
     cfg.data_dir = data_dir.to_path_buf();
     cfg.http_addr = "127.0.0.1:0".parse().expect("loopback address");
     cfg.forward_addr = "127.0.0.1:0".parse().expect("loopback address");
+    cfg.syslog_addr = "127.0.0.1:0".parse().expect("loopback address");
     cfg.writer_heap_mb = 32;
     cfg.writer_threads = 1;
     cfg
@@ -267,6 +268,8 @@ pub struct BinServer {
     pub port: u16,
     /// Forward protocol port (TCP and UDP).
     pub forward_port: u16,
+    /// Syslog port (TCP and UDP).
+    pub syslog_port: u16,
     pub config: Option<PathBuf>,
     pub launches: u32,
     child: Option<Child>,
@@ -283,6 +286,7 @@ impl BinServer {
             log_dir,
             port: free_port(),
             forward_port: free_port(),
+            syslog_port: free_port(),
             config,
             launches: 0,
             child: None,
@@ -306,7 +310,9 @@ impl BinServer {
             .arg("--http-addr")
             .arg(self.addr().to_string())
             .arg("--forward-addr")
-            .arg(format!("127.0.0.1:{}", self.forward_port));
+            .arg(format!("127.0.0.1:{}", self.forward_port))
+            .arg("--syslog-addr")
+            .arg(format!("127.0.0.1:{}", self.syslog_port));
         if let Some(c) = &self.config {
             cmd.arg("--config").arg(c);
         }
