@@ -415,3 +415,78 @@ async fn naive_times_use_the_configured_zone() {
     assert_eq!(srv.http.count("logs-2026.11.24", None).await, 2);
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn ingest_endpoint_takes_ndjson_arrays_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = InProcess::start(test_config(dir.path())).await;
+    let h = &srv.http;
+    // NDJSON with one bad line: the others are stored, the bad one named
+    let body = b"{\"timestamp\":\"2026-11-24 10:00:00\",\"message\":\"a\"}\n\n{broken\n{\"timestamp\":\"2026-11-25 10:00:00\",\"message\":\"b\"}\n".to_vec();
+    let r = h
+        .send(
+            "POST",
+            "/api/v1/ingest/ing-%{+YYYY.MM.dd}?refresh=wait_for",
+            Some((body, "application/x-ndjson")),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let v = r.json();
+    assert_eq!(
+        (
+            v["accepted"].as_u64(),
+            v["failed"].as_u64(),
+            v["errors"].as_bool()
+        ),
+        (Some(2), Some(1), Some(true))
+    );
+    assert_eq!(v["failures"][0]["line"], 3);
+    assert_eq!(h.count("ing-2026.11.24", None).await, 1);
+    assert_eq!(h.count("ing-2026.11.25", None).await, 1);
+    // a JSON array
+    let r = h
+        .post_json(
+            "/api/v1/ingest/ing-arr?refresh=true",
+            &json!([{"message": "x"}, {"message": "y"}, 7]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["accepted"], 2);
+    assert_eq!(h.count("ing-arr", None).await, 2);
+    // plain text lines, one event each
+    let r = h
+        .send(
+            "POST",
+            "/api/v1/ingest/ing-text?refresh=true",
+            Some((b"first line\r\nsecond line\n\n".to_vec(), "text/plain")),
+        )
+        .await;
+    assert_eq!(r.json()["accepted"], 2);
+    let found = h
+        .post_json(
+            "/ing-text/_search",
+            &json!({"query": {"match_phrase": {"message": "second line"}}}),
+        )
+        .await
+        .json();
+    assert_eq!(found["hits"]["total"]["value"], 1);
+    // errors in Elasticsearch's shape
+    let r = h
+        .send(
+            "POST",
+            "/api/v1/ingest/Bad%20Name",
+            Some((b"{}\n".to_vec(), "application/x-ndjson")),
+        )
+        .await;
+    util::assert_es_error(&r, 400);
+    let r = h
+        .send(
+            "POST",
+            "/api/v1/ingest/ok-index",
+            Some((b"[{\"a\":".to_vec(), "application/json")),
+        )
+        .await;
+    let (typ, _) = util::assert_es_error(&r, 400);
+    assert_eq!(typ, "parse_exception");
+    srv.shutdown().await;
+}

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod es;
+pub mod ingest;
 pub mod metrics;
 
 use std::sync::Arc;
@@ -143,6 +144,7 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         )
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/health", get(admin::health))
+        .route("/api/v1/ingest/{index}", post(ingest::ingest))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())

@@ -36,13 +36,13 @@ const MAX_ID_BYTES: usize = 512;
 
 /// How a write asks for visibility.
 #[derive(Clone, Copy, PartialEq)]
-enum Refresh {
+pub(crate) enum Refresh {
     No,
     Now,
     WaitFor,
 }
 
-fn refresh_param(p: &Params) -> Result<Refresh, ApiError> {
+pub(crate) fn refresh_param(p: &Params) -> Result<Refresh, ApiError> {
     match p.get("refresh").map(String::as_str) {
         None | Some("false") => Ok(Refresh::No),
         Some("") | Some("true") => Ok(Refresh::Now),
@@ -54,7 +54,27 @@ fn refresh_param(p: &Params) -> Result<Refresh, ApiError> {
     }
 }
 
-async fn apply_refresh(st: &State, r: Refresh, lsn: u64) -> Result<(), ApiError> {
+/// Cap the bytes of request bodies being processed at once: past it, 429.
+pub(crate) fn inflight_permit(
+    st: &State,
+    len: usize,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    let units = (len / 1024)
+        .clamp(1, (st.max_inflight_bytes / 1024).max(1))
+        .min(u32::MAX as usize) as u32;
+    st.inflight
+        .clone()
+        .try_acquire_many_owned(units)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "es_rejected_execution_exception",
+                "rejected execution: too many bulk bytes in flight, retry later",
+            )
+        })
+}
+
+pub(crate) async fn apply_refresh(st: &State, r: Refresh, lsn: u64) -> Result<(), ApiError> {
     match r {
         Refresh::No => Ok(()),
         Refresh::Now => st.ingest.refresh(lsn).await.map_err(ApiError::internal),
@@ -220,20 +240,7 @@ async fn do_bulk(
             validate_index_name(i)?;
         }
     }
-    // Cap the bytes of bulk bodies being processed at once: past it, 429.
-    let units = (body.len() / 1024)
-        .clamp(1, (st.max_inflight_bytes / 1024).max(1))
-        .min(u32::MAX as usize) as u32;
-    let _permit = match st.inflight.clone().try_acquire_many_owned(units) {
-        Ok(p) => p,
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "es_rejected_execution_exception",
-                "rejected execution: too many bulk bytes in flight, retry later",
-            ))
-        }
-    };
+    let _permit = inflight_permit(&st, body.len())?;
     let items = tokio::task::spawn_blocking(move || bulk::parse_bytes(&body))
         .await
         .map_err(ApiError::internal)?;
