@@ -190,6 +190,13 @@ pub struct RouteSection {
     /// `record` (the record's own timestamp wins, default) or `event`
     /// (the forward event time always wins).
     pub time_source: Option<Spanned<String>>,
+    /// Name for `logweave parse --route`.
+    pub name: Option<String>,
+    /// Parse `parser_field` (default `message`) with this parser.
+    pub parser: Option<Spanned<String>>,
+    pub parser_field: Option<String>,
+    #[serde(default)]
+    pub parser_options: crate::parse::ParserOptions,
 }
 
 /// Validated configuration.
@@ -406,7 +413,21 @@ impl Config {
                 r.decode_json_keep,
                 time_source,
             ) {
-                Ok(route) => routes.push(route),
+                Ok(mut route) => {
+                    if let Some(n) = &r.name {
+                        route.name = n.clone();
+                    }
+                    if let Some(p) = &r.parser {
+                        match crate::parse::LineParser::build(p.get_ref(), &r.parser_options) {
+                            Ok(parser) => {
+                                let field = r.parser_field.as_deref().unwrap_or("message");
+                                route = route.with_parser(parser, field);
+                            }
+                            Err(e) => bad(p.span(), &format!("routes[{i}].parser"), e),
+                        }
+                    }
+                    routes.push(route)
+                }
                 Err(e) => bad(
                     r.match_.span(),
                     &format!("routes[{i}].match"),

@@ -31,6 +31,10 @@ pub struct Route {
     /// Keep the original string field after a successful decode.
     pub decode_json_keep: bool,
     pub time_source: TimeSource,
+    /// Parse a string field with this parser and merge the fields.
+    pub parser: Option<(crate::parse::LineParser, String)>,
+    /// Name for `logweave parse --route` (default: the match pattern).
+    pub name: String,
 }
 
 #[derive(Debug, Clone)]
@@ -178,7 +182,15 @@ impl Route {
             decode_json,
             decode_json_keep,
             time_source,
+            parser: None,
+            name: pattern.to_string(),
         })
+    }
+
+    /// Parse `field` of every record with `parser` (the field is kept).
+    pub fn with_parser(mut self, parser: crate::parse::LineParser, field: &str) -> Route {
+        self.parser = Some((parser, field.to_string()));
+        self
     }
 
     /// Whether `tag` matches any of this route's patterns.
@@ -191,6 +203,27 @@ impl Route {
     /// string field. A field that is not a JSON object is left alone and
     /// the record tagged `_jsonparsefailure` (as Logstash does).
     pub fn process(&self, record: &mut Map<String, Value>) {
+        self.decode(record);
+        if let Some((parser, field)) = &self.parser {
+            if let Some(Value::String(s)) = record.get(field) {
+                match parser.parse(s) {
+                    Ok(fields) => {
+                        for (k, v) in fields {
+                            // the parsed field itself stays as it was
+                            if &k != field {
+                                record.insert(k, v);
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        crate::parse::add_tag(record, &format!("_{}parsefailure", parser.name()))
+                    }
+                }
+            }
+        }
+    }
+
+    fn decode(&self, record: &mut Map<String, Value>) {
         let Some(field) = &self.decode_json else {
             return;
         };
@@ -238,8 +271,17 @@ impl Router {
                 decode_json: None,
                 decode_json_keep: false,
                 time_source: TimeSource::Record,
+                parser: None,
+                name: "(default)".into(),
             },
         }
+    }
+
+    /// A route by name (or match pattern).
+    pub fn by_name(&self, name: &str) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|r| r.name == name || r.pattern == name)
     }
 
     /// The first route matching `tag`, else the default.

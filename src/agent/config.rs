@@ -42,8 +42,12 @@ pub struct SourceSection {
     #[serde(default)]
     pub paths: Vec<String>,
     pub tag: Option<String>,
-    /// `json` or `none`.
+    /// `json` (default), `none`, `logfmt`, `keyvalue`, `regex`, `nginx`,
+    /// `apache`, `csv`, `tsv`, `syslog`.
     pub parser: Option<Spanned<String>>,
+    /// Options of the parser (`pattern`, `types`, `columns`, ...).
+    #[serde(default)]
+    pub parser_options: crate::parse::ParserOptions,
     #[serde(default)]
     pub read_from_head: bool,
     pub max_line_bytes: Option<Spanned<u64>>,
@@ -218,12 +222,10 @@ pub fn validate(
         }
         let parser = match &s.parser {
             None => Parser::Json,
-            Some(p) => one_of(
-                p,
-                &key("parser"),
-                &[("json", Parser::Json), ("none", Parser::None)],
-                bad,
-            ),
+            Some(p) => Parser::build(p.get_ref(), &s.parser_options).unwrap_or_else(|e| {
+                bad(p.span(), &key("parser"), e);
+                Parser::None
+            }),
         };
         let long_lines = match &s.long_lines {
             None => LongLines::Split,

@@ -132,7 +132,7 @@ pub fn start(
         source_metrics.push((name.clone(), m.clone()));
         let lines = LineOptions {
             tag: s.tag.clone(),
-            parser: s.parser,
+            parser: s.parser.clone(),
             max_line_bytes: s.max_line_bytes,
             long_lines: s.long_lines,
             multiline_start: s.multiline_start.clone(),

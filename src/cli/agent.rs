@@ -24,7 +24,8 @@ pub struct AgentArgs {
     /// Tag of the events of the sources given by flags.
     #[arg(long, default_value = "app.log")]
     pub tag: String,
-    /// `json` (default) or `none` for the sources given by flags.
+    /// Parser of the sources given by flags: json (default), none, logfmt,
+    /// keyvalue, nginx, apache, syslog (regex and csv need the config file).
     #[arg(long, default_value = "json")]
     pub parser: String,
     /// Server to forward to, HOST:PORT (repeatable: load balancing and failover).
@@ -68,12 +69,13 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
         Some(p) => Config::load(p)?.agent,
         None => Config::default_config().agent,
     };
-    let parser = Parser::from_name(&args.parser)
-        .with_context(|| format!("--parser '{}' is not one of json, none", args.parser))?;
+    let parser = Parser::build(&args.parser, &Default::default()).map_err(|e| {
+        anyhow::anyhow!("--parser: {e} (parsers with options need the config file)")
+    })?;
     let flag_source = |paths: Option<Vec<String>>| SourceConfig {
         paths,
         tag: args.tag.clone(),
-        parser,
+        parser: parser.clone(),
         read_from_head: args.read_from_head,
         max_line_bytes: 256 * 1024,
         long_lines: LongLines::Split,

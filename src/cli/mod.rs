@@ -5,6 +5,7 @@ mod agent;
 mod bench;
 mod bench_forward;
 mod demo;
+mod parse;
 mod search;
 
 use std::io::Write;
@@ -102,6 +103,8 @@ pub enum Command {
     },
     /// The whole story on one machine: generator, log file, server, queries.
     Demo(demo::DemoArgs),
+    /// Show what a route or parser makes of lines on stdin.
+    Parse(parse::ParseArgs),
     /// Validate a config file; errors name file, line and key.
     CheckConfig { file: PathBuf },
     /// Benchmarks: `bench ingest`, `bench forward`, `bench agent`.
@@ -193,5 +196,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         },
         Command::Bench(args) => bench::run(args),
+        Command::Parse(args) => parse::run(args),
     }
 }

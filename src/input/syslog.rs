@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn mixed_framing_on_one_connection() {
-        let input = b"<13>Nov 27 11:00:00 h a: lf one\n23 <13>1 - h a - - - octet\n\r\n<13>Nov 27 11:00:01 h a: lf two\n11 with-lf-11\n";
+        let input = b"<13>Nov 27 11:00:00 h a: lf one\n24 <13>1 - h a - - - octet\n\r\n<13>Nov 27 11:00:01 h a: lf two\n11 with-lf-11\n";
         assert_eq!(
             frames(input, 1000).unwrap(),
             vec![

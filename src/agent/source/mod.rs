@@ -16,25 +16,8 @@ use serde_json::{Map, Value};
 use super::positions::{FileKey, Mark};
 use crate::forward::message;
 
-/// How a source turns a line into a record (the parsing issue adds more).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parser {
-    /// A JSON object per line; anything else is kept as `message` and tagged
-    /// `_jsonparsefailure`.
-    Json,
-    /// The line as `message`.
-    None,
-}
-
-impl Parser {
-    pub fn from_name(name: &str) -> Option<Parser> {
-        match name {
-            "json" => Some(Parser::Json),
-            "none" => Some(Parser::None),
-            _ => None,
-        }
-    }
-}
+/// How a source turns a line into a record: the parsers of `crate::parse`.
+pub use crate::parse::LineParser as Parser;
 
 /// What to do with lines over the length limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,26 +269,10 @@ pub fn record(
     opts: &LineOptions,
     m: &SourceMetrics,
 ) -> Map<String, Value> {
-    let mut rec = match opts.parser {
-        Parser::Json => match serde_json::from_str::<Map<String, Value>>(&text) {
-            Ok(r) => r,
-            Err(_) => {
-                m.parse_failures.fetch_add(1, Ordering::Relaxed);
-                let mut r = Map::new();
-                r.insert("message".into(), Value::String(text));
-                r.insert(
-                    "tags".into(),
-                    Value::Array(vec![Value::String("_jsonparsefailure".into())]),
-                );
-                r
-            }
-        },
-        Parser::None => {
-            let mut r = Map::new();
-            r.insert("message".into(), Value::String(text));
-            r
-        }
-    };
+    let (mut rec, ok) = opts.parser.record(&text);
+    if !ok {
+        m.parse_failures.fetch_add(1, Ordering::Relaxed);
+    }
     if !rec.contains_key("host") {
         rec.insert("host".into(), Value::String(opts.hostname.clone()));
     }
