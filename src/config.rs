@@ -197,6 +197,9 @@ pub struct RouteSection {
     pub parser_field: Option<String>,
     #[serde(default)]
     pub parser_options: crate::parse::ParserOptions,
+    /// Transforms in order (`[[routes.transforms]]`, one key each).
+    #[serde(default)]
+    pub transforms: Vec<Spanned<crate::pipeline::transform::TransformSpec>>,
 }
 
 /// Validated configuration.
@@ -424,6 +427,12 @@ impl Config {
                                 route = route.with_parser(parser, field);
                             }
                             Err(e) => bad(p.span(), &format!("routes[{i}].parser"), e),
+                        }
+                    }
+                    for (j, t) in r.transforms.iter().enumerate() {
+                        match crate::pipeline::transform::Transform::build(t.get_ref()) {
+                            Ok(t) => route.transforms.push(t),
+                            Err(e) => bad(t.span(), &format!("routes[{i}].transforms[{j}]"), e),
                         }
                     }
                     routes.push(route)

@@ -24,6 +24,7 @@ pub mod generate;
 pub mod ingest;
 pub mod input;
 pub mod parse;
+pub mod pipeline;
 pub mod query;
 pub mod route;
 pub mod server;

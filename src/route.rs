@@ -35,6 +35,10 @@ pub struct Route {
     pub parser: Option<(crate::parse::LineParser, String)>,
     /// Name for `logweave parse --route` (default: the match pattern).
     pub name: String,
+    /// Transforms after parsing, in order.
+    pub transforms: Vec<crate::pipeline::transform::Transform>,
+    /// This host's name, for `%{@receiver}` in templates.
+    receiver: String,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +188,8 @@ impl Route {
             time_source,
             parser: None,
             name: pattern.to_string(),
+            transforms: Vec::new(),
+            receiver: crate::event::fields::local_hostname(),
         })
     }
 
@@ -200,10 +206,25 @@ impl Route {
     }
 
     /// Apply the on-arrival processing to a record: the JSON decode of a
-    /// string field. A field that is not a JSON object is left alone and
-    /// the record tagged `_jsonparsefailure` (as Logstash does).
-    pub fn process(&self, record: &mut Map<String, Value>) {
+    /// string field (a field that is not a JSON object is left alone and
+    /// the record tagged `_jsonparsefailure`, as Logstash does), the
+    /// route's parser, then its transforms, which may drop the record or
+    /// choose another index.
+    pub fn process(&self, record: &mut Map<String, Value>) -> crate::pipeline::transform::Outcome {
         self.decode(record);
+        self.parse_field(record);
+        if self.transforms.is_empty() {
+            return Default::default();
+        }
+        crate::pipeline::transform::apply(
+            &self.transforms,
+            record,
+            &self.receiver,
+            crate::event::now_ms(),
+        )
+    }
+
+    fn parse_field(&self, record: &mut Map<String, Value>) {
         if let Some((parser, field)) = &self.parser {
             if let Some(Value::String(s)) = record.get(field) {
                 match parser.parse(s) {
@@ -273,6 +294,8 @@ impl Router {
                 time_source: TimeSource::Record,
                 parser: None,
                 name: "(default)".into(),
+                transforms: Vec::new(),
+                receiver: String::new(),
             },
         }
     }

@@ -128,3 +128,67 @@ fn check_config_names_bad_parsers_with_line_and_key() {
         "{err}"
     );
 }
+
+#[test]
+fn route_transforms_drop_rewrite_and_reroute() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("t.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[[routes]]
+name = "app"
+match = "app.**"
+index = "app-%{+YYYY.MM.dd}"
+parser = "logfmt"
+
+[[routes.transforms]]
+drop_if = 'lvl == "debug"'
+
+[[routes.transforms]]
+normalize_level = "lvl"
+
+[[routes.transforms]]
+rename = { from = "msg", to = "text" }
+
+[[routes.transforms]]
+redact = { patterns = ["email"] }
+
+[[routes.transforms]]
+route_if = { condition = 'level == "ERROR" or status >= 500', index = "alerts" }
+"#,
+    )
+    .unwrap();
+    let c = cfg.display().to_string();
+    let (code, out, err) = run(
+        &["parse", "--config", &c, "--route", "app"],
+        "lvl=debug msg=noise\nlvl=W msg=\"mail to ann@example.org bounced\"\nlvl=info status=503 msg=upstream\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let recs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 2, "the debug line is dropped");
+    assert_eq!(recs[0]["level"], "WARN");
+    assert_eq!(recs[0]["text"], "mail to [REDACTED] bounced");
+    assert!(recs[0].get("msg").is_none());
+    assert_eq!(recs[1]["status"], "503");
+    assert!(err.contains("line 3: to index alerts"), "{err}");
+    assert!(
+        err.contains("3 lines, 0 did not parse, 1 dropped, 1 sent to another index"),
+        "{err}"
+    );
+
+    std::fs::write(
+        &cfg,
+        "[[routes]]\nmatch = \"a\"\nindex = \"a\"\n\n[[routes.transforms]]\ndrop_if = 'level == '\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config", &c], "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("t.toml:5: routes[0].transforms[0]: drop_if: condition ends too early"),
+        "{err}"
+    );
+}

@@ -55,6 +55,11 @@ pub struct SourceSection {
     pub long_lines: Option<Spanned<String>>,
     /// Regex: a matching line starts a new event (stack traces).
     pub multiline_start: Option<Spanned<String>>,
+    /// Regex: a matching line continues the event (others start one).
+    pub multiline_continue: Option<Spanned<String>>,
+    /// Lines starting with a space or tab continue the event.
+    #[serde(default)]
+    pub multiline_indent: bool,
     pub multiline_flush_ms: Option<u64>,
     pub path_key: Option<String>,
 }
@@ -124,7 +129,7 @@ pub struct SourceConfig {
     pub read_from_head: bool,
     pub max_line_bytes: usize,
     pub long_lines: LongLines,
-    pub multiline_start: Option<regex::Regex>,
+    pub multiline: Option<super::source::Multiline>,
     pub multiline_flush: Duration,
     pub path_key: Option<String>,
 }
@@ -249,11 +254,32 @@ pub fn validate(
                 *m.get_ref() as usize
             }
         };
-        let multiline_start = s.multiline_start.as_ref().and_then(|r| {
+        let re = |r: &Spanned<String>, k: &str, bad: &mut dyn FnMut(Range<usize>, &str, String)| {
             regex::Regex::new(r.get_ref())
-                .map_err(|e| bad(r.span(), &key("multiline_start"), format!("bad regex: {e}")))
+                .map_err(|e| bad(r.span(), &key(k), format!("bad regex: {e}")))
                 .ok()
-        });
+        };
+        let mut ways = 0;
+        let mut multiline = None;
+        if let Some(r) = &s.multiline_start {
+            ways += 1;
+            multiline = re(r, "multiline_start", bad).map(super::source::Multiline::Start);
+        }
+        if let Some(r) = &s.multiline_continue {
+            ways += 1;
+            multiline = re(r, "multiline_continue", bad).map(super::source::Multiline::Continue);
+        }
+        if s.multiline_indent {
+            ways += 1;
+            multiline = Some(super::source::Multiline::Indent);
+        }
+        if ways > 1 {
+            bad(
+                s.type_.span(),
+                &key("multiline_start"),
+                "give one of multiline_start, multiline_continue, multiline_indent".into(),
+            );
+        }
         sources.push(SourceConfig {
             paths: is_tail.then(|| s.paths.clone()),
             tag: s.tag.clone().unwrap_or_else(|| {
@@ -267,7 +293,7 @@ pub fn validate(
             read_from_head: s.read_from_head,
             max_line_bytes,
             long_lines,
-            multiline_start,
+            multiline,
             multiline_flush: Duration::from_millis(s.multiline_flush_ms.unwrap_or(1000)),
             path_key: s.path_key.clone().filter(|k| !k.is_empty()),
         });

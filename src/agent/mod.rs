@@ -135,7 +135,7 @@ pub fn start(
             parser: s.parser.clone(),
             max_line_bytes: s.max_line_bytes,
             long_lines: s.long_lines,
-            multiline_start: s.multiline_start.clone(),
+            multiline: s.multiline.clone(),
             multiline_flush: s.multiline_flush,
             path_key: s.path_key.clone(),
             hostname: hostname.clone(),

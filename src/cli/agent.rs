@@ -79,7 +79,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
         read_from_head: args.read_from_head,
         max_line_bytes: 256 * 1024,
         long_lines: LongLines::Split,
-        multiline_start: None,
+        multiline: None,
         multiline_flush: std::time::Duration::from_secs(1),
         path_key: None,
     };

@@ -15,7 +15,8 @@ use crate::generate::{GenOptions, Generator};
 pub struct BenchArgs {
     /// Which benchmark: `ingest` (_bulk into the store), `forward` (the
     /// forward protocol alone, events dropped after decoding), `agent` (an
-    /// agent tailing a file into a server, until all is searchable).
+    /// agent tailing a file into a server, until all is searchable),
+    /// `parse` (lines per second of each parser on one core).
     pub which: String,
     /// Events to send.
     #[arg(long, default_value_t = 1_000_000)]
@@ -68,7 +69,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         "ingest" => rt.block_on(ingest(args)),
         "forward" => rt.block_on(super::bench_forward::forward(args)),
         "agent" => rt.block_on(super::bench_forward::agent(args)),
-        other => anyhow::bail!("unknown benchmark '{other}'; available: ingest, forward, agent"),
+        "parse" => super::bench_forward::parse(args),
+        other => {
+            anyhow::bail!("unknown benchmark '{other}'; available: ingest, forward, agent, parse")
+        }
     }
 }
 

@@ -283,3 +283,80 @@ pub async fn agent(args: BenchArgs) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// `bench parse`: lines per second on one core for each parser, on
+/// realistic lines built before the clock starts.
+pub fn parse(args: BenchArgs) -> anyhow::Result<i32> {
+    use crate::parse::{LineParser, ParserOptions};
+    let n = args.events.min(2_000_000) as usize;
+    let json: Vec<String> = lines(n as u64, 3).collect();
+    let logfmt: Vec<String> = json
+        .iter()
+        .map(|l| {
+            let v: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(l).unwrap_or_default();
+            v.iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) if s.contains(' ') => format!("{k}={s:?}"),
+                    serde_json::Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let agents = [
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0",
+        "curl/8.5.0",
+        "k6/0.50 (https://k6.io/)",
+    ];
+    let nginx: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "10.{}.{}.{} - - [24/Nov/2026:13:{:02}:{:02} +0000] \"{} /api/v1/items/{} HTTP/1.1\" {} {} \"https://shop.example/p/{}\" \"{}\"",
+                i % 7, i % 251, i % 13, i / 60 % 60, i % 60,
+                ["GET", "POST", "PUT"][i % 3], i % 997, [200, 200, 304, 404, 500][i % 5], 100 + i % 9000, i % 50, agents[i % 3]
+            )
+        })
+        .collect();
+    let syslog: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "<165>1 2026-11-24T13:{:02}:{:02}.{:03}Z web{:02}.example.com shop {} ORDER [order@1 id=\"{i}\" total=\"{}.50\"] order {i} placed by user{}",
+                i / 60 % 60, i % 60, i % 1000, i % 20, 1000 + i % 50, i % 300, i % 977
+            )
+        })
+        .collect();
+    println!("bench parse: {n} lines each, one thread (one core)");
+    let cases: [(&str, &str, &Vec<String>); 5] = [
+        ("json", "json", &json),
+        ("logfmt", "logfmt", &logfmt),
+        ("nginx combined", "nginx", &nginx),
+        ("syslog RFC 5424", "syslog", &syslog),
+        ("none (baseline)", "none", &json),
+    ];
+    for (label, name, data) in cases {
+        let p = LineParser::build(name, &ParserOptions::default()).map_err(anyhow::Error::msg)?;
+        let bytes: usize = data.iter().map(|l| l.len() + 1).sum();
+        let started = Instant::now();
+        let mut failed = 0usize;
+        for l in data.iter() {
+            let (rec, ok) = p.record(l);
+            failed += (!ok) as usize;
+            std::hint::black_box(rec);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{label:>16}: {:>9.0} lines/s, {:>6.1} MiB/s, {:.0} bytes a line{}",
+            n as f64 / secs,
+            bytes as f64 / secs / 1048576.0,
+            bytes as f64 / n as f64,
+            if failed > 0 {
+                format!(", {failed} did not parse")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(0)
+}

@@ -49,7 +49,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<i32> {
     };
     let stdin = std::io::stdin();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let (mut lines, mut failed) = (0u64, 0u64);
+    let (mut lines, mut failed, mut dropped, mut rerouted) = (0u64, 0u64, 0u64, 0u64);
     for line in stdin.lock().split(b'\n') {
         let line = line.context("reading stdin")?;
         let line = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(&line)).into_owned();
@@ -62,7 +62,15 @@ pub fn run(args: ParseArgs) -> anyhow::Result<i32> {
             How::Route(r) => {
                 let mut m = Map::new();
                 m.insert("message".into(), Value::String(line));
-                r.process(&mut m);
+                let outcome = r.process(&mut m);
+                if outcome.drop {
+                    dropped += 1;
+                    continue;
+                }
+                if let Some(index) = outcome.index {
+                    rerouted += 1;
+                    eprintln!("line {lines}: to index {index}");
+                }
                 m
             }
         };
@@ -76,6 +84,6 @@ pub fn run(args: ParseArgs) -> anyhow::Result<i32> {
         writeln!(out, "{}", Value::Object(record)).context("writing stdout")?;
     }
     out.flush()?;
-    eprintln!("{lines} lines, {failed} did not parse");
+    eprintln!("{lines} lines, {failed} did not parse, {dropped} dropped, {rerouted} sent to another index");
     Ok(0)
 }

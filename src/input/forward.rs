@@ -447,7 +447,10 @@ fn decode_frames(
             },
         ) in entries.into_iter().enumerate()
         {
-            route.process(&mut record);
+            let outcome = route.process(&mut record);
+            if outcome.drop {
+                continue;
+            }
             let event_ms = time_ns.div_euclid(1_000_000);
             let (ts, stamp) = match route.time_source {
                 // The record's own time is kept as it is (as `_bulk` does);
@@ -474,7 +477,9 @@ fn decode_frames(
                 record.insert(tag_key.to_string(), Value::String(tag.clone()));
             }
             let day = ts.div_euclid(86_400_000);
-            let index = if route.index.contains("HH") {
+            let index = if let Some(t) = &outcome.index {
+                index_name::expand(t, ts)
+            } else if route.index.contains("HH") {
                 index_name::expand(&route.index, ts)
             } else {
                 names

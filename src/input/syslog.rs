@@ -132,7 +132,8 @@ pub fn next_frame(
     }
 }
 
-fn to_event(text: &[u8], ctx: &SyslogContext, now: i64) -> Event {
+/// The event of one message, or None when the route's transforms drop it.
+fn to_event(text: &[u8], ctx: &SyslogContext, now: i64) -> Option<Event> {
     let text = String::from_utf8_lossy(text);
     let p = syslog::parse(&text, now, ctx.offset_secs);
     if p.facility == "unknown" && p.record.contains_key("tags") {
@@ -142,16 +143,20 @@ fn to_event(text: &[u8], ctx: &SyslogContext, now: i64) -> Event {
     let route = ctx.router.route(&tag);
     let ts = p.time_ms.unwrap_or(now);
     let mut record = p.record;
-    route.process(&mut record);
-    Event {
-        index: index_name::expand(&route.index, ts),
+    let outcome = route.process(&mut record);
+    if outcome.drop {
+        return None;
+    }
+    let template = outcome.index.as_deref().unwrap_or(&route.index);
+    Some(Event {
+        index: index_name::expand(template, ts),
         id: event::new_doc_id(),
         explicit_id: false,
         op: WriteOp::Index,
         timestamp_ms: ts,
         source: Bytes::from(serde_json::to_vec(&record).unwrap_or_default()),
         parsed: Some(Box::new(record)),
-    }
+    })
 }
 
 async fn serve_tcp<S: AsyncRead + Unpin>(
@@ -171,7 +176,7 @@ async fn serve_tcp<S: AsyncRead + Unpin>(
         loop {
             match next_frame(&buf, ctx.max_message_bytes) {
                 Ok(Some((range, used))) => {
-                    events.push(to_event(&buf[range], ctx, now));
+                    events.extend(to_event(&buf[range], ctx, now));
                     let _ = buf.split_to(used);
                 }
                 Ok(None) => break,
@@ -186,7 +191,7 @@ async fn serve_tcp<S: AsyncRead + Unpin>(
             let rest = buf.split();
             let text = rest.strip_suffix(b"\r").unwrap_or(&rest);
             if !text.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
-                events.push(to_event(text, ctx, now));
+                events.extend(to_event(text, ctx, now));
             }
         }
         if !events.is_empty() {
@@ -225,7 +230,7 @@ async fn serve_udp(sock: tokio::net::UdpSocket, ctx: Arc<SyslogContext>, sd: Can
             for line in d.split(|b| *b == b'\n') {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 if !line.is_empty() {
-                    events.push(to_event(line, &ctx, now));
+                    events.extend(to_event(line, &ctx, now));
                 }
             }
         };

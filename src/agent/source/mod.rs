@@ -19,6 +19,28 @@ use crate::forward::message;
 /// How a source turns a line into a record: the parsers of `crate::parse`.
 pub use crate::parse::LineParser as Parser;
 
+/// How lines join into multiline events (stack traces).
+#[derive(Debug, Clone)]
+pub enum Multiline {
+    /// A line matching this starts a new event; others continue it.
+    Start(regex::Regex),
+    /// A line matching this continues the event; others start a new one.
+    Continue(regex::Regex),
+    /// A line starting with a space or tab continues the event.
+    Indent,
+}
+
+impl Multiline {
+    /// Whether `line` begins a new event.
+    pub fn starts_event(&self, line: &str) -> bool {
+        match self {
+            Multiline::Start(r) => r.is_match(line),
+            Multiline::Continue(r) => !r.is_match(line),
+            Multiline::Indent => !line.starts_with([' ', '\t']),
+        }
+    }
+}
+
 /// What to do with lines over the length limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LongLines {
@@ -50,7 +72,7 @@ pub struct LineOptions {
     pub max_line_bytes: usize,
     pub long_lines: LongLines,
     /// A line matching this starts a new event; others continue the last.
-    pub multiline_start: Option<regex::Regex>,
+    pub multiline: Option<Multiline>,
     /// Emit a pending multiline event after this long without a new line.
     pub multiline_flush: Duration,
     /// Add the file path under this key.
@@ -183,11 +205,11 @@ impl LineSplitter {
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             }
         };
-        let Some(start) = &opts.multiline_start else {
+        let Some(ml) = &opts.multiline else {
             out.push(Line { text, end });
             return;
         };
-        if start.is_match(&text) {
+        if ml.starts_event(&text) {
             if let Some((t, e, _)) = self.pending.take() {
                 out.push(Line { text: t, end: e });
             }
@@ -391,7 +413,7 @@ mod tests {
             parser: Parser::None,
             max_line_bytes: max,
             long_lines: long,
-            multiline_start: ml.map(|r| regex::Regex::new(r).unwrap()),
+            multiline: ml.map(|r| Multiline::Start(regex::Regex::new(r).unwrap())),
             multiline_flush: Duration::from_millis(0),
             path_key: None,
             hostname: "h".into(),
@@ -451,6 +473,35 @@ mod tests {
         );
         assert_eq!(lines[0].1, 54);
         assert_eq!(lines[1].0, "2026-01-01 next");
+    }
+
+    #[test]
+    fn multiline_by_continuation_or_indentation() {
+        let input = b"Traceback (most recent call last):\n  File \"a.py\", line 1\nValueError: x\nnext event\n";
+        let mut o = opts(1000, LongLines::Split, None);
+        o.multiline = Some(Multiline::Indent);
+        let (lines, _) = run(&[input], &o);
+        let texts: Vec<&str> = lines.iter().map(|l| l.0.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "Traceback (most recent call last):\n  File \"a.py\", line 1",
+                "ValueError: x",
+                "next event"
+            ]
+        );
+        o.multiline = Some(Multiline::Continue(
+            regex::Regex::new(r"^(\s|ValueError)").unwrap(),
+        ));
+        let (lines, _) = run(&[input], &o);
+        let texts: Vec<&str> = lines.iter().map(|l| l.0.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "Traceback (most recent call last):\n  File \"a.py\", line 1\nValueError: x",
+                "next event"
+            ]
+        );
     }
 
     #[test]

@@ -377,7 +377,7 @@ mod tests {
                 parser: Parser::None,
                 max_line_bytes: 1024,
                 long_lines: LongLines::Split,
-                multiline_start: None,
+                multiline: None,
                 multiline_flush: Duration::from_secs(1),
                 path_key: None,
                 hostname: "h".into(),
