@@ -99,11 +99,45 @@ fn unescape_param(v: &str) -> String {
     out
 }
 
+/// RFC 3164 date with fractional seconds (syslog-ng `frac-digits()`),
+/// which `syslog_loose` reads as part of the message.
+static FRAC_3164: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^(<\d{1,3}>)?([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\.(\d{1,9})( |$)")
+        .expect("static regex")
+});
+
+/// RFC 3164 with the nil tag `-` (rsyslog's traditional format for a
+/// message that had no APP-NAME): `<PRI>DATE HOST - MSG`.
+static NIL_TAG_3164: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^(?:<\d{1,3}>)?[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (\S+) - (.*)$")
+        .expect("static regex")
+});
+
 /// Parse one message. `now_ms` resolves the year of RFC 3164 dates (a date
 /// more than a day ahead belongs to last year); `offset_secs` is the zone
 /// of dates without one (RFC 3164).
 pub fn parse(line: &str, now_ms: i64, offset_secs: i32) -> Parsed {
     let repaired = repair(line);
+    // fractional seconds in a 3164 date: parse without, add them back after
+    let mut frac_ns: i64 = 0;
+    let repaired = match FRAC_3164.captures(&repaired) {
+        Some(c) => {
+            let digits = &c[3];
+            frac_ns = digits.parse::<i64>().unwrap_or(0) * 10i64.pow(9 - digits.len() as u32);
+            let whole = c.get(0).map_or(0, |m| m.end());
+            std::borrow::Cow::Owned(format!(
+                "{}{}{}{}",
+                c.get(1).map_or("", |m| m.as_str()),
+                &c[2],
+                &c[4],
+                &repaired[whole..]
+            ))
+        }
+        None => repaired,
+    };
+    let nil_tag = NIL_TAG_3164
+        .captures(&repaired)
+        .map(|c| (c[1].to_string(), c[2].to_string()));
     let tz = FixedOffset::east_opt(offset_secs).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
     let now = chrono::Utc
         .timestamp_millis_opt(now_ms)
@@ -141,7 +175,14 @@ pub fn parse(line: &str, now_ms: i64, offset_secs: i32) -> Parsed {
             };
         }
     };
+    let nil_msg;
     let mut msg = m.msg.trim_start_matches('\u{feff}');
+    let mut hostname = m.hostname.map(str::to_string);
+    if let (Protocol::RFC3164, None, Some((h, rest))) = (&m.protocol, &hostname, &nil_tag) {
+        hostname = Some(h.clone());
+        nil_msg = rest.trim_start_matches('\u{feff}').to_string();
+        msg = &nil_msg;
+    }
     let (mut appname, mut procid) = (
         m.appname.map(str::to_string),
         m.procid.map(|p| p.to_string()),
@@ -168,8 +209,8 @@ pub fn parse(line: &str, now_ms: i64, offset_secs: i32) -> Parsed {
     if m.facility.is_some() {
         r.insert("facility".into(), Value::String(facility.clone()));
     }
-    if let Some(h) = m.hostname {
-        r.insert("host".into(), Value::String(h.to_string()));
+    if let Some(h) = hostname {
+        r.insert("host".into(), Value::String(h));
     }
     if let Some(a) = appname {
         r.insert("appname".into(), Value::String(a));
@@ -180,8 +221,11 @@ pub fn parse(line: &str, now_ms: i64, offset_secs: i32) -> Parsed {
     if let Some(id) = m.msgid {
         r.insert("msgid".into(), Value::String(id.to_string()));
     }
-    let time_ms = m.timestamp.map(|t| t.timestamp_millis());
-    if let Some(t) = m.timestamp {
+    let timestamp = m
+        .timestamp
+        .map(|t| t + chrono::Duration::nanoseconds(frac_ns));
+    let time_ms = timestamp.map(|t| t.timestamp_millis());
+    if let Some(t) = timestamp {
         r.insert(
             "timestamp".into(),
             Value::String(
@@ -283,6 +327,23 @@ mod tests {
         // 3164 relayed as 5424 keeps one leading space in MSG
         let v = p("<14>1 2026-11-27T11:00:00Z web01 myapp 4242 - -  hello");
         assert_eq!(v["message"], "hello");
+        // syslog-ng frac-digits() in a 3164 date
+        let v = p("<128>Nov 17 23:59:40.250 web01 shop[1000]: order placed");
+        assert_eq!(
+            (
+                v["host"].as_str(),
+                v["appname"].as_str(),
+                v["procid"].as_str()
+            ),
+            (Some("web01"), Some("shop"), Some("1000"))
+        );
+        assert_eq!(v["message"], "order placed");
+        assert_eq!(v["timestamp"], "2026-11-17T23:59:40.250Z");
+        // rsyslog's nil tag for a message without APP-NAME
+        let v = p("<128>Nov 17 23:59:55 web01 - no app here");
+        assert_eq!(v["host"], "web01");
+        assert_eq!(v["message"], "no app here");
+        assert!(v.get("appname").is_none());
         // whole-second timestamps with an offset (syslog-ng)
         let v = p("<11>1 2026-11-27T12:30:00+01:00 h a - - - boom");
         assert_eq!(v["timestamp"], "2026-11-27T11:30:00Z");

@@ -971,18 +971,9 @@ def check_case(srv, case):
 # The tests
 # ---------------------------------------------------------------------------
 
-# logweave bugs these peers show (strict: the day one is fixed, the xfail fails and goes).
-KNOWN_BUGS = {
-    "sngfrac3164": (
-        "logweave bug: an RFC 3164 timestamp with fractional seconds, as syslog-ng's network() writes it "
-        "with frac-digits(3) ('<134>Nov 17 23:59:40.123 web01 shop[1000]: text'), is not parsed: host, "
-        "appname and procid are lost and the message is stored as '.123 web01 shop[1000]: text' "
-        "(the time is kept, to the second)"),
-    "rsnilapp3164": (
-        "logweave bug: rsyslog's RSYSLOG_TraditionalForwardFormat writes the tag '-' for a message whose "
-        "APP-NAME is nil ('<128>Nov 17 23:59:55 web01 - text'); logweave drops the host (web01) "
-        "from the record (message, time, facility and severity are right)"),
-}
+# Both once failed, now fixed: a 3164 date with fractional seconds
+# (syslog-ng frac-digits) and rsyslog's nil tag '-' (host was lost).
+KNOWN_BUGS = {}
 
 
 def case_params(cases):
