@@ -16,7 +16,8 @@ pub struct BenchArgs {
     /// Which benchmark: `ingest` (_bulk into the store), `forward` (the
     /// forward protocol alone, events dropped after decoding), `agent` (an
     /// agent tailing a file into a server, until all is searchable),
-    /// `parse` (lines per second of each parser on one core).
+    /// `parse` (lines per second of each parser on one core), `syslog`
+    /// (syslog over TCP into the store, with rsyslog into a file as reference).
     pub which: String,
     /// Events to send.
     #[arg(long, default_value_t = 1_000_000)]
@@ -70,9 +71,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         "forward" => rt.block_on(super::bench_forward::forward(args)),
         "agent" => rt.block_on(super::bench_forward::agent(args)),
         "parse" => super::bench_forward::parse(args),
-        other => {
-            anyhow::bail!("unknown benchmark '{other}'; available: ingest, forward, agent, parse")
-        }
+        "syslog" => rt.block_on(super::bench_forward::syslog(args)),
+        other => anyhow::bail!(
+            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog"
+        ),
     }
 }
 

@@ -360,3 +360,174 @@ pub fn parse(args: BenchArgs) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+/// `bench syslog`: RFC 5424 messages over TCP (octet counting, `clients`
+/// connections) into a server with the embedded store until all are
+/// searchable; then, when `rsyslogd` is installed, the same load into
+/// rsyslog writing a plain file, as a reference measured in the same run.
+pub async fn syslog(args: BenchArgs) -> anyhow::Result<i32> {
+    use tokio::io::AsyncWriteExt;
+    let root = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => tempdir()?,
+    };
+    std::fs::create_dir_all(&root)?;
+    let n = args.events;
+    // Pre-built bodies, one per connection, split evenly.
+    let clients = args.clients.max(1);
+    let mut bodies: Vec<Vec<u8>> = vec![Vec::new(); clients as usize];
+    for i in 0..n {
+        let msg = format!(
+            "<165>1 2026-11-24T13:{:02}:{:02}.{:03}Z web{:02}.example.com shop {} ORDER [order@1 id=\"{i}\" total=\"{}.50\"] order {i} placed by user{}\n",
+            i / 60 % 60, i % 60, i % 1000, i % 20, 1000 + i % 50, i % 300, i % 977
+        );
+        let b = &mut bodies[(i % clients) as usize];
+        b.extend_from_slice(format!("{} ", msg.len()).as_bytes());
+        b.extend_from_slice(msg.as_bytes());
+    }
+    let bytes: usize = bodies.iter().map(Vec::len).sum();
+    let bodies = Arc::new(bodies);
+    let send_all = |port: u16| {
+        let bodies = bodies.clone();
+        async move {
+            let mut tasks = Vec::new();
+            for c in 0..bodies.len() {
+                let bodies = bodies.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+                    for piece in bodies[c].chunks(256 * 1024) {
+                        s.write_all(piece).await?;
+                    }
+                    s.shutdown().await?;
+                    Ok::<_, anyhow::Error>(())
+                }));
+            }
+            for t in tasks {
+                t.await??;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    let free = || -> anyhow::Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    };
+    println!(
+        "bench syslog: {n} RFC 5424 messages ({:.0} bytes each) over {clients} TCP connections, octet counting",
+        bytes as f64 / n.max(1) as f64
+    );
+    // logweave
+    let (http, sl) = (free()?, free()?);
+    let exe = std::env::current_exe().context("locating the logweave binary")?;
+    let mut server = std::process::Command::new(&exe)
+        .arg("server")
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .args(["--http-addr", &format!("127.0.0.1:{http}")])
+        .args(["--forward-addr", "127.0.0.1:0"])
+        .args(["--syslog-addr", &format!("127.0.0.1:{sl}")])
+        .env("LOGWEAVE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the server")?;
+    let base = format!("http://127.0.0.1:{http}");
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    while client.get(&base).send().await.is_err() {
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = server.kill();
+            anyhow::bail!("server did not start within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    send_all(sl).await?;
+    let sent_s = started.elapsed().as_secs_f64();
+    let visible = loop {
+        let c: serde_json::Value = match client.get(format!("{base}/logs-*/_count")).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        if c["count"].as_u64() == Some(n) {
+            break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            let _ = server.kill();
+            anyhow::bail!("not all messages searchable after 30 minutes: {c}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rss = peak_rss_kib(server.id()).unwrap_or(0);
+    let _ = server.kill();
+    let _ = server.wait();
+    println!(
+        "logweave: all sent (consumed) after {sent_s:.2} s; all searchable after {visible:.2} s: {:.0} events/s end to end; server peak RSS {:.0} MiB",
+        n as f64 / visible,
+        rss as f64 / 1024.0
+    );
+    // rsyslog reference
+    let rsyslogd = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    match rsyslogd {
+        None => println!(
+            "rsyslog reference skipped: rsyslogd is not installed (apt-get install rsyslog)"
+        ),
+        Some(bin) => {
+            let port = free()?;
+            let out = root.join("rsyslog-out.log");
+            let conf = root.join("rsyslog.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "global(workDirectory=\"{dir}\")\nmodule(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n\
+                     template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n*.* action(type=\"omfile\" file=\"{out}\" template=\"raw\" asyncWriting=\"on\" ioBufferSize=\"256k\")\n",
+                    dir = root.display(),
+                    out = out.display()
+                ),
+            )?;
+            let mut rs = std::process::Command::new(bin)
+                .args(["-n", "-f"])
+                .arg(&conf)
+                .arg("-i")
+                .arg(root.join("rsyslog.pid"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting rsyslogd")?;
+            let t = Instant::now();
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                if t.elapsed() > Duration::from_secs(20) {
+                    let _ = rs.kill();
+                    anyhow::bail!("rsyslogd did not listen within 20 s");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let started = Instant::now();
+            send_all(port).await?;
+            let done = loop {
+                let lines = std::fs::read(&out)
+                    .map(|b| b.iter().filter(|c| **c == b'\n').count() as u64)
+                    .unwrap_or(0);
+                if lines >= n {
+                    break started.elapsed().as_secs_f64();
+                }
+                if started.elapsed() > Duration::from_secs(600) {
+                    break f64::NAN;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let _ = rs.kill();
+            let _ = rs.wait();
+            println!("rsyslog (reference, into a plain file): all written after {done:.2} s: {:.0} events/s", n as f64 / done);
+        }
+    }
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    Ok(0)
+}
