@@ -232,7 +232,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Wait for Ctrl-C or SIGTERM (the agent's too).
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         let mut term =

@@ -156,7 +156,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
         let done = tokio::task::spawn_blocking(move || handle.join());
         tokio::pin!(done);
         tokio::select! {
-            _ = wait_for_signal() => {
+            _ = crate::server::wait_for_signal() => {
                 tracing::info!("agent: stopping; delivering what is read");
                 stop.store(true, Ordering::Relaxed);
                 let _ = done.await;
@@ -170,18 +170,4 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
         anyhow::Ok(())
     })?;
     Ok(0)
-}
-
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -151,6 +151,44 @@ pub async fn forward(args: BenchArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Start `logweave server` as a child on loopback ports and wait until its
+/// HTTP API answers; returns the child and the API's base URL.
+async fn spawn_server(
+    root: &std::path::Path,
+    config: Option<&std::path::Path>,
+    http: u16,
+    forward: &str,
+    syslog: &str,
+) -> anyhow::Result<(std::process::Child, String)> {
+    let exe = std::env::current_exe().context("locating the logweave binary")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("server");
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut child = cmd
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .args(["--http-addr", &format!("127.0.0.1:{http}")])
+        .args(["--forward-addr", forward])
+        .args(["--syslog-addr", syslog])
+        .env("LOGWEAVE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the server")?;
+    let base = format!("http://127.0.0.1:{http}");
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    while client.get(&base).send().await.is_err() {
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            anyhow::bail!("server did not start within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok((child, base))
+}
+
 pub async fn agent(args: BenchArgs) -> anyhow::Result<i32> {
     let root = match &args.data_dir {
         Some(d) => d.clone(),
@@ -176,32 +214,15 @@ pub async fn agent(args: BenchArgs) -> anyhow::Result<i32> {
     };
     let (http, fwd) = (free()?, free()?);
     let exe = std::env::current_exe().context("locating the logweave binary")?;
-    let mut server = std::process::Command::new(&exe);
-    if let Some(c) = &args.server_config {
-        server.arg("server").arg("--config").arg(c);
-    } else {
-        server.arg("server");
-    }
-    let mut server = server
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .args(["--http-addr", &format!("127.0.0.1:{http}")])
-        .args(["--forward-addr", &format!("127.0.0.1:{fwd}")])
-        .args(["--syslog-addr", "127.0.0.1:0"])
-        .env("LOGWEAVE_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting the server")?;
-    let base = format!("http://127.0.0.1:{http}");
+    let (mut server, base) = spawn_server(
+        &root,
+        args.server_config.as_deref(),
+        http,
+        &format!("127.0.0.1:{fwd}"),
+        "127.0.0.1:0",
+    )
+    .await?;
     let client = reqwest::Client::new();
-    let t = Instant::now();
-    while client.get(&base).send().await.is_err() {
-        if t.elapsed() > Duration::from_secs(30) {
-            let _ = server.kill();
-            anyhow::bail!("server did not start within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     println!(
         "bench agent: {} lines ({:.1} MiB, {:.0} bytes a line) tailed from {} into a server with the embedded store",
         args.events,
@@ -419,28 +440,15 @@ pub async fn syslog(args: BenchArgs) -> anyhow::Result<i32> {
     );
     // logweave
     let (http, sl) = (free()?, free()?);
-    let exe = std::env::current_exe().context("locating the logweave binary")?;
-    let mut server = std::process::Command::new(&exe)
-        .arg("server")
-        .arg("--data-dir")
-        .arg(root.join("data"))
-        .args(["--http-addr", &format!("127.0.0.1:{http}")])
-        .args(["--forward-addr", "127.0.0.1:0"])
-        .args(["--syslog-addr", &format!("127.0.0.1:{sl}")])
-        .env("LOGWEAVE_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting the server")?;
-    let base = format!("http://127.0.0.1:{http}");
+    let (mut server, base) = spawn_server(
+        &root,
+        args.server_config.as_deref(),
+        http,
+        "127.0.0.1:0",
+        &format!("127.0.0.1:{sl}"),
+    )
+    .await?;
     let client = reqwest::Client::new();
-    let t = Instant::now();
-    while client.get(&base).send().await.is_err() {
-        if t.elapsed() > Duration::from_secs(30) {
-            let _ = server.kill();
-            anyhow::bail!("server did not start within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let started = Instant::now();
     send_all(sl).await?;
     let sent_s = started.elapsed().as_secs_f64();

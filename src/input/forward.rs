@@ -85,39 +85,26 @@ pub async fn start(
         .await
         .with_context(|| format!("binding the forward heartbeat (UDP) to {bound}"))?;
     tokio::spawn(heartbeat(udp, ctx.metrics.clone(), shutdown.clone()));
-    tokio::spawn(async move {
-        loop {
-            let (sock, peer) = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "forward: accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
+    crate::input::accept_loop(listener, "forward", shutdown.clone(), move |sock, peer| {
+        let _ = sock.set_nodelay(true);
+        let ctx = ctx.clone();
+        let sd = shutdown.clone();
+        let tls = tls.clone();
+        async move {
+            ctx.metrics.connections.fetch_add(1, Ordering::Relaxed);
+            ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+            let r = match tls {
+                Some(acc) => match acc.accept(sock).await {
+                    Ok(s) => serve(s, peer, &ctx, sd).await,
+                    Err(e) => Err(ConnError::Closed(format!("TLS handshake failed: {e}"))),
                 },
+                None => serve(sock, peer, &ctx, sd).await,
             };
-            let _ = sock.set_nodelay(true);
-            let ctx = ctx.clone();
-            let sd = shutdown.clone();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                ctx.metrics.connections.fetch_add(1, Ordering::Relaxed);
-                ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-                let r = match tls {
-                    Some(acc) => match acc.accept(sock).await {
-                        Ok(s) => serve(s, peer, &ctx, sd).await,
-                        Err(e) => Err(ConnError::Closed(format!("TLS handshake failed: {e}"))),
-                    },
-                    None => serve(sock, peer, &ctx, sd).await,
-                };
-                ctx.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
-                if let Err(e) = r {
-                    ctx.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%peer, error = %e, "forward: connection closed");
-                }
-            });
+            ctx.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+            if let Err(e) = r {
+                ctx.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%peer, error = %e, "forward: connection closed");
+            }
         }
     });
     Ok(bound)

@@ -56,36 +56,23 @@ pub async fn start(
         .await
         .with_context(|| format!("binding syslog UDP to {bound}"))?;
     tokio::spawn(serve_udp(udp, ctx.clone(), shutdown.clone()));
-    tokio::spawn(async move {
-        loop {
-            let (sock, peer) = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "syslog: accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
+    crate::input::accept_loop(listener, "syslog", shutdown.clone(), move |sock, peer| {
+        let ctx = ctx.clone();
+        let sd = shutdown.clone();
+        let tls = tls.clone();
+        async move {
+            ctx.metrics.connections.fetch_add(1, Ordering::Relaxed);
+            let r = match tls {
+                Some(acc) => match acc.accept(sock).await {
+                    Ok(s) => serve_tcp(s, &ctx, sd).await,
+                    Err(e) => Err(format!("TLS handshake failed: {e}")),
                 },
+                None => serve_tcp(sock, &ctx, sd).await,
             };
-            let ctx = ctx.clone();
-            let sd = shutdown.clone();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                ctx.metrics.connections.fetch_add(1, Ordering::Relaxed);
-                let r = match tls {
-                    Some(acc) => match acc.accept(sock).await {
-                        Ok(s) => serve_tcp(s, &ctx, sd).await,
-                        Err(e) => Err(format!("TLS handshake failed: {e}")),
-                    },
-                    None => serve_tcp(sock, &ctx, sd).await,
-                };
-                if let Err(e) = r {
-                    ctx.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%peer, error = %e, "syslog: connection closed");
-                }
-            });
+            if let Err(e) = r {
+                ctx.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%peer, error = %e, "syslog: connection closed");
+            }
         }
     });
     Ok(bound)
