@@ -40,7 +40,7 @@ pub struct ServerArgs {
     /// Address of the Fluentd forward input (TCP, and UDP for heartbeats).
     #[arg(long, env = "LOGWEAVE_FORWARD_ADDR")]
     pub forward_addr: Option<String>,
-    /// Address of the syslog input (arrives with the syslog issue).
+    /// Address of the syslog input (TCP and UDP).
     #[arg(long, env = "LOGWEAVE_SYSLOG_ADDR")]
     pub syslog_addr: Option<String>,
 }
