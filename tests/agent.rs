@@ -129,6 +129,14 @@ fn append(path: &Path, lines: &[String]) {
     f.write_all(buf.as_bytes()).unwrap();
 }
 
+/// Append lines `from..from + count` of `name` to `path` and note their
+/// messages in `written` (the oracle).
+fn write_lines(path: &Path, name: &str, from: usize, count: usize, written: &mut Vec<String>) {
+    let batch: Vec<(String, String)> = (from..from + count).map(|i| line(name, i)).collect();
+    append(path, &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>());
+    written.extend(batch.into_iter().map(|x| x.0));
+}
+
 fn line(file: &str, n: usize) -> (String, String) {
     let msg = format!("{file}-{n:07}");
     let l = json!({"timestamp": "2026-11-24 12:00:00", "level": "INFO", "service": file, "message": msg}).to_string();
@@ -302,10 +310,8 @@ async fn rotation_and_truncation_deliver_every_line_exactly_once() {
                         break;
                     }
                     let k = 500.min(TOTAL - n);
-                    let batch: Vec<(String, String)> = (0..k).map(|i| line(name, n + i)).collect();
+                    write_lines(path, name, n, k, &mut written);
                     n += k;
-                    append(path, &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>());
-                    written.extend(batch.into_iter().map(|x| x.0));
                 }
                 if (60_000..61_500).contains(&n) && !rotated_a {
                     rotated_a = true;
@@ -384,13 +390,8 @@ async fn server_and_agent_crashes_lose_nothing() {
     let mut write_some = |count: usize, written: &mut Vec<String>| {
         for _ in 0..count / 1000 {
             for name in ["x", "y"] {
-                let batch: Vec<(String, String)> = (0..500).map(|i| line(name, n + i)).collect();
+                write_lines(&logs.join(format!("{name}.log")), name, n, 500, written);
                 n += 500;
-                append(
-                    &logs.join(format!("{name}.log")),
-                    &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
-                );
-                written.extend(batch.into_iter().map(|x| x.0));
             }
         }
     };
@@ -501,13 +502,8 @@ async fn outage_buffers_to_disk_within_its_limit() {
     // 50,000 lines over the 30 s outage; the buffer is smaller than them
     while started.elapsed() < Duration::from_secs(30) {
         if n < 50_000 {
-            let batch: Vec<(String, String)> = (0..1000).map(|i| line("out", n + i)).collect();
+            write_lines(&logs.join("out.log"), "out", n, 1000, &mut written);
             n += 1000;
-            append(
-                &logs.join("out.log"),
-                &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
-            );
-            written.extend(batch.into_iter().map(|x| x.0));
         }
         let size: u64 = std::fs::read_dir(&buffer_dir)
             .map(|d| {
@@ -577,12 +573,7 @@ async fn load_balancing_and_failover_over_two_servers() {
     let (h1, h2) = (Http::new(one.addr()), Http::new(two.addr()));
     let mut written = Vec::new();
     for k in 0..20 {
-        let batch: Vec<(String, String)> = (0..1000).map(|i| line("lb", k * 1000 + i)).collect();
-        append(
-            &logs.join("lb.log"),
-            &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
-        );
-        written.extend(batch.into_iter().map(|x| x.0));
+        write_lines(&logs.join("lb.log"), "lb", k * 1000, 1000, &mut written);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pos = root.path().join("agent").join("positions");
@@ -602,12 +593,7 @@ async fn load_balancing_and_failover_over_two_servers() {
     // Failover: server one dies; everything new goes to two.
     one.kill();
     for k in 20..30 {
-        let batch: Vec<(String, String)> = (0..1000).map(|i| line("lb", k * 1000 + i)).collect();
-        append(
-            &logs.join("lb.log"),
-            &batch.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
-        );
-        written.extend(batch.into_iter().map(|x| x.0));
+        write_lines(&logs.join("lb.log"), "lb", k * 1000, 1000, &mut written);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_caught_up(&pos, &logs.join("lb.log"), &agent, Duration::from_secs(90));
