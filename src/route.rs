@@ -202,7 +202,11 @@ impl Route {
     /// Whether `tag` matches any of this route's patterns.
     pub fn matches(&self, tag: &str) -> bool {
         let parts: Vec<&str> = tag.split('.').collect();
-        self.matchers.iter().any(|m| match_parts(m, &parts))
+        self.matches_parts(&parts)
+    }
+
+    fn matches_parts(&self, parts: &[&str]) -> bool {
+        self.matchers.iter().any(|m| match_parts(m, parts))
     }
 
     /// Apply the on-arrival processing to a record: the JSON decode of a
@@ -309,9 +313,11 @@ impl Router {
 
     /// The first route matching `tag`, else the default.
     pub fn route(&self, tag: &str) -> &Route {
+        // split once for all routes (syslog looks a route up per message)
+        let parts: Vec<&str> = tag.split('.').collect();
         self.routes
             .iter()
-            .find(|r| r.matches(tag))
+            .find(|r| r.matches_parts(&parts))
             .unwrap_or(&self.default)
     }
 }

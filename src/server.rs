@@ -182,7 +182,6 @@ pub async fn start_forward(
         metrics,
         inflight_permits: inflight.available_permits() as u32,
         inflight,
-        tag_key: cfg.forward.tag_key.clone(),
     });
     crate::input::forward::start(cfg.forward_addr, ctx, tls, shutdown).await
 }

@@ -65,8 +65,6 @@ pub struct ForwardContext {
     /// Shared in-flight budget, one permit per KiB.
     pub inflight: Arc<Semaphore>,
     pub inflight_permits: u32,
-    /// Record key the tag is stored under ("" to not store it).
-    pub tag_key: String,
 }
 
 /// Bind TCP and UDP on `addr` and serve until `shutdown`; returns the bound
@@ -249,7 +247,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     limits,
                     ctx.router.clone(),
                     ctx.default_tz.clone(),
-                    ctx.tag_key.clone(),
+                    ctx.cfg.tag_key.clone(),
                 );
                 tokio::task::spawn_blocking(move || {
                     let (limits, router, tz, tag_key) = ctx_cfg;
@@ -263,7 +261,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     &limits,
                     &ctx.router,
                     ctx.default_tz.as_ref(),
-                    &ctx.tag_key,
+                    &ctx.cfg.tag_key,
                 )
             };
             ctx.metrics

@@ -334,18 +334,14 @@ pub fn normalize_level(v: &Value) -> Option<&'static str> {
             7 => Some("DEBUG"),
             _ => None,
         }),
-        Value::String(s) => crate::event::detect_level(&{
-            let mut m = Map::new();
-            m.insert("level".into(), Value::String(s.clone()));
-            m
-        })
-        .map(|l| l.as_str())
-        .or_else(|| {
-            s.trim()
-                .parse::<i64>()
-                .ok()
-                .and_then(|n| normalize_level(&Value::from(n)))
-        }),
+        Value::String(s) => crate::event::Level::parse(s)
+            .map(|l| l.as_str())
+            .or_else(|| {
+                s.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|n| normalize_level(&Value::from(n)))
+            }),
         _ => None,
     }
 }
