@@ -1,6 +1,8 @@
 //! The parsers of arbitrary text must never panic: syslog, logfmt and
-//! key/value, the access-log preset, transform conditions, and multiline
-//! assembly fed in two pieces.
+//! key/value, the access-log preset, grok (library patterns on the input,
+//! and the input's first line compiled as a grok pattern and matched
+//! against the rest), transform conditions, and multiline assembly fed in
+//! two pieces.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use logweave::agent::source::{LineOptions, LineSplitter, LongLines, Multiline, Parser, SourceMetrics};
@@ -12,6 +14,26 @@ fuzz_target!(|data: &[u8]| {
     let _ = logweave::parse::logfmt::parse_kv(&text, " ;", "=");
     static ACCESS: std::sync::OnceLock<logweave::parse::pattern::RegexParser> = std::sync::OnceLock::new();
     let _ = ACCESS.get_or_init(logweave::parse::pattern::access_log).parse(&text);
+    static GROK: std::sync::OnceLock<Option<logweave::parse::LineParser>> = std::sync::OnceLock::new();
+    let grok = GROK.get_or_init(|| {
+        let opts = logweave::parse::ParserOptions {
+            patterns: vec!["%{COMBINEDAPACHELOG}".into(), "%{SYSLOGLINE}".into()],
+            ..Default::default()
+        };
+        logweave::parse::LineParser::build("grok", &opts).ok()
+    });
+    if let Some(g) = grok {
+        let _ = g.record(&text);
+    }
+    if let Some((pattern, line)) = text.split_once('\n') {
+        let opts = logweave::parse::ParserOptions {
+            pattern: Some(pattern.to_string()),
+            ..Default::default()
+        };
+        if let Ok(p) = logweave::parse::LineParser::build("grok", &opts) {
+            let _ = p.record(line);
+        }
+    }
     if let Ok(c) = logweave::pipeline::condition::parse(&text) {
         let _ = c.eval(&serde_json::Map::new());
     }

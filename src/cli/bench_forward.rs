@@ -349,15 +349,27 @@ pub fn parse(args: BenchArgs) -> anyhow::Result<i32> {
         })
         .collect();
     println!("bench parse: {n} lines each, one thread (one core)");
-    let cases: [(&str, &str, &Vec<String>); 5] = [
-        ("json", "json", &json),
-        ("logfmt", "logfmt", &logfmt),
-        ("nginx combined", "nginx", &nginx),
-        ("syslog RFC 5424", "syslog", &syslog),
-        ("none (baseline)", "none", &json),
+    // grok as a user would write it for nginx: the library's pattern with
+    // the numbers typed
+    let grok_nginx = ParserOptions {
+        pattern: Some("%{COMBINEDAPACHELOG}".into()),
+        types: [("response", "int"), ("bytes", "int")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..ParserOptions::default()
+    };
+    let plain = ParserOptions::default();
+    let cases: [(&str, &str, &ParserOptions, &Vec<String>); 6] = [
+        ("json", "json", &plain, &json),
+        ("logfmt", "logfmt", &plain, &logfmt),
+        ("nginx (preset)", "nginx", &plain, &nginx),
+        ("nginx (grok)", "grok", &grok_nginx, &nginx),
+        ("syslog RFC 5424", "syslog", &plain, &syslog),
+        ("none (baseline)", "none", &plain, &json),
     ];
-    for (label, name, data) in cases {
-        let p = LineParser::build(name, &ParserOptions::default()).map_err(anyhow::Error::msg)?;
+    for (label, name, opts, data) in cases {
+        let p = LineParser::build(name, opts).map_err(anyhow::Error::msg)?;
         let bytes: usize = data.iter().map(|l| l.len() + 1).sum();
         let started = Instant::now();
         let mut failed = 0usize;

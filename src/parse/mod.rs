@@ -2,6 +2,7 @@
 //! for the agent's sources (`parser = ...`) and the server's routes (which
 //! parse a field of what arrives), so a pattern works the same on both.
 
+pub mod grok;
 pub mod logfmt;
 pub mod pattern;
 pub mod syslog;
@@ -18,8 +19,17 @@ use pattern::{Conversion, CsvParser, RegexParser};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParserOptions {
-    /// `regex`: the pattern, with named captures.
+    /// `regex`: the pattern, with named captures; `grok`: one grok pattern.
     pub pattern: Option<String>,
+    /// `grok`: patterns tried in order, the first that matches wins.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// `grok`: custom patterns by name, usable as `%{NAME}`.
+    #[serde(default)]
+    pub pattern_definitions: BTreeMap<String, String>,
+    /// `grok`: Logstash patterns files (`NAME regex` per line).
+    #[serde(default)]
+    pub patterns_files: Vec<String>,
     /// `regex`, `csv`, `tsv`: conversions by field (`int`, `float`, `bool`, `string`).
     #[serde(default)]
     pub types: BTreeMap<String, String>,
@@ -46,6 +56,7 @@ pub enum LineParser {
         value_split: String,
     },
     Regex(Arc<RegexParser>),
+    Grok(Arc<grok::GrokParser>),
     /// nginx / Apache combined and common.
     AccessLog(Arc<RegexParser>),
     Csv(Arc<CsvParser>),
@@ -53,7 +64,8 @@ pub enum LineParser {
 }
 
 /// Parser names, for messages.
-pub const NAMES: &str = "json, none, logfmt, keyvalue, regex, nginx, apache, csv, tsv, syslog";
+pub const NAMES: &str =
+    "json, none, logfmt, keyvalue, regex, grok, nginx, apache, csv, tsv, syslog";
 
 impl LineParser {
     /// Build a parser by name; errors say what is wrong, for config checks.
@@ -84,6 +96,22 @@ impl LineParser {
                     .as_deref()
                     .ok_or("the regex parser needs parser_options.pattern")?;
                 LineParser::Regex(Arc::new(RegexParser::new(p, &types()?)?))
+            }
+            "grok" => {
+                let mut set = grok::PatternSet::default();
+                for f in &opts.patterns_files {
+                    set.load_file(f)?;
+                }
+                for (name, p) in &opts.pattern_definitions {
+                    set.define(name, p)?;
+                }
+                let mut patterns: Vec<String> = opts.pattern.iter().cloned().collect();
+                patterns.extend(opts.patterns.iter().cloned());
+                LineParser::Grok(Arc::new(grok::GrokParser::new(
+                    &set,
+                    &patterns,
+                    &opts.types,
+                )?))
             }
             "nginx" | "apache" => LineParser::AccessLog(Arc::new(pattern::access_log())),
             "csv" | "tsv" => {
@@ -117,6 +145,7 @@ impl LineParser {
             LineParser::Logfmt => "logfmt",
             LineParser::KeyValue { .. } => "keyvalue",
             LineParser::Regex(_) => "regex",
+            LineParser::Grok(_) => "grok",
             LineParser::AccessLog(_) => "accesslog",
             LineParser::Csv(_) => "csv",
             LineParser::Syslog => "syslog",
@@ -139,6 +168,7 @@ impl LineParser {
                 value_split,
             } => logfmt::parse_kv(line, field_split, value_split),
             LineParser::Regex(p) | LineParser::AccessLog(p) => p.parse(line),
+            LineParser::Grok(p) => p.parse(line),
             LineParser::Csv(p) => p.parse(line),
             LineParser::Syslog => {
                 let r = syslog::parse(line, crate::event::now_ms(), 0).record;
