@@ -360,16 +360,9 @@ class WireTap:
 
 
 @pytest.fixture(scope="session")
-def binary():
-    b = Path(os.environ.get("LOGWEAVE_BIN", "target/debug/logweave"))
-    if not b.is_absolute():
-        b = REPO_ROOT / b
-    deadline = time.monotonic() + 30  # (it may be briefly missing while being rebuilt)
-    while not b.exists():
-        if time.monotonic() > deadline:
-            pytest.fail("logweave binary not found at %s (build it or set LOGWEAVE_BIN)" % b)
-        time.sleep(1)
-    return b
+def binary(logweave_bin):
+    """The logweave binary (conftest.logweave_binary: waits while it is being rebuilt)."""
+    return logweave_bin
 
 
 @pytest.fixture(scope="session")

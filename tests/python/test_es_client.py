@@ -11,12 +11,6 @@ import math
 import os
 import random
 import re
-import shutil
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +18,8 @@ from pathlib import Path
 import elasticsearch
 import pytest
 from elasticsearch import Elasticsearch, NotFoundError, helpers
+
+from conftest import start_logweave
 
 ES_MAJOR = elasticsearch.VERSION[0]
 if ES_MAJOR >= 8:
@@ -314,76 +310,13 @@ def error_info(excinfo):
 # ---------------------------------------------------------------------------
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path, n=60):
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
 @pytest.fixture(scope="session")
 def server_url(tmp_path_factory):
     if os.environ.get("LOGWEAVE_URL"):
         yield os.environ["LOGWEAVE_URL"].rstrip("/")
         return
-    binary = Path(os.environ.get("LOGWEAVE_BIN", "target/debug/logweave"))
-    if not binary.is_absolute():
-        binary = REPO_ROOT / binary
-    if not binary.exists():
-        pytest.fail("logweave binary not found at %s (build it or set LOGWEAVE_BIN)" % binary)
-    base = tmp_path_factory.mktemp("logweave")
-    data_dir = base / "data"
-    data_dir.mkdir()
-    log_path = base / "server.log"
-    port = _free_port()
-    url = "http://127.0.0.1:%d" % port
-    cmd = [
-        str(binary), "server",
-        "--data-dir", str(data_dir),
-        "--http-addr", "127.0.0.1:%d" % port,
-        "--forward-addr", "127.0.0.1:0",
-        "--syslog-addr", "127.0.0.1:0",
-    ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("logweave exited with %s before answering GET /:\n%s" % (proc.returncode, _tail(log_path)))
-            try:
-                with urllib.request.urlopen(url + "/", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("logweave did not answer GET / within 30 s:\n%s" % _tail(log_path))
-            time.sleep(0.1)
-        yield url
-    finally:
-        died = proc.poll() is not None
-        if not died:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        keep = REPO_ROOT / "target" / "test-logs"
-        try:
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copy(log_path, keep / ("server-es%d.log" % ES_MAJOR))
-        except OSError:
-            pass
-        if died:
-            print("\nlogweave exited during the tests (code %s):\n%s" % (proc.returncode, _tail(log_path)))
+    with start_logweave(tmp_path_factory, "logweave", keep_as="server-es%d.log" % ES_MAJOR) as srv:
+        yield srv.url
 
 
 @pytest.fixture(scope="session")

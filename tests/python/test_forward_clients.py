@@ -21,13 +21,13 @@ import socket
 import struct
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
+from conftest import LogweaveServer, start_logweave
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = REPO_ROOT / "tests" / "node"
@@ -98,32 +98,8 @@ def fmt_ns(ns):
 # ---------------------------------------------------------------------------
 
 
-def _tail(path, n=60):
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
-class Server:
-    def __init__(self, url, forward_port, log_path, proc):
-        self.url = url
-        self.forward_port = forward_port
-        self.log_path = log_path
-        self.proc = proc
-
-    def request(self, method, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as e:
-            raise AssertionError("%s %s -> HTTP %d: %s" % (method, path, e.code, e.read()[:500])) from None
-
-    def refresh(self):
-        self.request("POST", "/_refresh")
+class Server(LogweaveServer):
+    """logweave (conftest.start_logweave) with this file's queries."""
 
     def hits_with_prefix(self, prefix):
         """Every stored event, in any index, whose message starts with `prefix`-."""
@@ -143,90 +119,20 @@ class Server:
                 return hits
             time.sleep(0.2)
 
-    def tail(self):
-        return _tail(self.log_path)
-
-
-def _start_server(tmp_path_factory, name, config):
-    binary = Path(os.environ.get("LOGWEAVE_BIN", "target/debug/logweave"))
-    if not binary.is_absolute():
-        binary = REPO_ROOT / binary
-    if not binary.exists():
-        pytest.fail("logweave binary not found at %s (build it or set LOGWEAVE_BIN)" % binary)
-    base = tmp_path_factory.mktemp(name)
-    data_dir = base / "data"
-    data_dir.mkdir()
-    conf = base / "logweave.toml"
-    conf.write_text(config)
-    log_path = base / "server.log"
-    # Port 0 everywhere: the server prints what it bound, so no port races.
-    cmd = [
-        str(binary), "server",
-        "--data-dir", str(data_dir),
-        "--http-addr", "127.0.0.1:0",
-        "--forward-addr", "127.0.0.1:0",
-        "--syslog-addr", "127.0.0.1:0",
-        "--config", str(conf),
-    ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    server = None
-    try:
-        deadline = time.monotonic() + 30
-        url = fwd = None
-        while url is None or fwd is None:
-            if proc.poll() is not None:
-                pytest.fail("logweave (%s) exited with %s before listening:\n%s" % (name, proc.returncode, _tail(log_path)))
-            if time.monotonic() > deadline:
-                pytest.fail("logweave (%s) did not report its HTTP and forward addresses within 30 s:\n%s"
-                            % (name, _tail(log_path)))
-            text = log_path.read_text(errors="replace")
-            m = re.search(r"Elasticsearch-compatible API on (http://127\.0\.0\.1:\d+)", text)
-            url = m.group(1) if m else None
-            m = re.search(r"Fluentd forward input on 127\.0\.0\.1:(\d+)", text)
-            fwd = int(m.group(1)) if m else None
-            time.sleep(0.05)
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("logweave (%s) did not answer GET / within 30 s:\n%s" % (name, _tail(log_path)))
-            time.sleep(0.1)
-        server = Server(url, fwd, log_path, proc)
-        yield server
-    finally:
-        died = proc.poll() is not None
-        if not died:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        keep = REPO_ROOT / "target" / "test-logs"
-        try:
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copy(log_path, keep / ("server-%s.log" % name))
-        except OSError:
-            pass
-        if died and server is not None:
-            print("\nlogweave (%s) exited during the tests (code %s):\n%s" % (name, proc.returncode, _tail(log_path)))
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """logweave with tag routes and no shared key."""
-    yield from _start_server(tmp_path_factory, "forward", ROUTES)
+    with start_logweave(tmp_path_factory, "forward", ROUTES, cls=Server) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory):
     """A second logweave that requires the shared-key handshake."""
-    yield from _start_server(tmp_path_factory, "forward-key", ROUTES + '\n[forward]\nshared_key = "%s"\n' % SHARED_KEY)
+    with start_logweave(tmp_path_factory, "forward-key",
+                        ROUTES + '\n[forward]\nshared_key = "%s"\n' % SHARED_KEY, cls=Server) as srv:
+        yield srv
 
 
 # ---------------------------------------------------------------------------

@@ -14,6 +14,14 @@ the way its stock configurations do:
 - syslog-ng `syslog()` (RFC 5424, octet counted) and `network()` (RFC 3164,
   LF) over TCP and UDP, `network()` with frac-digits(3); `file()` lines
   forwarded with `syslog()`.
+- syslog-ng `elasticsearch-http()` (the SCL block: upper-case names such as
+  MESSAGE, PROGRAM, HOST, PRIORITY, structured data nested under _SDATA) and
+  batched `http()` whose body has no final LF (with Content-Type
+  application/x-ndjson, and with none set: curl's form type) to `_bulk`,
+  through a TCP tap that keeps the requests and logweave's answers
+  (target/test-logs/syslog-peers-wire-syslog-ng-http.txt). Besides the
+  records, logweave's normalised level, service and host (`@level`,
+  `@service`, `@host`) must come from those upper-case names.
 
 The oracle is what the test generated: every message arrives (TCP: exactly
 once; UDP: all of them, on loopback) with its fields (appname, host,
@@ -31,8 +39,9 @@ no system log sources (no imuxsock/imklog, no system()), every socket on
 
 Needs: $LOGWEAVE_BIN (default target/debug/logweave), rsyslogd with the
 omelasticsearch module (Debian: rsyslog, rsyslog-elasticsearch) or
-$LOGWEAVE_RSYSLOGD, and syslog-ng-core unpacked into target/syslog-ng-root
-($LOGWEAVE_SYSLOG_NG_ROOT); scripts/test installs all of it.
+$LOGWEAVE_RSYSLOGD, and syslog-ng-core, syslog-ng-mod-http and syslog-ng-scl
+unpacked into target/syslog-ng-root ($LOGWEAVE_SYSLOG_NG_ROOT) with libcurl4
+installed; scripts/test installs all of it.
 """
 
 import http.server
@@ -45,8 +54,6 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -54,8 +61,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KEEP_DIR = REPO_ROOT / "target" / "test-logs"
+from conftest import KEEP_DIR, REPO_ROOT, LogweaveServer, keep_log, start_logweave, tail
+
 UTC = timezone.utc
 DEADLINE_S = 30
 
@@ -186,7 +193,6 @@ def expected_record(m, out_fmt, host=None, app=None):
         "message": m.text,
         "level": LEVELS[m.severity],
         "severity": SEVERITIES[m.severity],
-        "severity_code": m.severity,
         "facility": m.facility,
         "host": host or m.host,
         "appname": app or m.app,
@@ -224,97 +230,19 @@ def daily_index(facility, t):
 # ---------------------------------------------------------------------------
 
 
-def _tail(path, n=40):
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
-def keep_log(src, name):
-    try:
-        KEEP_DIR.mkdir(parents=True, exist_ok=True)
-        if Path(src).exists():
-            shutil.copy(src, KEEP_DIR / name)
-    except OSError:
-        pass
-
-
-class Server:
-    def __init__(self, url, http_port, syslog_port, log_path):
-        self.url = url
-        self.http_port = http_port
-        self.syslog_port = syslog_port
-        self.log_path = log_path
-
-    def request(self, method, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as e:
-            raise AssertionError("%s %s -> HTTP %d: %s" % (method, path, e.code, e.read()[:500])) from None
+class Server(LogweaveServer):
+    """logweave (conftest.start_logweave) with this file's query."""
 
     def all_hits(self):
         self.request("POST", "/_refresh")
         return self.request("POST", "/_search", {"size": 10000, "query": {"match_all": {}}})["hits"]["hits"]
 
-    def tail(self):
-        return _tail(self.log_path)
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    binary = Path(os.environ.get("LOGWEAVE_BIN", "target/debug/logweave"))
-    if not binary.is_absolute():
-        binary = REPO_ROOT / binary
-    if not binary.exists():
-        pytest.fail("logweave binary not found at %s (build it or set LOGWEAVE_BIN)" % binary)
-    base = tmp_path_factory.mktemp("syslog-peers-server")
-    (base / "data").mkdir()
-    conf = base / "logweave.toml"
-    conf.write_text(ROUTES)
-    log_path = base / "server.log"
-    cmd = [str(binary), "server", "--data-dir", str(base / "data"), "--http-addr", "127.0.0.1:0",
-           "--forward-addr", "127.0.0.1:0", "--syslog-addr", "127.0.0.1:0", "--config", str(conf)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        url = sport = None
-        while url is None or sport is None:
-            if proc.poll() is not None:
-                pytest.fail("logweave exited with %s before listening:\n%s" % (proc.returncode, _tail(log_path)))
-            if time.monotonic() > deadline:
-                pytest.fail("logweave did not report its HTTP and syslog addresses within 30 s:\n%s" % _tail(log_path))
-            text = log_path.read_text(errors="replace")
-            mt = re.search(r"Elasticsearch-compatible API on (http://127\.0\.0\.1:(\d+))", text)
-            url, hport = (mt.group(1), int(mt.group(2))) if mt else (None, None)
-            mt = re.search(r"syslog input on 127\.0\.0\.1:(\d+)", text)
-            sport = int(mt.group(1)) if mt else None
-            time.sleep(0.05)
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("logweave did not answer GET / within 30 s:\n%s" % _tail(log_path))
-            time.sleep(0.1)
-        yield Server(url, hport, sport, log_path)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        keep_log(log_path, "syslog-peers-logweave.log")
+    with start_logweave(tmp_path_factory, "syslog-peers-server", ROUTES, keep_as="syslog-peers-logweave.log",
+                        cls=Server) as srv:
+        yield srv
 
 
 # ---------------------------------------------------------------------------
@@ -574,9 +502,9 @@ def _wait_for(pred, what, proc, log, timeout=15):
         if v:
             return v
         if proc.poll() is not None:
-            pytest.fail("%s exited with %s:\n%s" % (what, proc.returncode, _tail(log)))
+            pytest.fail("%s exited with %s:\n%s" % (what, proc.returncode, tail(log, 40)))
         if time.monotonic() > deadline:
-            pytest.fail("%s: not ready within %d s:\n%s" % (what, timeout, _tail(log)))
+            pytest.fail("%s: not ready within %d s:\n%s" % (what, timeout, tail(log, 40)))
         time.sleep(0.05)
 
 
@@ -835,6 +763,247 @@ source s_file {{ file("{file_log}" follow-freq(0.2) flags(no-parse) program-over
         keep_log(conf, "syslog-peers-syslog-ng.conf")
 
 
+# --- syslog-ng http() and elasticsearch-http() to _bulk --------------------
+
+SNG_HTTP_INDEX = "sng-%s"  # % case key
+# The record syslog-ng's elasticsearch-http() template makes (the SCL's own), for http() too.
+SNG_JSON = "$(format-json --scope rfc5424 --exclude DATE --key ISODATE @timestamp=${ISODATE})"
+SNG_HTTP_CASES = [
+    # key, body ends with LF, Content-Type sent, destination (url and index filled in)
+    # elasticsearch-http() as its SCL block defines it: x-ndjson, body_suffix("\n"); the
+    # index action has no _type (type("") is omitted). timeout(): see below.
+    ("sngeshttp", True, "application/x-ndjson",
+     'elasticsearch-http(url("{url}") index("{index}") type("") batch-lines(16) timeout(30)'),
+    # http() batching as people write it for Elasticsearch: the action and the record
+    # per message, joined by the default delimiter "\n", no body-suffix(): no final LF
+    ("snghttp", False, "application/x-ndjson",
+     'http(url("{url}") method("POST") headers("Content-Type: application/x-ndjson") batch-lines(16)'
+     ' timeout(30) body("{{\\"index\\":{{\\"_index\\":\\"{index}\\"}}}}\\n{json}")'),
+    # the same without headers(): curl's default Content-Type for a POST
+    ("snghttpform", False, "application/x-www-form-urlencoded",
+     'http(url("{url}") method("POST") batch-lines(16) timeout(30)'
+     ' body("{{\\"index\\":{{\\"_index\\":\\"{index}\\"}}}}\\n{json}")'),
+]
+# (timeout(30), not the SCL's 10 s: a slow answer from a debug build on a busy
+# machine would make syslog-ng send the batch again, and the test would see the
+# duplicates that at-least-once delivery allows)
+N_HTTP = 40
+
+
+class HttpTap:
+    """A transparent TCP relay 127.0.0.1:port -> 127.0.0.1:upstream keeping the
+    bytes of both directions of every connection: the HTTP requests exactly as
+    syslog-ng sent them to logweave, and logweave's answers."""
+
+    def __init__(self, upstream_port):
+        self.upstream = upstream_port
+        self.lock = threading.Lock()
+        self.conns = []  # [request bytes, response bytes] per connection
+        self.socks = []
+        self.stop = threading.Event()
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(None)
+            try:
+                u = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+                u.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            pair = [bytearray(), bytearray()]
+            with self.lock:
+                self.conns.append(pair)
+                self.socks += [c, u]
+            threading.Thread(target=self._pump, args=(c, u, pair[0]), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, pair[1]), daemon=True).start()
+
+    def _pump(self, src, dst, buf):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                with self.lock:
+                    buf.extend(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def exchanges(self):
+        """[(request, response or None)] in order, each parsed by parse_http."""
+        with self.lock:
+            conns = [(bytes(a), bytes(b)) for a, b in self.conns]
+        out = []
+        for k, (sent, answered) in enumerate(conns):
+            reqs = parse_http(sent, "request", k)
+            resps = [r for r in parse_http(answered, "response", k) if not 100 <= r.status < 200]
+            out += [(r, resps[i] if i < len(resps) else None) for i, r in enumerate(reqs)]
+        return out
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=2)
+        self.lsock.close()
+        with self.lock:
+            for s in self.socks:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
+@dataclass
+class HttpMessage:
+    start: str  # "POST /_bulk HTTP/1.1" or "HTTP/1.1 200 OK"
+    headers: list  # [(name, value)] as sent
+    body: bytes
+    conn: int  # which TCP connection
+    status: int = None  # responses
+
+    def header(self, name):
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def render(self, limit=3000):
+        body = self.body if len(self.body) <= limit else \
+            self.body[:limit] + b"...(%d bytes in all)" % len(self.body)
+        return "%s  [TCP connection %d]\n%s\n\n%r" % (
+            self.start, self.conn, "\n".join("%s: %s" % h for h in self.headers), body)
+
+
+def parse_http(data, kind, conn):
+    """HTTP/1.1 messages one after the other in one direction of a connection
+    (Content-Length or chunked bodies); a truncated one is kept as far as it goes."""
+    out, at = [], 0
+    while at < len(data):
+        end = data.find(b"\r\n\r\n", at)
+        if end < 0:
+            out.append(HttpMessage("(incomplete) " + data[at:at + 80].decode("latin-1"), [], data[at:], conn))
+            break
+        lines = data[at:end].decode("latin-1").split("\r\n")
+        headers = [tuple(s.strip() for s in ln.split(":", 1)) for ln in lines[1:] if ":" in ln]
+        m = HttpMessage(lines[0], headers, b"", conn)
+        at = end + 4
+        if kind == "response":
+            m.status = int(lines[0].split()[1])
+            if 100 <= m.status < 200:
+                out.append(m)
+                continue
+        if (m.header("Transfer-Encoding") or "").lower() == "chunked":
+            body = bytearray()
+            while True:
+                eol = data.find(b"\r\n", at)
+                if eol < 0:
+                    break
+                n = int(data[at:eol].split(b";")[0], 16)
+                body += data[eol + 2:eol + 2 + n]
+                at = eol + 2 + n + 2
+                if n == 0:
+                    break
+            m.body = bytes(body)
+        else:
+            n = int(m.header("Content-Length") or 0)
+            m.body = data[at:at + n]
+            at += n
+        out.append(m)
+    return out
+
+
+@dataclass
+class HttpCase:
+    key: str
+    final_lf: bool  # the request body ends with LF
+    content_type: str
+    index: str
+    tap: HttpTap
+    msgs: list = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def syslog_ng_http(server, tmp_path_factory):
+    """syslog-ng with elasticsearch-http() and http() destinations posting to logweave's
+    _bulk through an HttpTap each, fed the generated messages over TCP."""
+    exe, module_dir, env = syslog_ng_install()
+    root = exe.parents[2]
+    scl = root / "usr" / "share" / "syslog-ng" / "include" / "scl" / "elasticsearch" / "elastic-http.conf"
+    if not (module_dir / "libhttp.so").exists() or not scl.exists():
+        pytest.fail("syslog-ng's http module or its elasticsearch-http() SCL is not unpacked in %s "
+                    "(scripts/test unpacks syslog-ng-mod-http and syslog-ng-scl there)" % root)
+    tmp = tmp_path_factory.mktemp("syslog-ng-http")
+    cases = {}
+    parts = []
+    for key, final_lf, ctype, dest in SNG_HTTP_CASES:
+        c = cases[key] = HttpCase(key, final_lf, ctype, SNG_HTTP_INDEX % key, HttpTap(server.http_port),
+                                  msgs=generate(key, N_HTTP))
+        parts.append('filter f_%s { message("%s-" type("string") flags(substring)); };' % (key, key))
+        parts.append('destination d_%s { %s persist-name("%s")); };' % (key, dest.format(
+            url="http://127.0.0.1:%d/_bulk" % c.tap.port, index=c.index, json=SNG_JSON), key))
+        parts.append("log { source(s_net); filter(f_%s); destination(d_%s); };" % (key, key))
+    conf = tmp / "syslog-ng.conf"
+    conf.write_text("""@version: 3.38
+@include "{scl}"
+options {{ keep-hostname(yes); chain-hostnames(no); use-dns(no); use-fqdn(no); dns-cache(no);
+          stats-freq(0); mark-freq(0); time-reopen(1); frac-digits(6); }};
+source s_net {{ network(ip("127.0.0.1") port(0) transport("tcp") flags(syslog-protocol) persist-name("feed")); }};
+{parts}
+""".format(scl=scl, parts="\n".join(parts)))
+    log = tmp / "syslog-ng.stderr"
+    proc = None
+    try:
+        with open(log, "wb") as lf:
+            proc = subprocess.Popen([str(exe), "-F", "-e", "-f", str(conf), "--module-path=%s" % module_dir,
+                                     "--persist-file=%s" % (tmp / "syslog-ng.persist"),
+                                     "--pidfile=%s" % (tmp / "syslog-ng.pid"),
+                                     "--control=%s" % (tmp / "syslog-ng.ctl")],
+                                    stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    cwd=str(tmp))
+        listen = _wait_for(lambda: (tmp / "syslog-ng.pid").exists() and daemon_sockets(proc.pid)[0],
+                           "syslog-ng (http)", proc, log)
+        assert len(listen) == 1, "syslog-ng should listen on one TCP port: %r" % listen
+        listen = assert_contained(proc.pid, "syslog-ng (http)")
+        feed_tcp(listen[0][1], [m for c in cases.values() for m in c.msgs])
+        yield cases
+    finally:
+        if proc is not None:
+            stop_process(proc)
+        for c in cases.values():
+            c.tap.close()
+        _save_http_wire(cases)
+        keep_log(log, "syslog-peers-syslog-ng-http.stderr")
+        keep_log(conf, "syslog-peers-syslog-ng-http.conf")
+
+
+def _save_http_wire(cases):
+    """target/test-logs/syslog-peers-wire-syslog-ng-http.txt: every request and answer."""
+    try:
+        KEEP_DIR.mkdir(parents=True, exist_ok=True)
+        with open(KEEP_DIR / "syslog-peers-wire-syslog-ng-http.txt", "w") as f:
+            for c in cases.values():
+                f.write("== %s (index %s)\n" % (c.key, c.index))
+                for req, resp in c.tap.exchanges():
+                    f.write("-- request\n%s\n-- response\n%s\n" % (
+                        req.render(limit=1 << 20), resp.render(limit=1 << 20) if resp else "(none)"))
+    except OSError:
+        pass
+
+
 # ---------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------
@@ -924,7 +1093,7 @@ def check_case(srv, case):
         h = by_token[m.token][0]
         src = dict(h["_source"])
         want = expected_record(m, case.out, host=case.host, app=case.app)
-        stamp = src.pop("timestamp", None)
+        stamp = src.pop("@timestamp", None)
         if m.app == "-" and src.get("appname") == "-":
             del src["appname"]  # nil kept as "-": acceptable
         why = []
@@ -1040,3 +1209,184 @@ def test_rsyslog_omelasticsearch_bulk(server, rsyslog):
     q = server.request("POST", "/%s/_search" % ES_INDEX, {"size": 100, "query": {"query_string": {
         "query": "message:word150"}}})
     assert {token_of(h["_source"]["message"], "rses") for h in q["hits"]["hits"]} == long_ones, q
+
+
+# --- syslog-ng http() and elasticsearch-http() -----------------------------
+
+
+def sng_expected(m):
+    """The record syslog-ng's format-json (scope rfc5424, as in elasticsearch-http())
+    makes of message `m`: upper-case names, SD under _SDATA, the time in its own zone."""
+    stamp = m.ts.isoformat(timespec="microseconds")  # frac-digits(6); 3164 input: UTC (TZ=UTC)
+    r = {"MESSAGE": m.text, "PROGRAM": m.app, "HOST": m.host, "PRIORITY": SEVERITIES[m.severity],
+         "FACILITY": m.facility, "ISODATE": stamp, "@timestamp": stamp}
+    if m.procid:
+        r["PID"] = m.procid
+    if m.fmt == "5424":
+        if m.msgid:
+            r["MSGID"] = m.msgid
+        if m.sd:
+            r["_SDATA"] = {sid: dict(params) for sid, params in m.sd}
+    return r
+
+
+def epoch_ms(t):
+    return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def http_docs(case, req):
+    """The (action, document) pairs of one _bulk request body, checked for the framing."""
+    body = req.body
+    if case.final_lf:
+        assert body.endswith(b"\n"), "%s: the body does not end with LF:\n%s" % (case.key, req.render())
+        body = body[:-1]
+    else:
+        assert not body.endswith(b"\n"), "%s: the body ends with LF (meant to test without):\n%s" % (
+            case.key, req.render())
+    lines = body.split(b"\n")
+    assert len(lines) % 2 == 0, "%s: odd number of lines:\n%s" % (case.key, req.render())
+    pairs = []
+    for a, d in zip(lines[0::2], lines[1::2]):
+        assert json.loads(a) == {"index": {"_index": case.index}}, "%s: action %r" % (case.key, a)
+        pairs.append(json.loads(d))
+    return pairs
+
+
+def check_http_wire(case):
+    """What syslog-ng sent logweave and what logweave answered: {token: document sent}."""
+    deadline = time.monotonic() + 5  # (an answer may still be on its way through the tap)
+    ex = case.tap.exchanges()
+    while not (ex and all(resp for _, resp in ex)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        ex = case.tap.exchanges()
+    assert ex, "%s: syslog-ng never connected to logweave (through the tap)" % case.key
+    sent = {}
+    twice = []
+    for req, resp in ex:
+        assert req.start == "POST /_bulk HTTP/1.1", "%s: %s" % (case.key, req.render(300))
+        assert (req.header("Content-Type") or "").split(";")[0] == case.content_type, req.render(300)
+        docs = http_docs(case, req)
+        assert resp is not None, "%s: logweave did not answer this request:\n%s" % (case.key, req.render())
+        what = "%s: logweave's answer to\n%s\nwas\n%s" % (case.key, req.render(), resp.render())
+        assert resp.status == 200, what
+        ans = json.loads(resp.body)
+        assert ans.get("errors") is False and len(ans.get("items", [])) == len(docs), what
+        for it in ans["items"]:
+            assert it["index"]["status"] == 201 and it["index"]["_index"] == case.index, what
+        for d in docs:
+            t = token_of(d.get("MESSAGE", ""), case.key)
+            assert t, "%s: a document without any of our ids: %r" % (case.key, d)
+            if t in sent:
+                twice.append(t)
+            sent[t] = d
+    # (a resent batch would mean syslog-ng saw a failure: the answers above tell which)
+    assert not twice, "%s: syslog-ng sent these twice: %r" % (case.key, twice)
+    tokens = [m.token for m in case.msgs]
+    assert set(sent) == set(tokens), "%s: syslog-ng sent %d of %d messages (missing %s)" % (
+        case.key, len(sent), len(tokens), sorted(set(tokens) - set(sent))[:10])
+    sizes = [len(http_docs(case, req)) for req, _ in ex]
+    assert len(ex) > 1 and max(sizes) > 1, "%s: not batched: %r documents per request" % (case.key, sizes)
+    return sent
+
+
+def wait_for_http_case(srv, case):
+    """Every stored record (any index) that mentions the case, once the case's messages
+    are all there (or the deadline), and once more after a moment for late duplicates."""
+    def hits():
+        return [h for h in srv.all_hits() if case.key + "-" in json.dumps(h["_source"], ensure_ascii=False)]
+    deadline = time.monotonic() + DEADLINE_S
+    while len(hits()) < len(case.msgs) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    time.sleep(0.3)
+    return hits()
+
+
+def search_tokens(srv, case, query):
+    """The case's tokens that a query on its index finds."""
+    resp = srv.request("POST", "/%s/_search" % case.index, {"size": 1000, "query": query})
+    return Counter(token_of(h["_source"].get("MESSAGE", ""), case.key) for h in resp["hits"]["hits"])
+
+
+@pytest.mark.parametrize("key", case_params(SNG_HTTP_CASES))
+def test_syslog_ng_http_bulk(server, syslog_ng_http, key):
+    """elasticsearch-http() and batched http() (body without a final LF, x-ndjson or
+    curl's form content type) to _bulk: every message stored once, in the index syslog-ng
+    named, with the fields syslog-ng's JSON has, @timestamp its time; searchable."""
+    case = syslog_ng_http[key]
+    hits = wait_for_http_case(server, case)
+    sent = check_http_wire(case)
+    want = {m.token: m for m in case.msgs}
+    got = Counter(token_of(h["_source"].get("MESSAGE", ""), key) for h in hits)
+    assert got == Counter(list(want)), "%s: stored %d of %d; missing %s, more than once %s\nserver log:\n%s" % (
+        key, len(hits), len(want), sorted(set(want) - set(got))[:10], [t for t, n in got.items() if n > 1],
+        server.tail())
+    assert server.request("GET", "/%s/_count" % case.index)["count"] == len(want)
+    problems = []
+    for h in hits:
+        m = want[token_of(h["_source"]["MESSAGE"], key)]
+        why = []
+        if h["_index"] != case.index:
+            why.append("index %s, want %s" % (h["_index"], case.index))
+        if h["_source"] != sng_expected(m):
+            why.append("record differs in %s" % sorted(k for k in set(h["_source"]) | set(sng_expected(m))
+                                                       if h["_source"].get(k) != sng_expected(m).get(k)))
+        if h["_source"] != sent[m.token]:
+            why.append("_source is not the document syslog-ng sent")
+        if why:
+            problems.append("%s: %s\n  test sent: %s\n  syslog-ng sent: %s\n  stored: %s\n  expected: %s" % (
+                m.token, "; ".join(why), short(repr(m.wire())),
+                *(short(json.dumps(r, ensure_ascii=False)) for r in (sent[m.token], h["_source"], sng_expected(m)))))
+    assert not problems, "%s: %d of %d records wrong:\n%s" % (key, len(problems), len(want), "\n".join(problems[:6]))
+
+    # logweave's own time of each event is its @timestamp (sort values: epoch ms)
+    resp = server.request("POST", "/%s/_search" % case.index, {"size": 1000, "sort": [{"@timestamp": "asc"}]})
+    for h in resp["hits"]["hits"]:
+        m = want[token_of(h["_source"]["MESSAGE"], key)]
+        assert h["sort"][0] == epoch_ms(m.ts), "%s: @timestamp %s ms, sent %s" % (m.token, h["sort"], m.ts.isoformat())
+
+    # searchable under syslog-ng's names, the SD nested under _SDATA, long messages by a deep word
+    for m in case.msgs[:4]:
+        assert search_tokens(server, case, {"match_phrase": {"MESSAGE": m.token}}) == Counter([m.token])
+    one = case.msgs[1]
+    q = 'PROGRAM:"%s" AND HOST:"%s" AND PRIORITY:%s' % (one.app, one.host, SEVERITIES[one.severity])
+    assert search_tokens(server, case, {"query_string": {"query": q}}) == Counter(
+        m.token for m in case.msgs if (m.app, m.host, m.severity) == (one.app, one.host, one.severity)), q
+    assert set(search_tokens(server, case, {"query_string": {"query": "MESSAGE:word150"}})) == {
+        m.token for m in case.msgs if "word150" in m.text}
+    for sid, name, value in [("exampleSDID@32473", "eventSource", "App"), ("x@1", "k", "v4"),
+                             ("order@32473", "id", "9")]:
+        expect = {m.token for m in case.msgs if m.fmt == "5424" and m.sd and (name, value) in dict(m.sd).get(sid, [])}
+        assert expect, "vacuous: no message has %s %s=%s" % (sid, name, value)
+        assert set(search_tokens(server, case, {"match": {"_SDATA.%s.%s" % (sid, name): value}})) == expect, \
+            "_SDATA.%s.%s = %s" % (sid, name, value)
+
+
+@pytest.mark.parametrize("key", case_params(SNG_HTTP_CASES))
+def test_syslog_ng_http_normalised_fields(server, syslog_ng_http, key):
+    """logweave finds level, service and host in syslog-ng's upper-case names
+    (PRIORITY, PROGRAM, HOST): searches and terms aggregations on @level, @service
+    and @host give the messages the test generated with each value."""
+    case = syslog_ng_http[key]
+    hits = wait_for_http_case(server, case)
+    assert len(hits) >= len(case.msgs), "%s: only %d of %d stored" % (key, len(hits), len(case.msgs))
+    oracle = {
+        "@level": lambda m: LEVELS[m.severity],
+        "@service": lambda m: m.app,
+        "@host": lambda m: m.host,
+    }
+    problems = []
+    for fld, of in oracle.items():
+        values = Counter(of(m) for m in case.msgs)
+        assert len(values) >= 4, "vacuous: %s takes only %r" % (fld, values)
+        for v in values:
+            want = Counter(m.token for m in case.msgs if of(m) == v)
+            for query in ({"term": {fld: v}}, {"query_string": {"query": '%s:"%s"' % (fld, v)}}):
+                got = search_tokens(server, case, query)
+                if got != want:
+                    problems.append("%s: %s found %s, want %s" % (key, json.dumps(query), sorted(got), sorted(want)))
+        aggs = server.request("POST", "/%s/_search" % case.index,
+                              {"size": 0, "aggs": {"v": {"terms": {"field": fld, "size": 50}}}})
+        buckets = {b["key"]: b["doc_count"] for b in aggs["aggregations"]["v"]["buckets"]}
+        if buckets != dict(values):
+            problems.append("%s: terms on %s gave %r, want %r" % (key, fld, buckets, dict(values)))
+    assert not problems, "\n".join(problems[:12])
