@@ -268,6 +268,7 @@ mod tests {
             timestamp_ms: ts,
             source: bytes::Bytes::from_static(b"{\"m\":1}"),
             parsed: None,
+            profile: crate::event::FieldProfile::Dynamic,
         }
     }
 

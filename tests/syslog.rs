@@ -142,6 +142,44 @@ async fn tcp_both_framings_and_udp() {
     assert!(udp_hits
         .iter()
         .all(|h| h["level"] == "ERROR" && h["host"] == "db01"));
+    // the message's own time is `@timestamp`; its metadata are keywords
+    // (exact, aggregatable), the message full text
+    assert!(o["@timestamp"].as_str().unwrap().starts_with("2026-11-27T"));
+    assert!(o.get("timestamp").is_none() && o.get("severity_code").is_none());
+    assert_eq!(hits(&srv, "logs-*", "message:placed").await.len(), 100);
+    assert_eq!(hits(&srv, "logs-*", "@level:ERROR").await.len(), 50);
+    let m = srv.http.get("/logs-2026.11.27/_mapping").await.json();
+    let props = &m["logs-2026.11.27"]["mappings"]["properties"];
+    for f in [
+        "appname", "host", "facility", "severity", "level", "procid", "msgid",
+    ] {
+        assert_eq!(props[f]["type"], "keyword", "{f}: {props}");
+    }
+    assert_eq!(props["message"]["type"], "text", "{props}");
+    let r = srv
+        .http
+        .post_json(
+            "/logs-*/_search",
+            &json!({"size": 0, "aggs": {"apps": {"terms": {"field": "appname"}}}}),
+        )
+        .await
+        .json();
+    let buckets: Vec<(String, u64)> = r["aggregations"]["apps"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["key"].as_str().unwrap().to_string(),
+                b["doc_count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // 100 orders over TCP and 50 UDP messages; sshd went to auth-*
+    assert_eq!(
+        buckets,
+        vec![("shop".to_string(), 100), ("postgres".to_string(), 50)]
+    );
     let bad = hits(&srv, "logs-*", "tags:_syslogparsefailure").await;
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0]["message"], "this is not syslog at all");

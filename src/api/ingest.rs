@@ -145,6 +145,7 @@ pub async fn ingest(
                     timestamp_ms: ts,
                     source,
                     parsed: Some(Box::new(record)),
+                    profile: crate::event::FieldProfile::Dynamic,
                 });
             }
             Err((n, reason)) => {

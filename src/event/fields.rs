@@ -1,6 +1,8 @@
 //! Finding level, service and host under their usual names and normalising
 //! them for analysis. `_source` is never changed.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 /// Normalised severity scale.
@@ -106,6 +108,86 @@ const SERVICE_FIELDS: &[&str] = &[
 ];
 const HOST_FIELDS: &[&str] = &["host", "hostname", "host.name", "HOST", "source_host"];
 
+/// A field's value as the text of a level, service or host.
+fn as_text(v: &Value) -> Option<Cow<'_, str>> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_str())),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        _ => None,
+    }
+}
+
+/// The level, service and host a record names, found in one pass over its
+/// top-level keys (this runs for every indexed event).
+pub struct Detected<'a> {
+    pub level: Option<Level>,
+    pub service: Option<Cow<'a, str>>,
+    pub host: Option<Cow<'a, str>>,
+}
+
+/// Keep `v` if `rank` is better than what `best` has.
+fn offer<'a>(best: &mut Option<(usize, Cow<'a, str>)>, rank: usize, v: Option<&'a Value>) {
+    if best.as_ref().is_some_and(|(b, _)| *b <= rank) {
+        return;
+    }
+    if let Some(t) = v.and_then(as_text) {
+        *best = Some((rank, t));
+    }
+}
+
+fn nested<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m.get(key),
+        _ => None,
+    }
+}
+
+/// See [`Detected`]; the ranks follow `LEVEL_FIELDS`, `SERVICE_FIELDS`
+/// and `HOST_FIELDS` (twice the position; one more for the nested form of
+/// a dotted name, which loses to the literal dotted key).
+pub fn detect(record: &Map<String, Value>) -> Detected<'_> {
+    let (mut level, mut service, mut host) = (None, None, None);
+    for (k, v) in record {
+        match k.as_str() {
+            "level" => offer(&mut level, 0, Some(v)),
+            "severity" => offer(&mut level, 2, Some(v)),
+            "log.level" => offer(&mut level, 4, Some(v)),
+            "log" => offer(&mut level, 5, nested(v, "level")),
+            "lvl" => offer(&mut level, 6, Some(v)),
+            "loglevel" => offer(&mut level, 8, Some(v)),
+            "levelname" => offer(&mut level, 10, Some(v)),
+            "LEVEL" => offer(&mut level, 12, Some(v)),
+            "PRIORITY" => offer(&mut level, 14, Some(v)),
+            "service" => {
+                offer(&mut service, 0, Some(v));
+                offer(&mut service, 3, nested(v, "name"));
+            }
+            "service.name" => offer(&mut service, 2, Some(v)),
+            "app" => offer(&mut service, 4, Some(v)),
+            "application" => offer(&mut service, 6, Some(v)),
+            "PROGRAM" => offer(&mut service, 8, Some(v)),
+            "appname" => offer(&mut service, 10, Some(v)),
+            "program" => offer(&mut service, 12, Some(v)),
+            "host" => {
+                offer(&mut host, 0, Some(v));
+                offer(&mut host, 5, nested(v, "name"));
+            }
+            "hostname" => offer(&mut host, 2, Some(v)),
+            "host.name" => offer(&mut host, 4, Some(v)),
+            "HOST" => offer(&mut host, 6, Some(v)),
+            "source_host" => offer(&mut host, 8, Some(v)),
+            _ => {}
+        }
+    }
+    Detected {
+        // a level field whose value is no level leaves the level unknown,
+        // as the first named field decides
+        level: level.and_then(|(_, s)| Level::parse(&s)),
+        service: service.map(|(_, s)| s),
+        host: host.map(|(_, s)| s),
+    }
+}
+
 /// The record's normalised level, if any field names one.
 pub fn detect_level(record: &Map<String, Value>) -> Option<Level> {
     first_string(record, LEVEL_FIELDS).and_then(|s| Level::parse(&s))
@@ -160,5 +242,34 @@ mod tests {
         assert_eq!(detect_level(r), Some(Level::Warn));
         assert_eq!(detect_service(r).as_deref(), Some("api"));
         assert_eq!(detect_host(r).as_deref(), Some("n1"));
+    }
+
+    proptest::proptest! {
+        /// The one-pass detection agrees with looking each name up in turn.
+        #[test]
+        fn one_pass_agrees_with_lookups(
+            keys in proptest::collection::vec(proptest::sample::select(vec![
+                "level", "severity", "log", "log.level", "lvl", "PRIORITY", "service",
+                "service.name", "app", "PROGRAM", "appname", "host", "hostname", "host.name",
+                "HOST", "source_host", "other",
+            ]), 0..8),
+            values in proptest::collection::vec(proptest::sample::select(vec![
+                json!("warn"), json!(""), json!(3), json!("n1"), json!({"level": "error", "name": "x"}),
+                json!({"name": ""}), json!(null), json!(true),
+            ]), 8),
+        ) {
+            let mut r = Map::new();
+            for (k, v) in keys.iter().zip(values) {
+                // (a literal dotted key without text is where the two
+                // differ on purpose: the lookup stops there, detect goes on
+                // to the nested form)
+                let v = if k.contains('.') && as_text(&v).is_none() { json!("n2") } else { v };
+                r.insert(k.to_string(), v);
+            }
+            let d = detect(&r);
+            proptest::prop_assert_eq!(d.level, detect_level(&r));
+            proptest::prop_assert_eq!(d.service.map(|s| s.into_owned()), detect_service(&r));
+            proptest::prop_assert_eq!(d.host.map(|s| s.into_owned()), detect_host(&r));
+        }
     }
 }

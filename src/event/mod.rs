@@ -19,6 +19,68 @@ pub enum WriteOp {
     Create,
 }
 
+/// How new fields of an event are mapped: dynamically from their values
+/// (Elasticsearch's default), or with the field types an input knows.
+/// Recorded in the write-ahead log so a replay maps the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldProfile {
+    #[default]
+    Dynamic,
+    /// Syslog metadata (host, level, facility, severity, appname, procid,
+    /// msgid, structured data, protocol) are exact values, mapped `keyword`
+    /// as the ECS templates do: no text analysis, which is most of their
+    /// indexing cost. Only `message` is full text.
+    Syslog,
+}
+
+impl FieldProfile {
+    /// Whether a new string field at `path` is a keyword under this profile.
+    pub fn keyword(self, path: &str) -> bool {
+        match self {
+            FieldProfile::Dynamic => false,
+            FieldProfile::Syslog => {
+                matches!(
+                    path,
+                    "facility"
+                        | "severity"
+                        | "appname"
+                        | "procid"
+                        | "msgid"
+                        | "host"
+                        | "level"
+                        | "syslog_protocol"
+                ) || path.starts_with("sd.")
+            }
+        }
+    }
+
+    /// Whether a text field at `path` also keeps its exact value (the
+    /// `.keyword` sub-field). Syslog's `message` does not, as in the ECS
+    /// templates (`match_only_text`): a column of nearly unique values costs
+    /// indexing time and is rarely aggregated; it behaves like a value over
+    /// `ignore_above`.
+    pub fn keyword_column(self, path: &str) -> bool {
+        !(self == FieldProfile::Syslog && path == "message")
+    }
+
+    /// WAL code.
+    pub fn code(self) -> u8 {
+        match self {
+            FieldProfile::Dynamic => 0,
+            FieldProfile::Syslog => 1,
+        }
+    }
+
+    /// From a WAL code.
+    pub fn from_code(c: u8) -> Option<FieldProfile> {
+        match c {
+            0 => Some(FieldProfile::Dynamic),
+            1 => Some(FieldProfile::Syslog),
+            _ => None,
+        }
+    }
+}
+
 /// One event on its way to the store: what the write-ahead log records and
 /// the indexer applies.
 #[derive(Debug, Clone)]
@@ -37,6 +99,8 @@ pub struct Event {
     /// The record already parsed by the input, so the indexer need not parse
     /// it again (absent for events replayed from the log).
     pub parsed: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+    /// How its new fields are mapped.
+    pub profile: FieldProfile,
 }
 
 /// Field names, in order of preference, where a record's own time is found.

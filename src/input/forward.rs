@@ -485,6 +485,7 @@ fn decode_frames(
                 timestamp_ms: ts,
                 source,
                 parsed: Some(Box::new(record)),
+                profile: crate::event::FieldProfile::Dynamic,
             });
         }
         let first = prefix.and(events.first().map(|e| (e.index.clone(), e.id.clone())));

@@ -143,15 +143,21 @@ fn to_event(text: &[u8], ctx: &SyslogContext, now: i64) -> Option<Event> {
         timestamp_ms: ts,
         source: Bytes::from(serde_json::to_vec(&record).unwrap_or_default()),
         parsed: Some(Box::new(record)),
+        profile: crate::event::FieldProfile::Syslog,
     })
 }
+
+/// Bytes one TCP read may take.
+const READ_BYTES: usize = 256 * 1024;
 
 async fn serve_tcp<S: AsyncRead + Unpin>(
     mut s: S,
     ctx: &SyslogContext,
     sd: CancellationToken,
 ) -> Result<(), String> {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    // Room for a few hundred KiB per read: each read is one WAL write (one
+    // fsync wait) before the next, so bigger reads keep a fast sender busy.
+    let mut buf = BytesMut::with_capacity(READ_BYTES);
     loop {
         let n = tokio::select! {
             _ = sd.cancelled() => return Ok(()),
@@ -195,8 +201,8 @@ async fn serve_tcp<S: AsyncRead + Unpin>(
         if n == 0 {
             return Ok(());
         }
-        if buf.capacity() - buf.len() < 16 * 1024 {
-            buf.reserve(64 * 1024);
+        if buf.capacity() - buf.len() < READ_BYTES / 4 {
+            buf.reserve(READ_BYTES);
         }
     }
 }

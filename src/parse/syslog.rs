@@ -1,7 +1,8 @@
 //! Syslog messages (RFC 5424 and RFC 3164 with its real-world variants) to
 //! records: `message`, `facility`, `severity`, `level` (normalised),
-//! `host`, `appname`, `procid`, `msgid`, `timestamp`, structured data as
-//! `sd.<SD-ID>.<name>`, and `syslog_protocol`.
+//! `host`, `appname`, `procid`, `msgid`, `@timestamp` (the message's own
+//! time, UTC), structured data as `sd.<SD-ID>.<name>`, and
+//! `syslog_protocol`. The numeric severity is not kept: the name says it.
 //!
 //! `syslog_loose` does the parsing; around it we repair what it does not
 //! expect from real senders: Cisco-style sequence numbers and `*` before
@@ -120,7 +121,12 @@ pub fn parse(line: &str, now_ms: i64, offset_secs: i32) -> Parsed {
     let repaired = repair(line);
     // fractional seconds in a 3164 date: parse without, add them back after
     let mut frac_ns: i64 = 0;
-    let repaired = match FRAC_3164.captures(&repaired) {
+    // both repairs are for 3164 dates: `<PRI>Mmm ` (a 5424 header has a
+    // digit there) — skip the regexes for everything else
+    let maybe_3164 = repaired
+        .trim_start_matches(|c: char| c == '<' || c == '>' || c.is_ascii_digit())
+        .starts_with(|c: char| c.is_ascii_uppercase());
+    let repaired = match FRAC_3164.captures(&repaired).filter(|_| maybe_3164) {
         Some(c) => {
             let digits = &c[3];
             frac_ns = digits.parse::<i64>().unwrap_or(0) * 10i64.pow(9 - digits.len() as u32);
@@ -135,8 +141,9 @@ pub fn parse(line: &str, now_ms: i64, offset_secs: i32) -> Parsed {
         }
         None => repaired,
     };
-    let nil_tag = NIL_TAG_3164
-        .captures(&repaired)
+    let nil_tag = maybe_3164
+        .then(|| NIL_TAG_3164.captures(&repaired))
+        .flatten()
         .map(|c| (c[1].to_string(), c[2].to_string()));
     let tz = FixedOffset::east_opt(offset_secs).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
     let now = chrono::Utc
@@ -204,7 +211,6 @@ pub fn parse(line: &str, now_ms: i64, offset_secs: i32) -> Parsed {
     if let Some(s) = m.severity {
         r.insert("level".into(), Value::String(level_of(s).into()));
         r.insert("severity".into(), Value::String(severity.clone()));
-        r.insert("severity_code".into(), Value::from(s as u8));
     }
     if m.facility.is_some() {
         r.insert("facility".into(), Value::String(facility.clone()));
@@ -227,7 +233,7 @@ pub fn parse(line: &str, now_ms: i64, offset_secs: i32) -> Parsed {
     let time_ms = timestamp.map(|t| t.timestamp_millis());
     if let Some(t) = timestamp {
         r.insert(
-            "timestamp".into(),
+            "@timestamp".into(),
             Value::String(
                 t.with_timezone(&chrono::Utc)
                     .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
@@ -277,9 +283,9 @@ mod tests {
         let v = p("<165>1 2026-11-27T10:11:12.003Z mymachine.example.com evntslog 42 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\"][x@1 a=\"b\\\"c\"] \u{feff}An application event");
         assert_eq!(
             v,
-            json!({"message":"An application event","level":"INFO","severity":"notice","severity_code":5,
+            json!({"message":"An application event","level":"INFO","severity":"notice",
                 "facility":"local4","host":"mymachine.example.com","appname":"evntslog","procid":"42","msgid":"ID47",
-                "timestamp":"2026-11-27T10:11:12.003Z",
+                "@timestamp":"2026-11-27T10:11:12.003Z",
                 "sd":{"exampleSDID@32473":{"iut":"3","eventSource":"Application"},"x@1":{"a":"b\"c"}},
                 "syslog_protocol":"rfc5424/1"})
         );
@@ -295,10 +301,10 @@ mod tests {
         assert_eq!(v["message"], "'su root' failed for lonvick on /dev/pts/8");
         assert_eq!(v["level"], "FATAL");
         assert_eq!(v["facility"], "auth");
-        assert_eq!(v["timestamp"], "2026-10-11T22:14:15Z");
+        assert_eq!(v["@timestamp"], "2026-10-11T22:14:15Z");
         // December seen in late November is last year's
         let v = p("<13>Dec 31 23:59:59 host app: year end");
-        assert_eq!(v["timestamp"], "2025-12-31T23:59:59Z");
+        assert_eq!(v["@timestamp"], "2025-12-31T23:59:59Z");
         // no hostname
         let v = p("<13>Nov 27 11:00:00 sshd[99]: Accepted publickey");
         assert_eq!(v["appname"], "sshd");
@@ -338,7 +344,7 @@ mod tests {
             (Some("web01"), Some("shop"), Some("1000"))
         );
         assert_eq!(v["message"], "order placed");
-        assert_eq!(v["timestamp"], "2026-11-17T23:59:40.250Z");
+        assert_eq!(v["@timestamp"], "2026-11-17T23:59:40.250Z");
         // rsyslog's nil tag for a message without APP-NAME
         let v = p("<128>Nov 17 23:59:55 web01 - no app here");
         assert_eq!(v["host"], "web01");
@@ -346,7 +352,7 @@ mod tests {
         assert!(v.get("appname").is_none());
         // whole-second timestamps with an offset (syslog-ng)
         let v = p("<11>1 2026-11-27T12:30:00+01:00 h a - - - boom");
-        assert_eq!(v["timestamp"], "2026-11-27T11:30:00Z");
+        assert_eq!(v["@timestamp"], "2026-11-27T11:30:00Z");
         assert_eq!(v["level"], "ERROR");
     }
 

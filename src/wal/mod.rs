@@ -356,6 +356,7 @@ mod tests {
             timestamp_ms: i as i64,
             source: bytes::Bytes::from(format!("{{\"n\":{i}}}")),
             parsed: None,
+            profile: crate::event::FieldProfile::Dynamic,
         }
     }
 

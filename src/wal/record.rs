@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::Lsn;
-use crate::event::{Event, WriteOp};
+use crate::event::{Event, FieldProfile, WriteOp};
 
 /// Why a record could not be read back (a torn or corrupt tail).
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -21,10 +21,12 @@ pub fn encode_record(out: &mut Vec<u8>, lsn: Lsn, ev: &Event) {
     let start = out.len();
     out.extend_from_slice(&[0u8; 8]);
     out.extend_from_slice(&lsn.to_le_bytes());
-    out.push(match ev.op {
+    // low bits: the op; high bits: the field profile
+    let op: u8 = match ev.op {
         WriteOp::Index => 0,
         WriteOp::Create => 1,
-    });
+    };
+    out.push(op | ev.profile.code() << 4);
     out.push(ev.explicit_id as u8);
     out.extend_from_slice(&ev.timestamp_ms.to_le_bytes());
     let index = &ev.index.as_bytes()[..ev.index.len().min(u16::MAX as usize)];
@@ -86,11 +88,14 @@ pub fn decode_record(data: &[u8]) -> Result<(Lsn, Event, usize), RecordError> {
     }
     let mut r = Reader { b: payload };
     let lsn = r.u64()?;
-    let op = match r.take(1)?[0] {
+    let op_byte = r.take(1)?[0];
+    let op = match op_byte & 0x0f {
         0 => WriteOp::Index,
         1 => WriteOp::Create,
         _ => return Err(RecordError::Malformed("unknown op")),
     };
+    let profile = FieldProfile::from_code(op_byte >> 4)
+        .ok_or(RecordError::Malformed("unknown field profile"))?;
     let explicit_id = r.take(1)?[0] != 0;
     let timestamp_ms = r.u64()? as i64;
     let n = r.u16()?;
@@ -109,7 +114,54 @@ pub fn decode_record(data: &[u8]) -> Result<(Lsn, Event, usize), RecordError> {
             timestamp_ms,
             source,
             parsed: None,
+            profile,
         },
         8 + len,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_and_field_profile_survive_the_log() {
+        for (op, profile) in [
+            (WriteOp::Index, FieldProfile::Dynamic),
+            (WriteOp::Create, FieldProfile::Dynamic),
+            (WriteOp::Index, FieldProfile::Syslog),
+            (WriteOp::Create, FieldProfile::Syslog),
+        ] {
+            let ev = Event {
+                index: "logs-1".into(),
+                id: "a".into(),
+                explicit_id: true,
+                op,
+                timestamp_ms: 42,
+                source: Bytes::from_static(b"{\"message\":\"m\"}"),
+                parsed: None,
+                profile,
+            };
+            let mut out = Vec::new();
+            encode_record(&mut out, 7, &ev);
+            let (lsn, back, used) = decode_record(&out).unwrap();
+            assert_eq!((lsn, used), (7, out.len()));
+            assert_eq!((back.op, back.profile), (op, profile));
+            assert_eq!((back.index, back.source), (ev.index, ev.source));
+        }
+        // a record written before profiles existed (high bits zero) is dynamic
+        let mut out = Vec::new();
+        let ev = Event {
+            index: "x".into(),
+            id: "b".into(),
+            explicit_id: false,
+            op: WriteOp::Create,
+            timestamp_ms: 1,
+            source: Bytes::from_static(b"{}"),
+            parsed: None,
+            profile: FieldProfile::Dynamic,
+        };
+        encode_record(&mut out, 1, &ev);
+        assert_eq!(out[16], 1, "op byte of an old-style Create record");
+    }
 }

@@ -218,6 +218,7 @@ fn prepare(
             timestamp_ms: ts,
             source,
             parsed: Some(Box::new(record)),
+            profile: crate::event::FieldProfile::Dynamic,
         });
     }
     (events, results, actions)

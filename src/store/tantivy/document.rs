@@ -5,7 +5,7 @@
 //! to a type clash.
 
 use serde_json::{Map, Value};
-use tantivy::schema::OwnedValue;
+use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf};
 use tantivy::{DateTime, TantivyDocument};
 
 use super::schema::Fields;
@@ -23,27 +23,92 @@ const MAX_DEPTH: usize = 32;
 /// More distinct fields than this per index and new ones are not indexed.
 pub const MAX_FIELDS: usize = 1_000;
 
+/// One indexed value, borrowed from the record where it can be.
+#[derive(Debug, Clone)]
+enum Leaf<'r> {
+    Str(&'r str),
+    Owned(String),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Date(DateTime),
+}
+
 /// Values collected per JSON field, as flat `(dotted path, value)` pairs;
-/// a path repeats for array elements (tantivy indexes each).
+/// a path repeats for array elements (tantivy indexes each). Paths live in
+/// one string and values borrow from the record, so building a document
+/// copies each value once, into tantivy's own document.
 #[derive(Default)]
-struct Builder {
-    text: Vec<(String, OwnedValue)>,
-    kf: Vec<(String, OwnedValue)>,
+struct Builder<'r> {
+    paths: String,
+    text: Vec<(u32, u32, Leaf<'r>)>,
+    kf: Vec<(u32, u32, Leaf<'r>)>,
     mapping_changed: bool,
     malformed: u32,
     names: Vec<String>,
     /// Zone for naive date strings.
     tz: Option<jiff::tz::TimeZone>,
+    profile: event::FieldProfile,
 }
 
-fn date(ms: i64) -> OwnedValue {
+/// A view of the collected pairs as a tantivy JSON object.
+#[derive(Debug, Clone, Copy)]
+enum View<'a> {
+    Object(&'a str, &'a [(u32, u32, Leaf<'a>)]),
+    Leaf(&'a Leaf<'a>),
+}
+
+impl<'a> tantivy::schema::Value<'a> for View<'a> {
+    type ArrayIter = std::iter::Empty<View<'a>>;
+    type ObjectIter = ObjectIter<'a>;
+
+    fn as_value(&self) -> ReferenceValue<'a, Self> {
+        match *self {
+            View::Object(paths, entries) => ReferenceValue::Object(ObjectIter { paths, entries }),
+            View::Leaf(l) => ReferenceValue::Leaf(match l {
+                Leaf::Str(s) => ReferenceValueLeaf::Str(s),
+                Leaf::Owned(s) => ReferenceValueLeaf::Str(s.as_str()),
+                Leaf::I64(n) => ReferenceValueLeaf::I64(*n),
+                Leaf::F64(f) => ReferenceValueLeaf::F64(*f),
+                Leaf::Bool(b) => ReferenceValueLeaf::Bool(*b),
+                Leaf::Date(d) => ReferenceValueLeaf::Date(*d),
+            }),
+        }
+    }
+}
+
+/// Walks the pairs of a [`View::Object`].
+struct ObjectIter<'a> {
+    paths: &'a str,
+    entries: &'a [(u32, u32, Leaf<'a>)],
+}
+
+impl<'a> Iterator for ObjectIter<'a> {
+    type Item = (&'a str, View<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let ((start, end, leaf), rest) = self.entries.split_first()?;
+        self.entries = rest;
+        let path = self.paths.get(*start as usize..*end as usize).unwrap_or("");
+        Some((path, View::Leaf(leaf)))
+    }
+}
+
+fn date(ms: i64) -> DateTime {
     // tantivy keeps dates as i64 nanoseconds (years 1677..2262): saturate
     // instead of overflowing (a panic in debug builds, wrong dates in release).
-    OwnedValue::Date(DateTime::from_timestamp_nanos(ms.saturating_mul(1_000_000)))
+    DateTime::from_timestamp_nanos(ms.saturating_mul(1_000_000))
 }
 
-impl Builder {
-    fn leaf(&mut self, mapping: &mut Mapping, path: &str, v: &Value, now_ms: i64) {
+impl<'r> Builder<'r> {
+    /// The path of the current leaf, stored once for all its values.
+    fn path_range(&mut self, path: &str) -> (u32, u32) {
+        let start = self.paths.len() as u32;
+        self.paths.push_str(path);
+        (start, self.paths.len() as u32)
+    }
+
+    fn leaf(&mut self, mapping: &mut Mapping, path: &str, v: &'r Value, now_ms: i64) {
         let kind = match mapping.fields.get(path) {
             Some(k) => *k,
             None => {
@@ -51,6 +116,7 @@ impl Builder {
                     return;
                 }
                 let k = match v {
+                    Value::String(_) if self.profile.keyword(path) => FieldKind::Keyword,
                     Value::String(s) => match detect_date(s) {
                         Some((_, shape)) => FieldKind::Date { shape },
                         None => FieldKind::Text,
@@ -66,32 +132,38 @@ impl Builder {
             }
         };
         let mut no_column = false;
-        let push = |m: &mut Vec<(String, OwnedValue)>, val: OwnedValue| {
-            m.push((path.to_string(), val));
+        let (start, end) = self.path_range(path);
+        let push = |m: &mut Vec<(u32, u32, Leaf<'r>)>, val: Leaf<'r>| {
+            m.push((start, end, val));
         };
         let as_string = || match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
+            Value::String(s) => Some(Leaf::Str(s.as_str())),
+            Value::Number(n) => Some(Leaf::Owned(n.to_string())),
+            Value::Bool(b) => Some(Leaf::Str(if *b { "true" } else { "false" })),
             _ => None,
+        };
+        let len = |l: &Leaf| match l {
+            Leaf::Str(s) => s.len(),
+            Leaf::Owned(s) => s.len(),
+            _ => 0,
         };
         let ok = match kind {
             FieldKind::Text => match as_string() {
                 Some(s) => {
-                    if s.len() <= KEYWORD_IGNORE_ABOVE {
-                        push(&mut self.kf, OwnedValue::Str(s.clone()));
+                    if len(&s) <= KEYWORD_IGNORE_ABOVE && self.profile.keyword_column(path) {
+                        push(&mut self.kf, s.clone());
                     } else {
                         // No column value: `exists` needs the name listed.
                         no_column = true;
                     }
-                    push(&mut self.text, OwnedValue::Str(s));
+                    push(&mut self.text, s);
                     true
                 }
                 None => false,
             },
             FieldKind::Keyword => match as_string() {
-                Some(s) if s.len() <= MAX_TERM_BYTES => {
-                    push(&mut self.kf, OwnedValue::Str(s));
+                Some(s) if len(&s) <= MAX_TERM_BYTES => {
+                    push(&mut self.kf, s);
                     true
                 }
                 _ => false,
@@ -106,7 +178,7 @@ impl Builder {
                         .or_else(|| s.trim().parse::<f64>().ok().map(|f| f as i64)),
                     _ => None,
                 };
-                n.map(|n| push(&mut self.kf, OwnedValue::I64(n))).is_some()
+                n.map(|n| push(&mut self.kf, Leaf::I64(n))).is_some()
             }
             FieldKind::Float => {
                 let n = match v {
@@ -115,7 +187,7 @@ impl Builder {
                     _ => None,
                 };
                 n.filter(|f| f.is_finite())
-                    .map(|f| push(&mut self.kf, OwnedValue::F64(f)))
+                    .map(|f| push(&mut self.kf, Leaf::F64(f)))
                     .is_some()
             }
             FieldKind::Boolean => {
@@ -125,7 +197,7 @@ impl Builder {
                     Value::String(s) if s == "false" => Some(false),
                     _ => None,
                 };
-                b.map(|b| push(&mut self.kf, OwnedValue::Bool(b))).is_some()
+                b.map(|b| push(&mut self.kf, Leaf::Bool(b))).is_some()
             }
             FieldKind::Date { .. } => {
                 let ms = match v {
@@ -134,7 +206,8 @@ impl Builder {
                     Value::Number(n) => n.as_i64(),
                     _ => None,
                 };
-                ms.map(|ms| push(&mut self.kf, date(ms))).is_some()
+                ms.map(|ms| push(&mut self.kf, Leaf::Date(date(ms))))
+                    .is_some()
             }
         };
         if !ok {
@@ -155,7 +228,7 @@ impl Builder {
         &mut self,
         mapping: &mut Mapping,
         path: &mut String,
-        v: &Value,
+        v: &'r Value,
         depth: usize,
         now_ms: i64,
     ) {
@@ -178,7 +251,7 @@ impl Builder {
         &mut self,
         mapping: &mut Mapping,
         path: &mut String,
-        m: &Map<String, Value>,
+        m: &'r Map<String, Value>,
         depth: usize,
         now_ms: i64,
     ) {
@@ -224,6 +297,8 @@ pub fn build(
 ) -> Built {
     let mut b = Builder {
         tz: tz.cloned(),
+        profile: ev.profile,
+        paths: String::with_capacity(256),
         ..Builder::default()
     };
     let now = event::now_ms();
@@ -232,33 +307,26 @@ pub fn build(
     let mut doc = TantivyDocument::new();
     doc.add_text(fields.id, &ev.id);
     doc.add_bytes(fields.source, &ev.source);
-    doc.add_date(
-        fields.timestamp,
-        // tantivy keeps dates as i64 nanoseconds (years 1677..2262): saturate
-        // instead of overflowing (a panic in debug builds, wrong dates in release).
-        DateTime::from_timestamp_nanos(ev.timestamp_ms.saturating_mul(1_000_000)),
-    );
+    doc.add_date(fields.timestamp, date(ev.timestamp_ms));
     if !b.text.is_empty() {
-        doc.add_field_value(
-            fields.text,
-            &OwnedValue::Object(std::mem::take(&mut b.text)),
-        );
+        doc.add_field_value(fields.text, View::Object(&b.paths, &b.text));
     }
     if !b.kf.is_empty() {
-        doc.add_field_value(fields.kf, &OwnedValue::Object(std::mem::take(&mut b.kf)));
+        doc.add_field_value(fields.kf, View::Object(&b.paths, &b.kf));
     }
     b.names.sort_unstable();
     b.names.dedup();
     for n in &b.names {
         doc.add_text(fields.names, n);
     }
-    if let Some(l) = event::detect_level(record) {
+    let found = event::fields::detect(record);
+    if let Some(l) = found.level {
         doc.add_text(fields.level, l.as_str());
     }
-    if let Some(s) = event::detect_service(record) {
+    if let Some(s) = found.service {
         doc.add_text(fields.service, s);
     }
-    if let Some(h) = event::detect_host(record) {
+    if let Some(h) = found.host {
         doc.add_text(fields.host, h);
     }
     Built {

@@ -666,6 +666,7 @@ mod tests {
             timestamp_ms: 1_795_521_600_000,
             source: bytes::Bytes::from(src.to_string()),
             parsed: None,
+            profile: crate::event::FieldProfile::Dynamic,
         }
     }
 
