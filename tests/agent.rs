@@ -618,3 +618,145 @@ async fn load_balancing_and_failover_over_two_servers() {
         agent.logs()
     );
 }
+
+/// A port free for both TCP and UDP on loopback, for the agent to listen on.
+fn free_port() -> u16 {
+    loop {
+        let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = t.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syslog_source_relays_tcp_and_udp_with_facility_tags() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = root.path().join("server.toml");
+    std::fs::write(
+        &cfg,
+        "[[routes]]\nmatch = \"syslog.local3.*\"\nindex = \"relayed-%{+YYYY.MM.dd}\"\n",
+    )
+    .unwrap();
+    let server = BinServer::start(root.path(), Some(cfg)).await;
+    let port = free_port();
+    let agent = Agent::start(
+        root.path(),
+        &[
+            "--syslog".into(),
+            format!("127.0.0.1:{port}"),
+            "--to".into(),
+            format!("127.0.0.1:{}", server.forward_port),
+            "--data-dir".into(),
+            root.path().join("agent").display().to_string(),
+        ],
+    );
+    // wait until the agent listens
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut tcp = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "agent not listening: {e}\n{}",
+                    agent.logs()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    // 300 over TCP, octet counted and newline framed in turn: local3 (pri
+    // 19*8+4 = warning) with structured data, or daemon.info in RFC 3164
+    let mut wire = Vec::new();
+    for i in 0..300 {
+        let msg = if i % 2 == 0 {
+            format!(
+                "<156>1 2026-11-27T08:00:{:02}.{:03}Z edge{} relay 9 M{i} [x@1 n=\"{i}\"] even {i}",
+                i % 60,
+                i,
+                i % 3
+            )
+        } else {
+            format!("<30>Nov 27 08:01:{:02} gw cron[{i}]: odd {i}", i % 60)
+        };
+        if i % 4 < 2 {
+            wire.extend_from_slice(format!("{} {msg}", msg.len()).as_bytes());
+        } else {
+            wire.extend_from_slice(format!("{msg}\n").as_bytes());
+        }
+    }
+    tcp.write_all(&wire).unwrap();
+    drop(tcp);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..40 {
+        udp.send_to(
+            format!("<11>Nov 27 09:00:{:02} db7 postgres[5]: udp {i}", i % 60).as_bytes(),
+            ("127.0.0.1", port),
+        )
+        .unwrap();
+    }
+    let http = Http::new(server.addr());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        http.refresh().await;
+        let n = http.count("relayed-*,logs-*", None).await;
+        if n >= 340 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server holds {n} of 340\n{}\n{}",
+            agent.logs(),
+            server.last_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // routed by the facility in the tag: local3 → relayed-*, the rest → logs-*
+    assert_eq!(http.count("relayed-2026.11.27", None).await, 150);
+    let r = http
+        .post_json(
+            "/relayed-*/_search",
+            &json!({"size": 200, "query": {"query_string": {"query": "appname:relay"}}}),
+        )
+        .await
+        .json();
+    let mut seen: Vec<u64> = r["hits"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let s = &h["_source"];
+            assert_eq!(s["severity"], "warning", "{s}");
+            assert_eq!(s["level"], "WARN", "{s}");
+            assert_eq!(s["facility"], "local3", "{s}");
+            let n: u64 = s["sd"]["x@1"]["n"].as_str().unwrap().parse().unwrap();
+            assert_eq!(s["host"], format!("edge{}", n % 3), "{s}");
+            assert_eq!(s["message"], format!("even {n}"), "{s}");
+            n
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..300).step_by(2).collect::<Vec<u64>>(),
+        "every even message once"
+    );
+    let cron = http
+        .count(
+            "logs-*",
+            Some(json!({"query_string": {"query": "appname:cron AND host:gw"}})),
+        )
+        .await;
+    assert_eq!(cron, 150, "every odd message once");
+    let pg = http
+        .count(
+            "logs-*",
+            Some(json!({"query_string": {"query": "appname:postgres AND level:ERROR"}})),
+        )
+        .await;
+    assert_eq!(pg, 40, "UDP on loopback: all 40");
+    let mut agent = agent;
+    agent.stop();
+}

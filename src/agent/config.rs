@@ -36,9 +36,11 @@ pub struct AgentSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSection {
-    /// `tail` or `stdin`.
+    /// `tail`, `stdin` or `syslog`.
     #[serde(rename = "type")]
     pub type_: Spanned<String>,
+    /// `syslog`: the address to listen on (TCP and UDP), `HOST:PORT`.
+    pub listen: Option<Spanned<String>>,
     #[serde(default)]
     pub paths: Vec<String>,
     pub tag: Option<String>,
@@ -122,8 +124,10 @@ impl Default for OutputSection {
 /// One validated source.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
-    /// `None` for stdin.
+    /// `None` for stdin and syslog.
     pub paths: Option<Vec<String>>,
+    /// Where a syslog source listens (`None` for the others).
+    pub listen: Option<std::net::SocketAddr>,
     pub tag: String,
     pub parser: Parser,
     pub read_from_head: bool,
@@ -197,18 +201,56 @@ pub fn validate(
     let mut sources = Vec::new();
     for (i, s) in raw.sources.iter().enumerate() {
         let key = |k: &str| format!("agent.sources[{i}].{k}");
+        let is_syslog = s.type_.get_ref() == "syslog";
         let is_tail = match s.type_.get_ref().as_str() {
             "tail" => true,
-            "stdin" => false,
+            "stdin" | "syslog" => false,
             other => {
                 bad(
                     s.type_.span(),
                     &key("type"),
-                    format!("'{other}' is not one of tail, stdin"),
+                    format!("'{other}' is not one of tail, stdin, syslog"),
                 );
                 true
             }
         };
+        let listen = match (&s.listen, is_syslog) {
+            (Some(l), true) => match l.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    bad(
+                        l.span(),
+                        &key("listen"),
+                        format!("'{}' is not IP:PORT: {e}", l.get_ref()),
+                    );
+                    None
+                }
+            },
+            (None, true) => {
+                bad(
+                    s.type_.span(),
+                    &key("listen"),
+                    "a syslog source needs listen = \"IP:PORT\"".into(),
+                );
+                None
+            }
+            (Some(l), false) => {
+                bad(
+                    l.span(),
+                    &key("listen"),
+                    "only a syslog source listens".into(),
+                );
+                None
+            }
+            (None, false) => None,
+        };
+        if is_syslog && s.parser.is_some() {
+            bad(
+                s.type_.span(),
+                &key("parser"),
+                "a syslog source parses syslog itself; parser is for tail and stdin".into(),
+            );
+        }
         if is_tail && s.paths.is_empty() {
             bad(
                 s.type_.span(),
@@ -282,9 +324,12 @@ pub fn validate(
         }
         sources.push(SourceConfig {
             paths: is_tail.then(|| s.paths.clone()),
+            listen,
             tag: s.tag.clone().unwrap_or_else(|| {
                 if is_tail {
                     "tail".into()
+                } else if is_syslog {
+                    "syslog".into()
                 } else {
                     "stdin".into()
                 }

@@ -125,9 +125,10 @@ pub fn start(
     }
     for (i, s) in cfg.sources.iter().enumerate() {
         let m = Arc::new(SourceMetrics::default());
-        let name = match &s.paths {
-            Some(p) => p.join(","),
-            None => "stdin".into(),
+        let name = match (&s.paths, s.listen) {
+            (Some(p), _) => p.join(","),
+            (None, Some(a)) => format!("syslog {a}"),
+            (None, None) => "stdin".into(),
         };
         source_metrics.push((name.clone(), m.clone()));
         let lines = LineOptions {
@@ -148,6 +149,24 @@ pub fn start(
         );
         let tx = tx.clone();
         let stop = stop.clone();
+        if let Some(listen) = s.listen {
+            source::syslog::start(
+                source::syslog::SyslogSourceOptions {
+                    listen,
+                    tag: s.tag.clone(),
+                    max_message_bytes: s.max_line_bytes,
+                    offset_secs: 0,
+                    chunk_max_bytes: o.chunk_max_bytes,
+                    chunk_max_events: o.chunk_max_events,
+                    flush: o.flush_interval,
+                },
+                m,
+                tx,
+                stop,
+            )
+            .with_context(|| format!("syslog source on {listen}"))?;
+            continue;
+        }
         match &s.paths {
             Some(paths) => {
                 let t = Tailer::new(

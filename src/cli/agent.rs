@@ -21,6 +21,10 @@ pub struct AgentArgs {
     /// Read lines from standard input until it ends; adds a stdin source.
     #[arg(long)]
     pub stdin: bool,
+    /// Listen for syslog on this IP:PORT (TCP and UDP); messages are tagged
+    /// `syslog.<facility>.<severity>`.
+    #[arg(long, value_name = "IP:PORT")]
+    pub syslog: Option<String>,
     /// Tag of the events of the sources given by flags.
     #[arg(long, default_value = "app.log")]
     pub tag: String,
@@ -74,6 +78,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
     })?;
     let flag_source = |paths: Option<Vec<String>>| SourceConfig {
         paths,
+        listen: None,
         tag: args.tag.clone(),
         parser: parser.clone(),
         read_from_head: args.read_from_head,
@@ -91,6 +96,16 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
     }
     if args.stdin {
         cfg.sources.push(flag_source(None));
+    }
+    if let Some(addr) = &args.syslog {
+        let listen = addr
+            .parse()
+            .with_context(|| format!("--syslog '{addr}' is not IP:PORT"))?;
+        cfg.sources.push(SourceConfig {
+            listen: Some(listen),
+            tag: "syslog".into(),
+            ..flag_source(None)
+        });
     }
     if args.read_from_head {
         for s in &mut cfg.sources {

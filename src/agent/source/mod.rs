@@ -4,6 +4,7 @@
 //! carry the file positions they cover.
 
 pub mod stdin;
+pub mod syslog;
 pub mod tail;
 
 use std::collections::HashMap;
@@ -364,6 +365,11 @@ impl ChunkBuilder {
 
     pub fn is_full(&self) -> bool {
         self.packed.len() >= self.max_bytes || self.events >= self.max_events
+    }
+
+    /// Events in the chunk being built.
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     pub fn is_due(&self) -> bool {
