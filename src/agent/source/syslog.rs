@@ -91,6 +91,14 @@ fn message(text: &[u8], opts: &SyslogSourceOptions, m: &SourceMetrics) -> Messag
     }
 }
 
+/// A read timeout (the chance to look at `stop`), not an error.
+fn idle(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
 fn serve_udp(
     sock: UdpSocket,
     opts: &SyslogSourceOptions,
@@ -102,14 +110,7 @@ fn serve_udp(
     while !stop.load(Ordering::Relaxed) {
         let n = match sock.recv_from(&mut buf) {
             Ok((n, _)) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
+            Err(e) if idle(&e) => continue,
             Err(e) => {
                 tracing::warn!(error = %e, "agent: syslog UDP receive failed");
                 continue;
@@ -180,14 +181,7 @@ fn serve_tcp(
         }
         let n = match s.read(&mut chunk) {
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
+            Err(e) if idle(&e) => continue,
             Err(e) => return Err(format!("read: {e}")),
         };
         m.bytes.fetch_add(n as u64, Ordering::Relaxed);
