@@ -757,6 +757,11 @@ async fn syslog_source_relays_tcp_and_udp_with_facility_tags() {
         )
         .await;
     assert_eq!(pg, 40, "UDP on loopback: all 40");
+    // relayed syslog is mapped as the server's own syslog input maps it
+    let m = http.get("/relayed-2026.11.27/_mapping").await.json();
+    let props = &m["relayed-2026.11.27"]["mappings"]["properties"];
+    assert_eq!(props["appname"]["type"], "keyword", "{props}");
+    assert_eq!(props["message"]["type"], "text", "{props}");
     let mut agent = agent;
     agent.stop();
 }

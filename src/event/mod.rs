@@ -115,6 +115,8 @@ pub const TIMESTAMP_FIELDS: &[&str] = &[
     "event_time",
     "@t",
     "t",
+    // syslog-ng's JSON templates (`$(format-json --scope rfc5424)`)
+    "ISODATE",
 ];
 
 /// Find the record's own timestamp (see [`TIMESTAMP_FIELDS`]).
@@ -188,6 +190,24 @@ pub fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_time_from_the_usual_fields() {
+        let at = |v: serde_json::Value| record_timestamp(v.as_object().unwrap(), None, 0);
+        let ms = 1_794_959_980_000; // 2026-11-17T23:59:40Z
+        assert_eq!(
+            at(serde_json::json!({"ISODATE": "2026-11-17T23:59:40+00:00"})),
+            Some(ms)
+        );
+        assert_eq!(
+            at(
+                serde_json::json!({"@timestamp": "2026-11-17T23:59:40Z", "ISODATE": "2020-01-01T00:00:00Z"})
+            ),
+            Some(ms),
+            "@timestamp comes first"
+        );
+        assert_eq!(at(serde_json::json!({"message": "x"})), None);
+    }
 
     #[test]
     fn doc_ids_are_unique_and_share_prefixes() {

@@ -422,6 +422,13 @@ fn decode_frames(
             .filter(|_| !entries.is_empty())
             .map(|c| chunk_id_prefix(c, f));
         let route = router.route(&tag);
+        // syslog relayed by an agent (`syslog.<facility>.<severity>`) is
+        // mapped as the syslog input maps it
+        let profile = if tag == "syslog" || tag.starts_with("syslog.") {
+            crate::event::FieldProfile::Syslog
+        } else {
+            crate::event::FieldProfile::Dynamic
+        };
         let route_key = route as *const _ as usize;
         let mut events = Vec::with_capacity(entries.len());
         for (
@@ -485,7 +492,7 @@ fn decode_frames(
                 timestamp_ms: ts,
                 source,
                 parsed: Some(Box::new(record)),
-                profile: crate::event::FieldProfile::Dynamic,
+                profile,
             });
         }
         let first = prefix.and(events.first().map(|e| (e.index.clone(), e.id.clone())));
