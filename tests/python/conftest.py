@@ -8,6 +8,9 @@ a config file of the given text; it waits until the server has reported its
 addresses and answers `GET /`, and stops it afterwards (SIGTERM, then SIGKILL
 after 10 s), keeping its log as target/test-logs/<keep_as>.
 
+`TcpRelay` is a transparent TCP relay that keeps the bytes passing through it
+per connection, for the test files' wire taps to decode.
+
 The test files import these helpers (`from conftest import ...`), which
 works with pytest's default import mode (prepend): this directory is on
 sys.path once pytest has loaded this conftest.
@@ -21,7 +24,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -106,6 +111,88 @@ _LISTENING = {
     "forward": r"Fluentd forward input on 127\.0\.0\.1:(\d+)",
     "syslog": r"syslog input on 127\.0\.0\.1:(\d+)",
 }
+
+
+class TcpRelay:
+    """A transparent TCP relay 127.0.0.1:port -> 127.0.0.1:upstream_port that keeps,
+    per accepted connection, every byte the client sent and, with keep_replies,
+    every byte the upstream answered. Subclasses decode them (connections())."""
+
+    def __init__(self, upstream_port, keep_replies=True):
+        self.upstream = upstream_port
+        self.keep_replies = keep_replies
+        self.lock = threading.Lock()
+        self.conns = []  # [client bytes, upstream bytes or None] per connection
+        self.socks = []
+        self.stopping = threading.Event()
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(None)
+            try:
+                u = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+                u.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            pair = [bytearray(), bytearray() if self.keep_replies else None]
+            with self.lock:
+                self.conns.append(pair)
+                self.socks += [c, u]
+            threading.Thread(target=self._pump, args=(c, u, pair[0]), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, pair[1]), daemon=True).start()
+
+    def _pump(self, src, dst, buf):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if buf is not None:
+                    with self.lock:
+                        buf.extend(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def connections(self):
+        """[(client bytes, upstream bytes or None without keep_replies)], one per
+        connection in the order they were accepted."""
+        with self.lock:
+            return [(bytes(a), None if b is None else bytes(b)) for a, b in self.conns]
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join(timeout=2)
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        with self.lock:
+            socks = list(self.socks)
+        for s in socks:
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
 @contextlib.contextmanager

@@ -34,6 +34,8 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from conftest import TcpRelay
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = REPO_ROOT / "tests" / "node"
 NODE = os.environ.get("LOGWEAVE_NODE", "node")
@@ -271,87 +273,21 @@ class Agent:
             self.proc.wait()
 
 
-class WireTap:
+class WireTap(TcpRelay):
     """A transparent TCP relay 127.0.0.1:port -> 127.0.0.1:upstream that keeps
     every byte the client sent, per connection (to see frames on the wire)."""
 
     def __init__(self, upstream_port):
-        self.upstream = upstream_port
-        self.lock = threading.Lock()
-        self.sent = []  # one bytearray per accepted connection
-        self.socks = []
-        self.closed = False
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.lsock.settimeout(0.2)
-        self.port = self.lsock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                c, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            c.settimeout(None)
-            try:
-                u = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
-                u.settimeout(None)
-            except OSError:
-                c.close()
-                continue
-            buf = bytearray()
-            with self.lock:
-                self.sent.append(buf)
-                self.socks += [c, u]
-            threading.Thread(target=self._pump, args=(c, u, buf), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c, None), daemon=True).start()
-
-    def _pump(self, src, dst, record):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if record is not None:
-                    with self.lock:
-                        record.extend(data)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            try:
-                dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+        super().__init__(upstream_port, keep_replies=False)
 
     def frames(self):
         """Every msgpack message the client sent, per connection, in order."""
-        with self.lock:
-            conns = [bytes(b) for b in self.sent]
         out = []
-        for data in conns:
+        for data, _ in self.connections():
             u = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=256 << 20)
             u.feed(data)
             out.append(list(u))
         return out
-
-    def close(self):
-        self.closed = True
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
-        with self.lock:
-            socks = list(self.socks)
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
 
 
 # ---------------------------------------------------------------------------

@@ -61,7 +61,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KEEP_DIR, REPO_ROOT, LogweaveServer, keep_log, start_logweave, tail
+from conftest import KEEP_DIR, REPO_ROOT, LogweaveServer, TcpRelay, keep_log, start_logweave, tail
 
 UTC = timezone.utc
 DEADLINE_S = 30
@@ -692,6 +692,31 @@ def syslog_ng_install():
     return exe, mods[-1].parent, env
 
 
+def start_syslog_ng(exe, module_dir, env, tmp, conf, log, what):
+    """syslog-ng in the foreground with the config file `conf`, its persist file,
+    pid file and control socket in `tmp`, its output (-e: its own messages on
+    stderr) in `log`. Waits for the pid file and its TCP input (port(0): the port
+    is read from /proc), checks that it listens on that one port only and on
+    nothing beyond what the test feeds (assert_contained), and returns
+    (process, [(ip, port)]). `what` names it in failures; a process that gets
+    no further is stopped before the failure propagates."""
+    with open(log, "wb") as lf:
+        proc = subprocess.Popen([str(exe), "-F", "-e", "-f", str(conf), "--module-path=%s" % module_dir,
+                                 "--persist-file=%s" % (tmp / "syslog-ng.persist"),
+                                 "--pidfile=%s" % (tmp / "syslog-ng.pid"),
+                                 "--control=%s" % (tmp / "syslog-ng.ctl")],
+                                stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                cwd=str(tmp))
+    try:
+        listen = _wait_for(lambda: (tmp / "syslog-ng.pid").exists() and daemon_sockets(proc.pid)[0],
+                           what, proc, log)
+        assert len(listen) == 1, "syslog-ng should listen on one TCP port: %r" % listen
+        return proc, assert_contained(proc.pid, what)
+    except BaseException:  # (pytest.fail raises a BaseException)
+        stop_process(proc)
+        raise
+
+
 @pytest.fixture(scope="module")
 def syslog_ng(server, tmp_path_factory):
     exe, module_dir, env = syslog_ng_install()
@@ -732,18 +757,7 @@ source s_file {{ file("{file_log}" follow-freq(0.2) flags(no-parse) program-over
     log = tmp / "syslog-ng.stderr"
     proc = None
     try:
-        with open(log, "wb") as lf:
-            proc = subprocess.Popen([str(exe), "-F", "-e", "-f", str(conf), "--module-path=%s" % module_dir,
-                                     "--persist-file=%s" % (tmp / "syslog-ng.persist"),
-                                     "--pidfile=%s" % (tmp / "syslog-ng.pid"),
-                                     "--control=%s" % (tmp / "syslog-ng.ctl")],
-                                    stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    cwd=str(tmp))
-        # (-e: syslog-ng's own messages go to stderr) port(0): the input's port is read from /proc
-        listen = _wait_for(lambda: (tmp / "syslog-ng.pid").exists() and daemon_sockets(proc.pid)[0],
-                           "syslog-ng", proc, log)
-        assert len(listen) == 1, "syslog-ng should listen on one TCP port: %r" % listen
-        listen = assert_contained(proc.pid, "syslog-ng")
+        proc, listen = start_syslog_ng(exe, module_dir, env, tmp, conf, log, "syslog-ng")
         port = listen[0][1]
         fed = datetime.now(UTC)
         for c in peer.cases.values():
@@ -790,84 +804,22 @@ SNG_HTTP_CASES = [
 N_HTTP = 40
 
 
-class HttpTap:
+class HttpTap(TcpRelay):
     """A transparent TCP relay 127.0.0.1:port -> 127.0.0.1:upstream keeping the
     bytes of both directions of every connection: the HTTP requests exactly as
     syslog-ng sent them to logweave, and logweave's answers."""
 
     def __init__(self, upstream_port):
-        self.upstream = upstream_port
-        self.lock = threading.Lock()
-        self.conns = []  # [request bytes, response bytes] per connection
-        self.socks = []
-        self.stop = threading.Event()
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.lsock.settimeout(0.2)
-        self.port = self.lsock.getsockname()[1]
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            c.settimeout(None)
-            try:
-                u = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
-                u.settimeout(None)
-            except OSError:
-                c.close()
-                continue
-            pair = [bytearray(), bytearray()]
-            with self.lock:
-                self.conns.append(pair)
-                self.socks += [c, u]
-            threading.Thread(target=self._pump, args=(c, u, pair[0]), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c, pair[1]), daemon=True).start()
-
-    def _pump(self, src, dst, buf):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                with self.lock:
-                    buf.extend(data)
-                dst.sendall(data)
-        except OSError:
-            pass
-        try:
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+        super().__init__(upstream_port, keep_replies=True)
 
     def exchanges(self):
         """[(request, response or None)] in order, each parsed by parse_http."""
-        with self.lock:
-            conns = [(bytes(a), bytes(b)) for a, b in self.conns]
         out = []
-        for k, (sent, answered) in enumerate(conns):
+        for k, (sent, answered) in enumerate(self.connections()):
             reqs = parse_http(sent, "request", k)
             resps = [r for r in parse_http(answered, "response", k) if not 100 <= r.status < 200]
             out += [(r, resps[i] if i < len(resps) else None) for i, r in enumerate(reqs)]
         return out
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(timeout=2)
-        self.lsock.close()
-        with self.lock:
-            for s in self.socks:
-                try:
-                    s.close()
-                except OSError:
-                    pass
 
 
 @dataclass
@@ -967,17 +919,7 @@ source s_net {{ network(ip("127.0.0.1") port(0) transport("tcp") flags(syslog-pr
     log = tmp / "syslog-ng.stderr"
     proc = None
     try:
-        with open(log, "wb") as lf:
-            proc = subprocess.Popen([str(exe), "-F", "-e", "-f", str(conf), "--module-path=%s" % module_dir,
-                                     "--persist-file=%s" % (tmp / "syslog-ng.persist"),
-                                     "--pidfile=%s" % (tmp / "syslog-ng.pid"),
-                                     "--control=%s" % (tmp / "syslog-ng.ctl")],
-                                    stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    cwd=str(tmp))
-        listen = _wait_for(lambda: (tmp / "syslog-ng.pid").exists() and daemon_sockets(proc.pid)[0],
-                           "syslog-ng (http)", proc, log)
-        assert len(listen) == 1, "syslog-ng should listen on one TCP port: %r" % listen
-        listen = assert_contained(proc.pid, "syslog-ng (http)")
+        proc, listen = start_syslog_ng(exe, module_dir, env, tmp, conf, log, "syslog-ng (http)")
         feed_tcp(listen[0][1], [m for c in cases.values() for m in c.msgs])
         yield cases
     finally:
