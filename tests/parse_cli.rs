@@ -192,3 +192,56 @@ route_if = { condition = 'level == "ERROR" or status >= 500', index = "alerts" }
         "{err}"
     );
 }
+
+#[test]
+fn agent_sources_parse_and_transform_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[agent]
+data_dir = "{}"
+[[agent.sources]]
+type = "stdin"
+parser = "grok"
+parser_options = {{ pattern = '^%{{WORD:level}} %{{NUMBER:ms:int}}ms %{{GREEDYDATA:msg}}' }}
+[[agent.sources.transforms]]
+drop_if = 'level == "debug"'
+[[agent.sources.transforms]]
+normalize_level = "level"
+[[agent.sources.transforms]]
+redact = {{ patterns = ["ipv4"], fields = ["msg"] }}
+[agent.output]
+type = "stdout"
+"#,
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let input =
+        "debug 1ms noisy\nwarning 250ms slow call from 10.1.2.3\ninfo 3ms ok\nnot matching\n";
+    let (code, out, err) = run(&["agent", "--config", cfg.to_str().unwrap()], input);
+    assert_eq!(code, 0, "{err}");
+    let recs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
+        .collect();
+    assert_eq!(recs.len(), 3, "the debug line is dropped: {out}");
+    assert_eq!(
+        (&recs[0]["level"], &recs[0]["ms"]),
+        (&json!("WARN"), &json!(250))
+    );
+    let msg = recs[0]["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with("slow call from ") && !msg.contains("10.1.2.3"),
+        "{msg}"
+    );
+    assert_eq!(
+        (&recs[1]["level"], &recs[1]["ms"]),
+        (&json!("INFO"), &json!(3))
+    );
+    assert_eq!(recs[2]["tags"], json!(["_grokparsefailure"]));
+    assert_eq!(recs[2]["message"], "not matching");
+}

@@ -64,6 +64,10 @@ pub struct SourceSection {
     pub multiline_indent: bool,
     pub multiline_flush_ms: Option<u64>,
     pub path_key: Option<String>,
+    /// Transforms in order (`[[agent.sources.transforms]]`), as in routes;
+    /// applied after the parser, before the event leaves this machine.
+    #[serde(default)]
+    pub transforms: Vec<Spanned<crate::pipeline::transform::TransformSpec>>,
 }
 
 /// `[agent.output]`
@@ -136,6 +140,7 @@ pub struct SourceConfig {
     pub multiline: Option<super::source::Multiline>,
     pub multiline_flush: Duration,
     pub path_key: Option<String>,
+    pub transforms: std::sync::Arc<Vec<crate::pipeline::transform::Transform>>,
 }
 
 /// Validated output settings.
@@ -322,7 +327,31 @@ pub fn validate(
                 "give one of multiline_start, multiline_continue, multiline_indent".into(),
             );
         }
+        let mut transforms = Vec::new();
+        for (j, t) in s.transforms.iter().enumerate() {
+            let k = key(&format!("transforms[{j}]"));
+            if t.get_ref().route_if.is_some() {
+                bad(
+                    t.span(),
+                    &k,
+                    "route_if picks a server index: use it in the server's [[routes]]".into(),
+                );
+                continue;
+            }
+            match crate::pipeline::transform::Transform::build(t.get_ref()) {
+                Ok(t) => transforms.push(t),
+                Err(e) => bad(t.span(), &k, e),
+            }
+        }
+        if is_syslog && !transforms.is_empty() {
+            bad(
+                s.type_.span(),
+                &key("transforms"),
+                "a syslog source has no transforms yet; give them to the server's route".into(),
+            );
+        }
         sources.push(SourceConfig {
+            transforms: std::sync::Arc::new(transforms),
             paths: is_tail.then(|| s.paths.clone()),
             listen,
             tag: s.tag.clone().unwrap_or_else(|| {

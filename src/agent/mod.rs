@@ -140,6 +140,7 @@ pub fn start(
             multiline_flush: s.multiline_flush,
             path_key: s.path_key.clone(),
             hostname: hostname.clone(),
+            transforms: s.transforms.clone(),
         };
         let builder = ChunkBuilder::new(
             &s.tag,
@@ -311,6 +312,12 @@ pub fn render_metrics(m: &AgentMetrics) -> String {
         "Lines the parser could not parse (kept as message).",
         "counter",
         per_source(|s| s.parse_failures.load(Ordering::Relaxed)),
+    );
+    family(
+        "logweave_agent_dropped_total",
+        "Events a transform dropped (drop_if, keep_if, sample).",
+        "counter",
+        per_source(|s| s.dropped.load(Ordering::Relaxed)),
     );
     family(
         "logweave_agent_rotations_total",

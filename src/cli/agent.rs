@@ -79,6 +79,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<i32> {
     let flag_source = |paths: Option<Vec<String>>| SourceConfig {
         paths,
         listen: None,
+        transforms: Default::default(),
         tag: args.tag.clone(),
         parser: parser.clone(),
         read_from_head: args.read_from_head,

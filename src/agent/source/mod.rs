@@ -60,6 +60,8 @@ pub struct SourceMetrics {
     pub lines_dropped: AtomicU64,
     pub invalid_utf8: AtomicU64,
     pub parse_failures: AtomicU64,
+    /// Events a transform dropped (`drop_if`, `keep_if`, `sample`).
+    pub dropped: AtomicU64,
     pub rotations: AtomicU64,
     pub truncations: AtomicU64,
     pub files: AtomicU64,
@@ -80,6 +82,8 @@ pub struct LineOptions {
     pub path_key: Option<String>,
     /// Added as `host` to records without one.
     pub hostname: String,
+    /// Applied to each record after parsing; may drop it.
+    pub transforms: std::sync::Arc<Vec<crate::pipeline::transform::Transform>>,
 }
 
 /// Turns raw bytes of one stream (file or stdin) into events.
@@ -285,13 +289,13 @@ fn utf8_cut(b: &[u8], max: usize) -> usize {
     }
 }
 
-/// Build a record from an event's text.
+/// Build a record from an event's text; `None` when a transform drops it.
 pub fn record(
     text: String,
     path: Option<&str>,
     opts: &LineOptions,
     m: &SourceMetrics,
-) -> Map<String, Value> {
+) -> Option<Map<String, Value>> {
     let (mut rec, ok) = opts.parser.record(&text);
     if !ok {
         m.parse_failures.fetch_add(1, Ordering::Relaxed);
@@ -302,7 +306,19 @@ pub fn record(
     if let (Some(k), Some(p)) = (&opts.path_key, path) {
         rec.insert(k.clone(), Value::String(p.to_string()));
     }
-    rec
+    if !opts.transforms.is_empty() {
+        let out = crate::pipeline::transform::apply(
+            &opts.transforms,
+            &mut rec,
+            &opts.hostname,
+            crate::event::now_ms(),
+        );
+        if out.drop {
+            m.dropped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+    }
+    Some(rec)
 }
 
 /// A batch of events of one tag, ready to send, with the positions it
@@ -423,6 +439,7 @@ mod tests {
             multiline_flush: Duration::from_millis(0),
             path_key: None,
             hostname: "h".into(),
+            transforms: Default::default(),
         }
     }
 
@@ -515,11 +532,43 @@ mod tests {
         let m = SourceMetrics::default();
         let mut o = opts(100, LongLines::Split, None);
         o.parser = Parser::Json;
-        let r = record(r#"{"a":1}"#.into(), None, &o, &m);
+        let r = record(r#"{"a":1}"#.into(), None, &o, &m).unwrap();
         assert_eq!(Value::Object(r), serde_json::json!({"a":1,"host":"h"}));
-        let r = record("not json".into(), None, &o, &m);
+        let r = record("not json".into(), None, &o, &m).unwrap();
         assert_eq!(r["tags"], serde_json::json!(["_jsonparsefailure"]));
         assert_eq!(m.parse_failures.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn transforms_run_in_the_agent() {
+        let m = SourceMetrics::default();
+        let mut o = opts(100, LongLines::Split, None);
+        o.parser = Parser::Json;
+        let spec: toml::Table = toml::from_str(
+            "[[t]]\ndrop_if = 'level == \"DEBUG\"'\n[[t]]\nadd_fields = { node = \"%{@receiver}\" }\n[[t]]\nredact = { patterns = [\"email\"] }\n",
+        )
+        .unwrap();
+        let ts = spec["t"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let s: crate::pipeline::transform::TransformSpec = v.clone().try_into().unwrap();
+                crate::pipeline::transform::Transform::build(&s).unwrap()
+            })
+            .collect();
+        o.transforms = std::sync::Arc::new(ts);
+        assert!(record(r#"{"level":"DEBUG"}"#.into(), None, &o, &m).is_none());
+        let r = record(
+            r#"{"level":"INFO","msg":"mail bob@example.com"}"#.into(),
+            None,
+            &o,
+            &m,
+        )
+        .unwrap();
+        assert_eq!(r["node"], "h");
+        assert!(!r["msg"].as_str().unwrap().contains("bob@"), "{r:?}");
+        assert_eq!(m.dropped.load(Ordering::Relaxed), 1);
     }
 
     proptest::proptest! {

@@ -56,8 +56,11 @@ pub fn run(
         split.flush_pending(&opts, false, &mut lines);
         let now = super::now_ns();
         for l in lines.drain(..) {
-            builder.add(now, &record(l.text, None, &opts, &metrics));
             metrics.events.fetch_add(1, Ordering::Relaxed);
+            let Some(rec) = record(l.text, None, &opts, &metrics) else {
+                continue;
+            };
+            builder.add(now, &rec);
             if builder.is_full() {
                 if let Some(c) = builder.take() {
                     if tx.send(c).is_err() {

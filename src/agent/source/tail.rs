@@ -244,10 +244,12 @@ impl Tailer {
         let now = super::now_ns();
         let mut last = None;
         for l in lines.drain(..) {
-            let rec = record(l.text, Some(&path), &self.opts.lines, &self.metrics);
-            self.builder.add(now, &rec);
             self.metrics.events.fetch_add(1, Ordering::Relaxed);
             last = Some(l.end);
+            let Some(rec) = record(l.text, Some(&path), &self.opts.lines, &self.metrics) else {
+                continue;
+            };
+            self.builder.add(now, &rec);
             if self.builder.is_full() {
                 self.builder.mark(Mark {
                     key,
@@ -381,6 +383,7 @@ mod tests {
                 multiline_flush: Duration::from_secs(1),
                 path_key: None,
                 hostname: "h".into(),
+                transforms: Default::default(),
             },
             rescan: Duration::from_millis(50),
             poll: Duration::from_millis(10),
