@@ -8,6 +8,7 @@
 //!   RSS is its own); the agent tails a pre-written JSON-lines file from its
 //!   start; the clock runs until every line is searchable.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -394,10 +395,87 @@ pub fn parse(args: BenchArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Start a syslog daemon writing a file, send the load, and time until the
+/// file has every message (seconds).
+async fn daemon_to_file<F, Fut>(
+    name: &str,
+    mut cmd: std::process::Command,
+    port: u16,
+    out: &std::path::Path,
+    n: u64,
+    send_all: F,
+) -> anyhow::Result<f64>
+where
+    F: Fn(u16) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    let t = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            anyhow::bail!("{name} did not listen within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    send_all(port).await?;
+    let done = loop {
+        let lines = std::fs::read(out)
+            .map(|b| b.iter().filter(|c| **c == b'\n').count() as u64)
+            .unwrap_or(0);
+        if lines >= n {
+            break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            break f64::NAN;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(done)
+}
+
+/// syslog-ng as scripts/test unpacks it: (binary, module dir, version for
+/// `@version`, LD_LIBRARY_PATH), or None.
+fn syslog_ng_install() -> Option<(PathBuf, PathBuf, String, String)> {
+    let root = std::env::var_os("LOGWEAVE_SYSLOG_NG_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/syslog-ng-root"));
+    let exe = root.join("usr/sbin/syslog-ng");
+    if !exe.exists() {
+        return None;
+    }
+    let pattern = format!("{}/usr/lib/syslog-ng/*/libafsocket.so", root.display());
+    let modules = glob::glob(&pattern).ok()?.flatten().last()?.parent()?.to_path_buf();
+    let version = modules.file_name()?.to_str()?.to_string();
+    let mut libs: Vec<String> = Vec::new();
+    for lib in glob::glob(&format!("{}/**/lib*.so*", root.display())).ok()?.flatten() {
+        if let Some(dir) = lib.parent() {
+            let d = dir.display().to_string();
+            if !d.contains("syslog-ng/3") && !libs.contains(&d) {
+                libs.push(d);
+            }
+        }
+    }
+    if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
+        libs.push(old.to_string_lossy().into_owned());
+    }
+    Some((exe, modules, version, libs.join(":")))
+}
+
 /// `bench syslog`: RFC 5424 messages over TCP (octet counting, `clients`
 /// connections) into a server with the embedded store until all are
-/// searchable; then, when `rsyslogd` is installed, the same load into
-/// rsyslog writing a plain file, as a reference measured in the same run.
+/// searchable; then the same load into rsyslog and syslog-ng (where
+/// installed) writing a plain file, as references measured in the same run.
 pub async fn syslog(args: BenchArgs) -> anyhow::Result<i32> {
     use tokio::io::AsyncWriteExt;
     let root = match &args.data_dir {
@@ -486,7 +564,7 @@ pub async fn syslog(args: BenchArgs) -> anyhow::Result<i32> {
         n as f64 / visible,
         rss as f64 / 1024.0
     );
-    // rsyslog reference
+    // references: the same load into syslog daemons writing a plain file
     let rsyslogd = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists());
@@ -507,43 +585,46 @@ pub async fn syslog(args: BenchArgs) -> anyhow::Result<i32> {
                     out = out.display()
                 ),
             )?;
-            let mut rs = std::process::Command::new(bin)
-                .args(["-n", "-f"])
+            let mut cmd = std::process::Command::new(bin);
+            cmd.args(["-n", "-f"])
                 .arg(&conf)
                 .arg("-i")
-                .arg(root.join("rsyslog.pid"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting rsyslogd")?;
-            let t = Instant::now();
-            while tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_err()
-            {
-                if t.elapsed() > Duration::from_secs(20) {
-                    let _ = rs.kill();
-                    anyhow::bail!("rsyslogd did not listen within 20 s");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            let started = Instant::now();
-            send_all(port).await?;
-            let done = loop {
-                let lines = std::fs::read(&out)
-                    .map(|b| b.iter().filter(|c| **c == b'\n').count() as u64)
-                    .unwrap_or(0);
-                if lines >= n {
-                    break started.elapsed().as_secs_f64();
-                }
-                if started.elapsed() > Duration::from_secs(600) {
-                    break f64::NAN;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            };
-            let _ = rs.kill();
-            let _ = rs.wait();
+                .arg(root.join("rsyslog.pid"));
+            let done = daemon_to_file("rsyslogd", cmd, port, &out, n, send_all).await?;
             println!("rsyslog (reference, into a plain file): all written after {done:.2} s: {:.0} events/s", n as f64 / done);
+        }
+    }
+    match syslog_ng_install() {
+        None => println!(
+            "syslog-ng reference skipped: no syslog-ng unpacked in target/syslog-ng-root \
+             (scripts/test puts it there) or $LOGWEAVE_SYSLOG_NG_ROOT"
+        ),
+        Some((exe, modules, version, libs)) => {
+            let port = free()?;
+            let out = root.join("syslog-ng-out.log");
+            let conf = root.join("syslog-ng.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "@version: {version}\n\
+                     options {{ keep-hostname(yes); stats-freq(0); mark-freq(0); use-dns(no); log-fifo-size(100000); }};\n\
+                     source s {{ network(ip(\"127.0.0.1\") port({port}) transport(\"tcp\") flags(syslog-protocol) log-iw-size(100000)); }};\n\
+                     destination d {{ file(\"{out}\" template(\"$MSG\\n\")); }};\n\
+                     log {{ source(s); destination(d); }};\n",
+                    out = out.display()
+                ),
+            )?;
+            let mut cmd = std::process::Command::new(exe);
+            cmd.arg("-F")
+                .arg("-f")
+                .arg(&conf)
+                .arg(format!("--module-path={}", modules.display()))
+                .arg(format!("--persist-file={}", root.join("sng.persist").display()))
+                .arg(format!("--pidfile={}", root.join("sng.pid").display()))
+                .arg(format!("--control={}", root.join("sng.ctl").display()))
+                .env("LD_LIBRARY_PATH", libs);
+            let done = daemon_to_file("syslog-ng", cmd, port, &out, n, send_all).await?;
+            println!("syslog-ng (reference, into a plain file): all written after {done:.2} s: {:.0} events/s", n as f64 / done);
         }
     }
     if args.data_dir.is_none() {
