@@ -455,10 +455,18 @@ fn syslog_ng_install() -> Option<(PathBuf, PathBuf, String, String)> {
         return None;
     }
     let pattern = format!("{}/usr/lib/syslog-ng/*/libafsocket.so", root.display());
-    let modules = glob::glob(&pattern).ok()?.flatten().last()?.parent()?.to_path_buf();
+    let modules = glob::glob(&pattern)
+        .ok()?
+        .flatten()
+        .last()?
+        .parent()?
+        .to_path_buf();
     let version = modules.file_name()?.to_str()?.to_string();
     let mut libs: Vec<String> = Vec::new();
-    for lib in glob::glob(&format!("{}/**/lib*.so*", root.display())).ok()?.flatten() {
+    for lib in glob::glob(&format!("{}/**/lib*.so*", root.display()))
+        .ok()?
+        .flatten()
+    {
         if let Some(dir) = lib.parent() {
             let d = dir.display().to_string();
             if !d.contains("syslog-ng/3") && !libs.contains(&d) {
@@ -619,7 +627,10 @@ pub async fn syslog(args: BenchArgs) -> anyhow::Result<i32> {
                 .arg("-f")
                 .arg(&conf)
                 .arg(format!("--module-path={}", modules.display()))
-                .arg(format!("--persist-file={}", root.join("sng.persist").display()))
+                .arg(format!(
+                    "--persist-file={}",
+                    root.join("sng.persist").display()
+                ))
                 .arg(format!("--pidfile={}", root.join("sng.pid").display()))
                 .arg(format!("--control={}", root.join("sng.ctl").display()))
                 .env("LD_LIBRARY_PATH", libs);
