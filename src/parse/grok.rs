@@ -25,6 +25,11 @@ const RETRY_LIMIT: u64 = 2_000_000;
 /// Deepest nesting of pattern references (the library's deepest is < 10).
 const MAX_DEPTH: usize = 32;
 
+/// Longest expanded regular expression: definitions that each use the next
+/// twice would otherwise double at every level (COMBINEDAPACHELOG expands
+/// to about 3 KB).
+const MAX_EXPANDED: usize = 1 << 20;
+
 /// Where a pattern text comes from, for error messages.
 #[derive(Debug, Clone, Copy)]
 enum Source {
@@ -104,7 +109,6 @@ struct Capture {
 pub struct GrokPattern {
     regex: Regex,
     captures: Vec<Capture>,
-    source: String,
 }
 
 /// What expansion produces: the regex text and, per generated group name,
@@ -122,6 +126,12 @@ fn expand(
 ) -> Result<(), String> {
     let mut rest = text;
     while let Some(at) = rest.find("%{") {
+        if out.regex.len() > MAX_EXPANDED {
+            return Err(format!(
+                "grok pattern expands to more than {MAX_EXPANDED} bytes (at %{{{}}})",
+                stack.last().map_or("", String::as_str)
+            ));
+        }
         out.regex.push_str(&rest[..at]);
         let after = &rest[at + 2..];
         let end = after
@@ -218,10 +228,10 @@ impl GrokPattern {
         });
         let mut captures = Vec::new();
         for (group, field, ty) in &exp.fields {
-            let conv = match (ty, types.get(field)) {
-                (_, Some(t)) => conversion(t, field)?,
-                (Some(t), None) => conversion(t, field)?,
-                (None, None) => Conversion::String,
+            // `types` wins over the `:type` suffix
+            let conv = match types.get(field).or(ty.as_ref()) {
+                Some(t) => conversion(t, field)?,
+                None => Conversion::String,
             };
             for &g in groups.get(group).into_iter().flatten() {
                 captures.push(Capture {
@@ -256,16 +266,7 @@ impl GrokPattern {
             ));
         }
         captures.sort_by_key(|c| c.group);
-        Ok(GrokPattern {
-            regex,
-            captures,
-            source: pattern.to_string(),
-        })
-    }
-
-    /// The pattern as written, for messages.
-    pub fn source(&self) -> &str {
-        &self.source
+        Ok(GrokPattern { regex, captures })
     }
 
     /// Fields of the first match, or `None`. Empty captures are left out
@@ -512,6 +513,15 @@ mod tests {
             e.contains("%{MISSING} is not defined (used by %{OUTER})"),
             "{e}"
         );
+        // each level uses the next twice: 2^30 copies if nothing stopped it
+        let mut bomb = PatternSet::default();
+        for i in 0..30 {
+            bomb.define(&format!("L{i}"), &format!("%{{L{}}}%{{L{}}}", i + 1, i + 1))
+                .unwrap();
+        }
+        bomb.define("L30", "x").unwrap();
+        let e = err("%{L0:x}", &bomb);
+        assert!(e.contains("expands to more than"), "{e}");
         assert!(err("%{WORD}", &set).contains("names no fields"));
         assert!(err("%{WORD:a:bogus}", &set).contains("type 'bogus'"));
         assert!(err("%{WORD:a", &set).contains("unclosed"));
