@@ -68,46 +68,6 @@ impl Level {
     }
 }
 
-fn lookup<'a>(record: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    if let Some(v) = record.get(path) {
-        return Some(v);
-    }
-    let (head, rest) = path.split_once('.')?;
-    match record.get(head)? {
-        Value::Object(inner) => lookup(inner, rest),
-        _ => None,
-    }
-}
-
-fn first_string(record: &Map<String, Value>, names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| match lookup(record, n)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
-}
-
-const LEVEL_FIELDS: &[&str] = &[
-    "level",
-    "severity",
-    "log.level",
-    "lvl",
-    "loglevel",
-    "levelname",
-    "LEVEL",
-    "PRIORITY",
-];
-const SERVICE_FIELDS: &[&str] = &[
-    "service",
-    "service.name",
-    "app",
-    "application",
-    "PROGRAM",
-    "appname",
-    "program",
-];
-const HOST_FIELDS: &[&str] = &["host", "hostname", "host.name", "HOST", "source_host"];
-
 /// A field's value as the text of a level, service or host.
 fn as_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
@@ -142,9 +102,12 @@ fn nested<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     }
 }
 
-/// See [`Detected`]; the ranks follow `LEVEL_FIELDS`, `SERVICE_FIELDS`
-/// and `HOST_FIELDS` (twice the position; one more for the nested form of
-/// a dotted name, which loses to the literal dotted key).
+/// See [`Detected`]. Names in order of preference: level, severity,
+/// log.level, lvl, loglevel, levelname, LEVEL, PRIORITY; service,
+/// service.name, app, application, PROGRAM, appname, program; host,
+/// hostname, host.name, HOST, source_host. A rank is twice the position,
+/// one more for the nested form of a dotted name (which loses to the
+/// literal dotted key).
 pub fn detect(record: &Map<String, Value>) -> Detected<'_> {
     let (mut level, mut service, mut host) = (None, None, None);
     for (k, v) in record {
@@ -188,21 +151,6 @@ pub fn detect(record: &Map<String, Value>) -> Detected<'_> {
     }
 }
 
-/// The record's normalised level, if any field names one.
-pub fn detect_level(record: &Map<String, Value>) -> Option<Level> {
-    first_string(record, LEVEL_FIELDS).and_then(|s| Level::parse(&s))
-}
-
-/// The record's service name, if any.
-pub fn detect_service(record: &Map<String, Value>) -> Option<String> {
-    first_string(record, SERVICE_FIELDS)
-}
-
-/// The record's host name, if any.
-pub fn detect_host(record: &Map<String, Value>) -> Option<String> {
-    first_string(record, HOST_FIELDS)
-}
-
 /// This machine's host name (for the forward handshake and the agent's
 /// `host` field): `/etc/hostname`, else `$HOSTNAME`, else `localhost`.
 pub fn local_hostname() -> String {
@@ -218,6 +166,63 @@ pub fn local_hostname() -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    // The straightforward definition `detect` must agree with: look each
+    // name up in turn (the order above), nested or dotted.
+    fn lookup<'a>(record: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+        if let Some(v) = record.get(path) {
+            return Some(v);
+        }
+        let (head, rest) = path.split_once('.')?;
+        match record.get(head)? {
+            Value::Object(inner) => lookup(inner, rest),
+            _ => None,
+        }
+    }
+
+    fn first_string(record: &Map<String, Value>, names: &[&str]) -> Option<String> {
+        names.iter().find_map(|n| match lookup(record, n)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    }
+
+    const LEVEL_FIELDS: &[&str] = &[
+        "level",
+        "severity",
+        "log.level",
+        "lvl",
+        "loglevel",
+        "levelname",
+        "LEVEL",
+        "PRIORITY",
+    ];
+    const SERVICE_FIELDS: &[&str] = &[
+        "service",
+        "service.name",
+        "app",
+        "application",
+        "PROGRAM",
+        "appname",
+        "program",
+    ];
+    const HOST_FIELDS: &[&str] = &["host", "hostname", "host.name", "HOST", "source_host"];
+
+    /// The record's normalised level, if any field names one.
+    fn detect_level(record: &Map<String, Value>) -> Option<Level> {
+        first_string(record, LEVEL_FIELDS).and_then(|s| Level::parse(&s))
+    }
+
+    /// The record's service name, if any.
+    fn detect_service(record: &Map<String, Value>) -> Option<String> {
+        first_string(record, SERVICE_FIELDS)
+    }
+
+    /// The record's host name, if any.
+    fn detect_host(record: &Map<String, Value>) -> Option<String> {
+        first_string(record, HOST_FIELDS)
+    }
 
     #[test]
     fn levels() {
@@ -239,9 +244,10 @@ mod tests {
         let r =
             json!({"log": {"level": "warn"}, "service": {"name": "api"}, "host": {"name": "n1"}});
         let r = r.as_object().unwrap();
-        assert_eq!(detect_level(r), Some(Level::Warn));
-        assert_eq!(detect_service(r).as_deref(), Some("api"));
-        assert_eq!(detect_host(r).as_deref(), Some("n1"));
+        let d = detect(r);
+        assert_eq!(d.level, Some(Level::Warn));
+        assert_eq!(d.service.as_deref(), Some("api"));
+        assert_eq!(d.host.as_deref(), Some("n1"));
     }
 
     proptest::proptest! {
@@ -249,14 +255,14 @@ mod tests {
         #[test]
         fn one_pass_agrees_with_lookups(
             keys in proptest::collection::vec(proptest::sample::select(vec![
-                "level", "severity", "log", "log.level", "lvl", "PRIORITY", "service",
-                "service.name", "app", "PROGRAM", "appname", "host", "hostname", "host.name",
-                "HOST", "source_host", "other",
-            ]), 0..8),
+                "level", "severity", "log", "log.level", "lvl", "loglevel", "levelname", "LEVEL",
+                "PRIORITY", "service", "service.name", "app", "application", "PROGRAM", "appname",
+                "program", "host", "hostname", "host.name", "HOST", "source_host", "other",
+            ]), 0..10),
             values in proptest::collection::vec(proptest::sample::select(vec![
                 json!("warn"), json!(""), json!(3), json!("n1"), json!({"level": "error", "name": "x"}),
                 json!({"name": ""}), json!(null), json!(true),
-            ]), 8),
+            ]), 10),
         ) {
             let mut r = Map::new();
             for (k, v) in keys.iter().zip(values) {

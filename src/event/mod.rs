@@ -6,7 +6,7 @@ pub mod fields;
 pub mod timestamp;
 
 use bytes::Bytes;
-pub use fields::{detect_host, detect_level, detect_service, Level};
+pub use fields::{detect, Level};
 pub use timestamp::EpochMillis;
 
 /// How a write treats an existing document with the same id (the `_bulk`

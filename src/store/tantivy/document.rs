@@ -319,7 +319,7 @@ pub fn build(
     for n in &b.names {
         doc.add_text(fields.names, n);
     }
-    let found = event::fields::detect(record);
+    let found = event::detect(record);
     if let Some(l) = found.level {
         doc.add_text(fields.level, l.as_str());
     }
