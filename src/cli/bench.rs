@@ -3,10 +3,8 @@
 //! measured alone; two client tasks send `_bulk` batches.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::{json, Value};
 
 use crate::generate::{GenOptions, Generator};
@@ -91,32 +89,15 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
     };
-    let exe = std::env::current_exe().context("locating the logweave binary")?;
-    let mut cmd = std::process::Command::new(exe);
-    if let Some(c) = &args.server_config {
-        cmd.arg("server").arg("--config").arg(c).arg("--data-dir");
-    } else {
-        cmd.args(["server", "--data-dir"]);
-    }
-    let mut child = cmd
-        .arg(&data_dir)
-        .args(["--http-addr", &format!("127.0.0.1:{port}")])
-        .args(["--forward-addr", "127.0.0.1:0"])
-        .args(["--syslog-addr", "127.0.0.1:0"])
-        .env("LOGWEAVE_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting the server child")?;
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = super::bench_forward::spawn_server(
+        &data_dir,
+        args.server_config.as_deref(),
+        port,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    )
+    .await?;
     let client = reqwest::Client::new();
-    let ready = Instant::now();
-    while client.get(&base).send().await.is_err() {
-        if ready.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            anyhow::bail!("server did not start within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     println!(
         "bench ingest: {} events, batches of {}, {} clients, data dir {}",
         args.events,

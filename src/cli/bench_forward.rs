@@ -152,10 +152,11 @@ pub async fn forward(args: BenchArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Start `logweave server` as a child on loopback ports and wait until its
-/// HTTP API answers; returns the child and the API's base URL.
-async fn spawn_server(
-    root: &std::path::Path,
+/// Start `logweave server` as a child on loopback ports with its data in
+/// `data_dir` and wait until its HTTP API answers; returns the child and the
+/// API's base URL.
+pub(super) async fn spawn_server(
+    data_dir: &std::path::Path,
     config: Option<&std::path::Path>,
     http: u16,
     forward: &str,
@@ -169,7 +170,7 @@ async fn spawn_server(
     }
     let mut child = cmd
         .arg("--data-dir")
-        .arg(root.join("data"))
+        .arg(data_dir)
         .args(["--http-addr", &format!("127.0.0.1:{http}")])
         .args(["--forward-addr", forward])
         .args(["--syslog-addr", syslog])
@@ -216,7 +217,7 @@ pub async fn agent(args: BenchArgs) -> anyhow::Result<i32> {
     let (http, fwd) = (free()?, free()?);
     let exe = std::env::current_exe().context("locating the logweave binary")?;
     let (mut server, base) = spawn_server(
-        &root,
+        &root.join("data"),
         args.server_config.as_deref(),
         http,
         &format!("127.0.0.1:{fwd}"),
@@ -539,7 +540,7 @@ pub async fn syslog(args: BenchArgs) -> anyhow::Result<i32> {
     // logweave
     let (http, sl) = (free()?, free()?);
     let (mut server, base) = spawn_server(
-        &root,
+        &root.join("data"),
         args.server_config.as_deref(),
         http,
         "127.0.0.1:0",
