@@ -10,11 +10,13 @@
 //! - [`wal`]: the write-ahead log with group commit.
 //! - [`store`]: the `Store` interface and the embedded tantivy store.
 //! - [`query`]: the engine-neutral query model, ES DSL and Lucene syntax.
+//! - [`analysis`]: series, forecasts, anomalies and log patterns.
 //! - [`api`]: the Elasticsearch-compatible HTTP API and metrics.
 //! - [`server`]: wiring of the server role; [`cli`]: the command line.
 //! - [`generate`]: realistic log generation for demos, tests and benches.
 
 pub mod agent;
+pub mod analysis;
 pub mod api;
 pub mod cli;
 pub mod config;
