@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::event::Event;
-use crate::query::model::{Query, SearchRequest};
+use crate::query::agg_result::AggResults;
+use crate::query::aggs::AggSpec;
+use crate::query::model::{Query, SearchRequest, TrackTotal};
 use crate::wal::Lsn;
 
 /// Errors of a store; the API layer maps them to HTTP statuses.
@@ -83,8 +85,8 @@ pub struct SearchResult {
     pub track_total: bool,
     pub max_score: Option<f32>,
     pub hits: Vec<Hit>,
-    /// Rendered aggregation results in Elasticsearch's shape.
-    pub aggregations: Option<Value>,
+    /// Typed aggregation results; the API renders them.
+    pub aggregations: Option<AggResults>,
     pub timed_out: bool,
     /// Number of indices (Elasticsearch shards) searched.
     pub shards: usize,
@@ -97,6 +99,20 @@ pub trait Snapshot: Send + Sync {
         req: &SearchRequest,
         after_cursor: Option<&[Value]>,
     ) -> Result<SearchResult, StoreError>;
+
+    /// Run `aggs` over the documents matching `query`, without hits or JSON:
+    /// the typed entry point for the analysis. One result per spec, in
+    /// order.
+    fn aggregate(&self, query: &Query, aggs: &[AggSpec]) -> Result<AggResults, StoreError> {
+        let req = SearchRequest {
+            query: query.clone(),
+            size: 0,
+            track_total_hits: TrackTotal::Off,
+            aggs: aggs.to_vec(),
+            ..Default::default()
+        };
+        Ok(self.search(&req, None)?.aggregations.unwrap_or_default())
+    }
 }
 
 /// How index patterns that match nothing are treated.
@@ -138,6 +154,19 @@ pub trait Store: Send + Sync {
     fn delete_index(&self, name: &str) -> Result<(), StoreError>;
     /// Create an empty index with explicit field types; `false` if it exists.
     fn create_index(&self, name: &str, mapping: mapping::Mapping) -> Result<bool, StoreError>;
+
+    /// [`Snapshot::aggregate`] over the indices an index expression
+    /// (`logs-*`, a comma list) names now. A pattern that matches nothing
+    /// gives empty results; a missing concrete index is an error.
+    fn aggregate(
+        &self,
+        index_expr: &str,
+        query: &Query,
+        aggs: &[AggSpec],
+    ) -> Result<AggResults, StoreError> {
+        let names = self.resolve(index_expr, ResolveOptions::default())?;
+        self.snapshot(&names)?.aggregate(query, aggs)
+    }
 }
 
 /// Counters from one `apply`.

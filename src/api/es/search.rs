@@ -8,10 +8,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::aggs_render;
 use super::scroll::ScrollCtx;
 use super::{flag, json_response, resolve_opts, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
+use crate::query::aggs::AggSpec;
 use crate::query::datemath::parse_duration_ms;
 use crate::query::es_dsl::{self, parse_search_body, parse_sort, parse_track_total};
 use crate::query::lucene;
@@ -111,6 +113,7 @@ fn apply_params(req: &mut SearchRequest, p: &Params) -> Result<(), ApiError> {
 
 fn render(
     res: &SearchResult,
+    aggs: &[AggSpec],
     took_ms: u128,
     p: &Params,
     scroll_id: Option<&str>,
@@ -174,7 +177,7 @@ fn render(
     );
     out.insert("hits".into(), Value::Object(hits_obj));
     if let Some(a) = &res.aggregations {
-        out.insert("aggregations".into(), a.clone());
+        out.insert("aggregations".into(), aggs_render::render(aggs, a));
     }
     Value::Object(out).to_string()
 }
@@ -202,6 +205,7 @@ async fn do_search(
     }
     let mut req = parse_search_body(&body_v)?;
     apply_params(&mut req, &p)?;
+    let agg_specs = req.aggs.clone();
     // Point in time: search its snapshot; `search_after` carries a tiebreak.
     if let Some(pit) = pit {
         if index.is_some() {
@@ -249,7 +253,14 @@ async fn do_search(
                 .await?;
         return Ok(json_response(
             StatusCode::OK,
-            render(&res, started.elapsed().as_millis(), &p, None, Some(&pid)),
+            render(
+                &res,
+                &agg_specs,
+                started.elapsed().as_millis(),
+                &p,
+                None,
+                Some(&pid),
+            ),
         ));
     }
     let expr = index.unwrap_or_else(|| "_all".to_string());
@@ -289,13 +300,27 @@ async fn do_search(
             })?;
         return Ok(json_response(
             StatusCode::OK,
-            render(&res, started.elapsed().as_millis(), &p, Some(&id), None),
+            render(
+                &res,
+                &agg_specs,
+                started.elapsed().as_millis(),
+                &p,
+                Some(&id),
+                None,
+            ),
         ));
     }
     let res = run_blocking(move || snap.search(&req, None).map_err(ApiError::from)).await?;
     Ok(json_response(
         StatusCode::OK,
-        render(&res, started.elapsed().as_millis(), &p, None, None),
+        render(
+            &res,
+            &agg_specs,
+            started.elapsed().as_millis(),
+            &p,
+            None,
+            None,
+        ),
     ))
 }
 
@@ -354,7 +379,14 @@ async fn continue_scroll(
     if let Some(last) = res.hits.last() {
         ctx.cursor = Some(last.cursor.clone());
     }
-    let body = render(&res, started.elapsed().as_millis(), &p, Some(&id), None);
+    let body = render(
+        &res,
+        &ctx.req.aggs,
+        started.elapsed().as_millis(),
+        &p,
+        Some(&id),
+        None,
+    );
     st.scrolls.put_back(id, ctx);
     Ok(json_response(StatusCode::OK, body))
 }

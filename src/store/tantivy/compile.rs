@@ -818,27 +818,5 @@ fn range_field(ctx: &Ctx, field: &str, r: &Range) -> Result<Q, StoreError> {
 
 /// Parse a `time_zone` parameter: an IANA name or a fixed offset like `+01:00`.
 pub fn parse_tz(z: &str) -> Result<TimeZone, StoreError> {
-    let t = z.trim();
-    if t.eq_ignore_ascii_case("utc") || t == "Z" {
-        return Ok(TimeZone::UTC);
-    }
-    if let Some(rest) = t.strip_prefix(['+', '-']) {
-        let neg = t.starts_with('-');
-        let (h, m) = match rest.split_once(':') {
-            Some((h, m)) => (h, m),
-            None if rest.len() == 4 => rest.split_at(2),
-            None => (rest, "0"),
-        };
-        let h: i32 = h
-            .parse()
-            .map_err(|_| bad(format!("invalid time_zone [{z}]")))?;
-        let m: i32 = m
-            .parse()
-            .map_err(|_| bad(format!("invalid time_zone [{z}]")))?;
-        let secs = (h * 3600 + m * 60) * if neg { -1 } else { 1 };
-        let off = jiff::tz::Offset::from_seconds(secs)
-            .map_err(|_| bad(format!("invalid time_zone [{z}]")))?;
-        return Ok(TimeZone::fixed(off));
-    }
-    TimeZone::get(t).map_err(|_| bad(format!("unknown time_zone [{z}]")))
+    crate::query::datemath::parse_time_zone(z).map_err(bad)
 }

@@ -654,6 +654,7 @@ fn dir_size(dir: &Path) -> u64 {
 mod tests {
     use super::*;
     use crate::event::{Event, WriteOp};
+    use crate::query::aggs::{AggKind, AggSpec};
     use crate::query::es_dsl::parse_search_body;
     use serde_json::json;
 
@@ -680,6 +681,13 @@ mod tests {
             .unwrap()
             .search(&parse_search_body(&body).unwrap(), None)
             .unwrap()
+    }
+
+    /// The `aggregations` of a search as the ES API prints them.
+    fn aggs_json(s: &TantivyStore, body: Value) -> Value {
+        let req = parse_search_body(&body).unwrap();
+        let r = search(s, body);
+        crate::api::es::aggs_render::render(&req.aggs, &r.aggregations.unwrap())
     }
 
     #[test]
@@ -726,11 +734,10 @@ mod tests {
             search(&s, json!({"query": {"exists": {"field": "http"}}})).total,
             2
         );
-        let r = search(
+        let aggs = aggs_json(
             &s,
             json!({"size": 0, "aggs": {"t": {"terms": {"field": "tags.keyword"}}, "s": {"sum": {"field": "n"}}}}),
         );
-        let aggs = r.aggregations.unwrap();
         assert_eq!(
             aggs["t"]["buckets"],
             json!([{"key": "b", "doc_count": 2}, {"key": "a", "doc_count": 1}, {"key": "c", "doc_count": 1}])
@@ -768,12 +775,12 @@ mod tests {
             .collect();
         s.apply(1, &docs).unwrap();
         s.commit(6).unwrap();
-        let r = search(
+        let aggs = aggs_json(
             &s,
             json!({"size": 0, "aggs": {"t": {"terms": {"field": "k.keyword", "order": {"avg_v": "desc"}},
                 "aggs": {"avg_v": {"avg": {"field": "v"}}}}}}),
         );
-        let keys: Vec<Value> = r.aggregations.unwrap()["t"]["buckets"]
+        let keys: Vec<Value> = aggs["t"]["buckets"]
             .as_array()
             .unwrap()
             .iter()
@@ -800,12 +807,8 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("too_many_buckets"), "{err}");
         let ok = json!({"size": 0, "aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}}}});
-        let r = search(&s, ok);
         assert_eq!(
-            r.aggregations.unwrap()["h"]["buckets"]
-                .as_array()
-                .unwrap()
-                .len(),
+            aggs_json(&s, ok)["h"]["buckets"].as_array().unwrap().len(),
             25
         );
     }
@@ -865,5 +868,303 @@ mod tests {
         assert_eq!((st.skipped_replay, st.indexed), (2, 1));
         s.commit(3).unwrap();
         assert_eq!(search(&s, json!({})).total, 3);
+    }
+
+    /// An event of `index` at `ms` with `src` as its record.
+    fn ev_at(index: &str, ms: i64, src: Value) -> Event {
+        let mut e = ev(index, src);
+        e.timestamp_ms = ms;
+        e
+    }
+
+    fn spec(name: &str, kind: AggKind, subs: Vec<AggSpec>) -> AggSpec {
+        AggSpec {
+            name: name.into(),
+            kind,
+            subs,
+        }
+    }
+
+    #[test]
+    fn typed_results_terms_date_histogram_avg() {
+        use crate::query::agg_result::{AggResult, BucketKey};
+        use crate::query::aggs::{BucketOrder, Interval};
+        use crate::query::datemath::CalUnit;
+        use crate::query::model::Order;
+        let (_d, s) = store();
+        // Minute m of the day starts at t0 + m * 60 s. By hand:
+        // checkout: minute 0 has 2 events (latency 10, 20: avg 15), minute 1
+        // none, minute 2 one (30); cart: minute 1 one (5). An INFO event of
+        // auth is filtered out by the query.
+        let t0 = 1_795_521_600_000;
+        let docs = vec![
+            ev_at(
+                "logs-a",
+                t0 + 10_000,
+                json!({"service": "checkout", "level": "ERROR", "latency": 10}),
+            ),
+            ev_at(
+                "logs-a",
+                t0 + 50_000,
+                json!({"service": "checkout", "level": "ERROR", "latency": 20}),
+            ),
+            ev_at(
+                "logs-b",
+                t0 + 120_000,
+                json!({"service": "checkout", "level": "ERROR", "latency": 30}),
+            ),
+            ev_at(
+                "logs-b",
+                t0 + 90_000,
+                json!({"service": "cart", "level": "ERROR", "latency": 5}),
+            ),
+            ev_at(
+                "logs-b",
+                t0 + 30_000,
+                json!({"service": "auth", "level": "INFO", "latency": 99}),
+            ),
+        ];
+        s.apply(1, &docs).unwrap();
+        s.commit(5).unwrap();
+        let per_minute = spec(
+            "per_minute",
+            AggKind::DateHistogram {
+                field: "@timestamp".into(),
+                interval: Interval::Calendar(CalUnit::Minute),
+                time_zone: None,
+                offset_ms: 0,
+                min_doc_count: 0,
+                extended_bounds: None,
+                hard_bounds: None,
+                format: None,
+                keyed: false,
+                order: None,
+            },
+            vec![spec(
+                "latency",
+                AggKind::Avg {
+                    field: "latency".into(),
+                    missing: None,
+                },
+                vec![],
+            )],
+        );
+        let by_service = spec(
+            "by_service",
+            AggKind::Terms {
+                field: "service.keyword".into(),
+                size: 10,
+                min_doc_count: 1,
+                order: vec![
+                    BucketOrder::Count(Order::Desc),
+                    BucketOrder::Key(Order::Asc),
+                ],
+                missing: None,
+            },
+            vec![per_minute],
+        );
+        let query = crate::query::lucene::parse("level:ERROR", &Default::default()).unwrap();
+        let res = s.aggregate("logs-*", &query, &[by_service]).unwrap();
+        let terms = res.get("by_service").and_then(AggResult::as_terms).unwrap();
+        let keys: Vec<(&BucketKey, u64)> = terms
+            .buckets
+            .iter()
+            .map(|b| (&b.key, b.doc_count))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (&BucketKey::Str("checkout".into()), 3),
+                (&BucketKey::Str("cart".into()), 1)
+            ]
+        );
+        assert_eq!(terms.sum_other_doc_count, 0);
+        let series = |i: usize| -> Vec<(i64, u64, Option<f64>)> {
+            terms.buckets[i]
+                .aggs
+                .get("per_minute")
+                .and_then(AggResult::as_date_histogram)
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    (
+                        b.key,
+                        b.doc_count,
+                        b.aggs.get("latency").and_then(AggResult::value),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            series(0),
+            vec![
+                (t0, 2, Some(15.0)),
+                (t0 + 60_000, 0, None),
+                (t0 + 120_000, 1, Some(30.0))
+            ]
+        );
+        assert_eq!(series(1), vec![(t0 + 60_000, 1, Some(5.0))]);
+    }
+
+    #[test]
+    fn typed_results_keys_bounds_and_metrics() {
+        use crate::query::agg_result::{AggResult, BucketKey, Percentile, RangeKey, SortValue};
+        let (_d, s) = store();
+        let t0 = 1_795_521_600_000;
+        // code 200 twice, 500 once; ok true twice, false once; ratio 0.5,
+        // 1.5, 2.5; `seen` is a date field written as `yyyy-MM-dd HH:mm:ss`.
+        let docs = vec![
+            ev_at(
+                "k",
+                t0,
+                json!({"code": 200, "ok": true, "ratio": 0.5, "seen": "2026-11-24 10:00:00"}),
+            ),
+            ev_at(
+                "k",
+                t0 + 1,
+                json!({"code": 200, "ok": true, "ratio": 1.5, "seen": "2026-11-24 10:00:00"}),
+            ),
+            ev_at("k", t0 + 2, json!({"code": 500, "ok": false, "ratio": 2.5})),
+        ];
+        s.apply(1, &docs).unwrap();
+        s.commit(3).unwrap();
+        let body = json!({
+            "code": {"terms": {"field": "code"}},
+            "ok": {"terms": {"field": "ok"}},
+            "ratio": {"terms": {"field": "ratio", "order": {"_key": "asc"}}},
+            "seen": {"terms": {"field": "seen"}},
+            "r": {"range": {"field": "ratio", "ranges": [{"to": 1}, {"key": "high", "from": 1}]}},
+            "d": {"date_range": {"field": "@timestamp", "ranges": [{"from": t0 + 1}]}},
+            "f": {"filters": {"filters": {"errors": {"term": {"code": 500}}}, "other_bucket_key": "rest"}},
+            "p": {"percentiles": {"field": "ratio", "percents": [50]}},
+            "top": {"top_hits": {"size": 1, "sort": [{"ratio": "desc"}]}},
+            "st": {"extended_stats": {"field": "ratio"}}
+        });
+        let specs = crate::query::aggs::parse_aggs(&body, 0).unwrap();
+        let res = s.aggregate("k", &Query::MatchAll, &specs).unwrap();
+        let keys = |name: &str| -> Vec<(BucketKey, u64)> {
+            res.get(name)
+                .and_then(AggResult::as_terms)
+                .unwrap()
+                .buckets
+                .iter()
+                .map(|b| (b.key.clone(), b.doc_count))
+                .collect()
+        };
+        assert_eq!(
+            keys("code"),
+            vec![(BucketKey::Long(200), 2), (BucketKey::Long(500), 1)]
+        );
+        assert_eq!(
+            keys("ok"),
+            vec![(BucketKey::Bool(true), 2), (BucketKey::Bool(false), 1)]
+        );
+        assert_eq!(
+            keys("ratio"),
+            vec![
+                (BucketKey::Double(0.5), 1),
+                (BucketKey::Double(1.5), 1),
+                (BucketKey::Double(2.5), 1)
+            ]
+        );
+        // 2026-11-24 10:00:00 UTC in epoch ms.
+        assert_eq!(keys("seen"), vec![(BucketKey::Date(1_795_514_400_000), 2)]);
+        match res.get("r") {
+            Some(AggResult::Range { buckets }) => {
+                let got: Vec<(&RangeKey<f64>, u64)> =
+                    buckets.iter().map(|b| (&b.key, b.doc_count)).collect();
+                assert_eq!(
+                    got,
+                    vec![
+                        (
+                            &RangeKey {
+                                key: None,
+                                from: None,
+                                to: Some(1.0)
+                            },
+                            1
+                        ),
+                        (
+                            &RangeKey {
+                                key: Some("high".into()),
+                                from: Some(1.0),
+                                to: None
+                            },
+                            2
+                        )
+                    ]
+                );
+            }
+            other => panic!("range: {other:?}"),
+        }
+        match res.get("d") {
+            Some(AggResult::DateRange { buckets }) => {
+                assert_eq!(buckets[0].key.from, Some(t0 + 1));
+                assert_eq!(buckets[0].doc_count, 2);
+            }
+            other => panic!("date_range: {other:?}"),
+        }
+        match res.get("f") {
+            Some(AggResult::Filters { buckets, other }) => {
+                assert_eq!(buckets.len(), 1);
+                assert_eq!(
+                    (buckets[0].key.as_deref(), buckets[0].doc_count),
+                    (Some("errors"), 1)
+                );
+                let o = other.as_ref().unwrap();
+                assert_eq!((o.key.as_str(), o.doc_count), ("rest", 2));
+            }
+            other => panic!("filters: {other:?}"),
+        }
+        assert_eq!(
+            res.get("p"),
+            Some(&AggResult::Percentiles(vec![Percentile {
+                percent: 50.0,
+                value: Some(1.5)
+            }]))
+        );
+        match res.get("top") {
+            Some(AggResult::TopHits(t)) => {
+                assert_eq!((t.total, t.hits.len(), t.max_score), (3, 1, None));
+                assert_eq!(t.hits[0].sort, Some(vec![SortValue::Num(2.5)]));
+                assert_eq!(t.hits[0].source.as_ref().unwrap()["code"], json!(500));
+            }
+            other => panic!("top_hits: {other:?}"),
+        }
+        match res.get("st") {
+            // 0.5, 1.5, 2.5: mean 1.5, population variance 2/3.
+            Some(AggResult::ExtendedStats(st)) => {
+                assert_eq!(
+                    (st.count, st.min, st.max, st.avg()),
+                    (3, Some(0.5), Some(2.5), Some(1.5))
+                );
+                assert!((st.variance_population().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+            }
+            other => panic!("extended_stats: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn typed_aggregate_over_nothing_is_empty_and_missing_index_an_error() {
+        use crate::query::agg_result::AggResult;
+        let (_d, s) = store();
+        let specs = crate::query::aggs::parse_aggs(
+            &json!({"t": {"terms": {"field": "level.keyword"}}, "n": {"value_count": {"field": "x"}}}),
+            0,
+        )
+        .unwrap();
+        let res = s.aggregate("nothing-*", &Query::MatchAll, &specs).unwrap();
+        assert_eq!(res.len(), 2);
+        assert!(res
+            .get("t")
+            .and_then(AggResult::as_terms)
+            .unwrap()
+            .buckets
+            .is_empty());
+        assert_eq!(res.get("n").and_then(AggResult::value), Some(0.0));
+        let err = s
+            .aggregate("nothing", &Query::MatchAll, &specs)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::IndexNotFound(_)), "{err}");
     }
 }

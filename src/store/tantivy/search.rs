@@ -660,7 +660,7 @@ impl Snapshot for TantivySnapshot {
         let aggregations = if req.aggs.is_empty() {
             None
         } else {
-            Some(agg_state.finish(&self.parts)?)
+            Some(agg_state.finish()?)
         };
         let (total_v, exact, track) = match req.track_total_hits {
             TrackTotal::Exact => (total, true, true),
