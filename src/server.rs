@@ -269,6 +269,7 @@ mod tests {
             source: bytes::Bytes::from_static(b"{\"m\":1}"),
             parsed: None,
             profile: crate::event::FieldProfile::Dynamic,
+            pattern: None,
         }
     }
 

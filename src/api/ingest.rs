@@ -146,6 +146,7 @@ pub async fn ingest(
                     source,
                     parsed: Some(Box::new(record)),
                     profile: crate::event::FieldProfile::Dynamic,
+                    pattern: None,
                 });
             }
             Err((n, reason)) => {

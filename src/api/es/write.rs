@@ -219,6 +219,7 @@ fn prepare(
             source,
             parsed: Some(Box::new(record)),
             profile: crate::event::FieldProfile::Dynamic,
+            pattern: None,
         });
     }
     (events, results, actions)

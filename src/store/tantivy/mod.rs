@@ -667,6 +667,7 @@ mod tests {
             source: bytes::Bytes::from(src.to_string()),
             parsed: None,
             profile: crate::event::FieldProfile::Dynamic,
+            pattern: None,
         }
     }
 
