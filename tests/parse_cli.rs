@@ -188,7 +188,7 @@ route_if = { condition = 'level == "ERROR" or status >= 500', index = "alerts" }
     let (code, _, err) = run(&["check-config", &c], "");
     assert_eq!(code, 1);
     assert!(
-        err.contains("t.toml:5: routes[0].transforms[0]: drop_if: condition ends too early"),
+        err.contains("t.toml:6: routes[0].transforms[0].drop_if: condition ends too early"),
         "{err}"
     );
 }
@@ -244,4 +244,80 @@ type = "stdout"
     );
     assert_eq!(recs[2]["tags"], json!(["_grokparsefailure"]));
     assert_eq!(recs[2]["message"], "not matching");
+}
+
+/// Issue 10 item 4: one run reports every mistake of a file, each with
+/// file, line, the full dotted key path and what was expected.
+#[test]
+fn check_config_reports_every_problem_with_line_and_full_key_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    let text = [
+        "[server]",                       // 1
+        "http_addr = \"127.0.0.1:9200\"", // 2
+        "max_body_bytes = \"100MB\"",     // 3 type
+        "colour = true",                  // 4 unknown key
+        "",                               // 5
+        "[store]",                        // 6
+        "writer_threads = -3",            // 7 invalid value
+        "refresh_interval_ms = 0",        // 8 out of range
+        "retention_days = ",              // 9 syntax
+        "",                               // 10
+        "[[routes]]",                     // 11 index missing
+        "match = \"app.**\"",             // 12
+        "",                               // 13
+        "[[routes]]",                     // 14
+        "match = \"b.*\"",                // 15
+        "index = \"b\"",                  // 16
+        "[[routes.transforms]]",          // 17
+        "rename = { from = \"a\" }",      // 18 `to` missing
+        "[[routes.transforms]]",          // 19
+        "drop_if = 'level == '",          // 20 bad condition
+        "",                               // 21
+        "[agent]",                        // 22
+        "[[agent.sources]]",              // 23
+        "type = \"tail\"",                // 24
+        "paths = \"/var/log/*.log\"",     // 25 not a list
+        "[agent.output]",                 // 26
+        "compress = \"zip\"",             // 27 not a choice
+    ]
+    .join("\n");
+    std::fs::write(&cfg, text).unwrap();
+    let (code, out, err) = run(&["check-config", &cfg.display().to_string()], "");
+    assert_eq!(code, 1, "{out}{err}");
+    let want = [
+        ("3", "server.max_body_bytes", "expected u64"),
+        ("4", "server.colour", "unknown field"),
+        ("7", "store.writer_threads", "expected u64"),
+        ("8", "store.refresh_interval_ms", "between 1 and 3600000"),
+        ("9", "store.retention_days", "expected"),
+        ("11", "routes[0].index", "missing"),
+        ("18", "routes[1].transforms[0].rename.to", "missing"),
+        ("20", "routes[1].transforms[1].drop_if", "condition"),
+        ("25", "agent.sources[0].paths", "expected a sequence"),
+        ("27", "agent.output.compress", "not one of none, gzip"),
+    ];
+    let lines: Vec<&str> = err.lines().collect();
+    for (line, key, what) in want {
+        let prefix = format!("bad.toml:{line}: {key}: ");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&prefix) && l[l.find(&prefix).unwrap()..].contains(what)),
+            "no '{prefix}...{what}' in:\n{err}"
+        );
+    }
+    assert_eq!(
+        lines.len(),
+        want.len(),
+        "one line per mistake, no echoes:\n{err}"
+    );
+
+    // A file that cannot be read has no line to point at.
+    let missing = dir.path().join("nope.toml");
+    let (code, _, err) = run(&["check-config", &missing.display().to_string()], "");
+    assert_eq!(code, 1);
+    let line = err.trim();
+    assert!(line.contains("nope.toml: cannot read: "), "{err}");
+    assert!(!line.contains("nope.toml:0"), "{err}");
 }

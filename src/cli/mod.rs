@@ -190,7 +190,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Err(e) => {
                 for p in &e.problems {
-                    eprintln!("{}:{}: {}: {}", e.file, p.line, p.key, p.message);
+                    eprintln!("{}", p.render(&e.file));
                 }
                 Ok(1)
             }
