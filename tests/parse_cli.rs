@@ -321,3 +321,27 @@ fn check_config_reports_every_problem_with_line_and_full_key_in_one_run() {
     assert!(line.contains("nope.toml: cannot read: "), "{err}");
     assert!(!line.contains("nope.toml:0"), "{err}");
 }
+
+/// Issue 10 item 13: a line without any `key=value` pair is not logfmt;
+/// it is kept whole as `message` and tagged, so free text makes no fields.
+#[test]
+fn logfmt_plain_text_is_a_parse_failure() {
+    let (code, out, err) = run(
+        &["parse", "--parser", "logfmt"],
+        "just words here\nlevel=info msg=\"all good\"\nerror timeout code=5\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let recs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        recs,
+        vec![
+            json!({"message": "just words here", "tags": ["_logfmtparsefailure"]}),
+            json!({"level": "info", "msg": "all good", "message": "level=info msg=\"all good\""}),
+            json!({"error": true, "timeout": true, "code": "5", "message": "error timeout code=5"}),
+        ]
+    );
+    assert!(err.contains("3 lines, 1 did not parse"), "{err}");
+}
