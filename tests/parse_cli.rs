@@ -345,3 +345,33 @@ fn logfmt_plain_text_is_a_parse_failure() {
     );
     assert!(err.contains("3 lines, 1 did not parse"), "{err}");
 }
+
+/// Issue 10 item 10: a read command creates nothing; a data directory that
+/// does not exist is an error, not an empty result.
+#[test]
+fn search_missing_data_dir_is_an_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("a").join("typo");
+    let (code, out, err) = run(&["search", "--data-dir", typo.to_str().unwrap(), "x"], "");
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("does not exist") && err.contains("typo"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        !dir.path().join("a").exists(),
+        "search created {}",
+        typo.display()
+    );
+
+    // An existing data directory the server has not written to yet: no
+    // events, and still nothing created.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, out, err) = run(&["search", "--data-dir", empty.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "");
+    assert!(err.contains("0 of 0 matching events"), "{err}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}

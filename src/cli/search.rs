@@ -72,6 +72,12 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<i32> {
         lucene::parse(&q, &lucene::Options::default()).map_err(|e| anyhow::anyhow!("{e}"))?
     };
     if let Some(dir) = &args.data_dir {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "data directory {} does not exist (give the server's --data-dir)",
+                dir.display()
+            );
+        }
         let store = Arc::new(TantivyStore::open_read_only(
             &dir.join("indices"),
             TantivyOptions::default(),
