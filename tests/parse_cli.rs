@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
+mod util;
+
 fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logweave"))
         .args(args)
@@ -374,4 +376,27 @@ fn search_missing_data_dir_is_an_error_and_creates_nothing() {
     assert_eq!(out, "");
     assert!(err.contains("0 of 0 matching events"), "{err}");
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}
+
+/// Issue 10 item 11: stderr that is not a terminal gets no ANSI colour
+/// codes, and addresses are printed as addresses.
+#[tokio::test]
+async fn logs_without_a_terminal_have_no_colour_and_plain_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = util::BinServer::start(dir.path(), None).await;
+    // the "listening" line is written right after the listeners are up
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.last_log().contains("listening") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let log = server.last_log();
+    server.kill();
+    assert!(log.contains("listening"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escape in a log file: {log:?}"
+    );
+    let want = format!("forward_addr=127.0.0.1:{}", server.forward_port);
+    assert!(log.contains(&want), "no {want} in {log}");
+    assert!(!log.contains("Some("), "{log}");
 }

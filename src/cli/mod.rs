@@ -111,6 +111,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Whether log lines get ANSI colours: only on a terminal, and never when
+/// `NO_COLOR` is set to anything non-empty (no-color.org).
+pub fn log_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -197,5 +203,20 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         },
         Command::Bench(args) => bench::run(args),
         Command::Parse(args) => parse::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(log_colour(true, None));
+        assert!(log_colour(true, Some(OsStr::new(""))));
+        assert!(!log_colour(true, Some(OsStr::new("1"))));
+        assert!(!log_colour(false, None));
+        assert!(!log_colour(false, Some(OsStr::new("1"))));
     }
 }
