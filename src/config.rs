@@ -424,8 +424,7 @@ impl Config {
                     "must not be empty".into(),
                 );
             }
-            let probe = crate::ingest::index_name::expand(r.index.get_ref(), 0);
-            if let Err(e) = crate::store::validate_index_name(&probe) {
+            if let Err(e) = crate::ingest::index_name::expand_checked(r.index.get_ref(), 0) {
                 bad(r.index.span(), &format!("routes[{i}].index"), e.to_string());
             }
             let time_source = match r

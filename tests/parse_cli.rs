@@ -400,3 +400,36 @@ async fn logs_without_a_terminal_have_no_colour_and_plain_addresses() {
     assert!(log.contains(&want), "no {want} in {log}");
     assert!(!log.contains("Some("), "{log}");
 }
+
+/// Issue 10 item 15: the demo's "Try:" lines name the command the user
+/// ran (this binary), not `cargo run`.
+#[test]
+fn demo_banner_names_the_binary_that_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", util::free_port());
+    let (code, out, err) = run(
+        &[
+            "demo",
+            "--http-addr",
+            &http,
+            "--forward-addr",
+            &format!("127.0.0.1:{}", util::free_port()),
+            "--syslog-addr",
+            &format!("127.0.0.1:{}", util::free_port()),
+            "--data-dir",
+            dir.path().join("demo").to_str().unwrap(),
+            "--events",
+            "10",
+            "--seconds",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let want = format!(
+        "{} search --server http://{http} ",
+        env!("CARGO_BIN_EXE_logweave")
+    );
+    assert!(out.contains(&want), "no '{want}' in:\n{out}");
+    assert!(!out.contains("cargo run"), "{out}");
+}

@@ -325,7 +325,7 @@ impl Transform {
         one!(route_if, |v: &RouteIfSpec| {
             let c = condition::parse(&v.condition)
                 .map_err(|e| TransformError::new("route_if.condition", e))?;
-            crate::store::validate_index_name(&crate::ingest::index_name::expand(&v.index, 0))
+            crate::ingest::index_name::expand_checked(&v.index, 0)
                 .map_err(|e| TransformError::new("route_if.index", e.to_string()))?;
             R::Ok(Transform::RouteIf(c, v.index.clone()))
         });
