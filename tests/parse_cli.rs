@@ -433,3 +433,298 @@ fn demo_banner_names_the_binary_that_ran() {
     assert!(out.contains(&want), "no '{want}' in:\n{out}");
     assert!(!out.contains("cargo run"), "{out}");
 }
+
+/// Issue 10 item 12: `--help` shows the defaults DESIGN.md fixes, describes
+/// every argument, and lists every benchmark `bench` takes.
+#[test]
+fn help_shows_defaults_descriptions_and_every_benchmark() {
+    let (code, out, err) = run(&["server", "--help"], "");
+    assert_eq!(code, 0, "{err}");
+    for default in [
+        "./logweave-data",
+        "127.0.0.1:9200",
+        "127.0.0.1:24224",
+        "127.0.0.1:5514",
+    ] {
+        assert!(
+            out.contains(&format!("default: {default}")),
+            "no {default} in:\n{out}"
+        );
+    }
+
+    // every argument of check-config has a description on its line
+    let (_, out, _) = run(&["check-config", "--help"], "");
+    let file_line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("<FILE>"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(file_line.trim() != "<FILE>", "no description: {out}");
+
+    // the benchmarks `bench` accepts, from its own help, all in the overview
+    let (_, bench, _) = run(&["bench", "--help"], "");
+    let values = bench
+        .split("[possible values: ")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap_or_else(|| panic!("no possible values in:\n{bench}"));
+    let names: Vec<&str> = values.split(", ").collect();
+    assert!(names.len() >= 5, "{names:?}");
+    let (_, top, _) = run(&["--help"], "");
+    let line = top
+        .lines()
+        .find(|l| l.trim_start().starts_with("bench"))
+        .unwrap_or_else(|| panic!("{top}"));
+    for n in &names {
+        assert!(line.contains(n), "'{n}' missing from: {line}");
+    }
+    // and an unknown one is refused with the list
+    let (code, _, err) = run(&["bench", "ingset"], "");
+    assert_ne!(code, 0);
+    assert!(err.contains("ingest"), "{err}");
+}
+
+fn epoch_ms(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>()
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+        .as_millisecond()
+}
+
+/// The `_id`s of `search --json` output lines, checking each line's shape.
+fn json_ids(out: &str, index: &str, fields: &[&str]) -> Vec<String> {
+    out.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            assert_eq!(v["_index"], index, "{l}");
+            let src = v["_source"].as_object().unwrap_or_else(|| panic!("{l}"));
+            let mut keys: Vec<&str> = src.keys().map(String::as_str).collect();
+            keys.sort();
+            assert_eq!(keys, fields, "{l}");
+            v["_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no _id: {l}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// Issue 10 item 12: `--since`/`--until` take absolute times (RFC 3339,
+/// `yyyy-MM-dd HH:mm:ss`, a date) as well as durations; `--json` prints
+/// `_index` and `_id`; `--fields` keeps only those fields. The same against
+/// a server and a data directory; the expected ids are computed from the
+/// generated timestamps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_since_until_absolute_times_json_ids_and_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let srv = util::InProcess::start(util::test_config(&data)).await;
+    // 40 events 37 minutes apart from 2026-11-20 00:00 UTC, services a/b
+    let base = epoch_ms("2026-11-20T00:00:00Z");
+    let step = 37 * 60_000;
+    let mut items = Vec::new();
+    let mut events = Vec::new();
+    for i in 0..40i64 {
+        let ts = base + i * step;
+        let stamp = jiff::Timestamp::from_millisecond(ts)
+            .unwrap()
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        let service = if i % 2 == 0 { "a" } else { "b" };
+        items.push((
+            json!({"index": {"_index": "win-2026", "_id": format!("e{i}")}}),
+            json!({"timestamp": stamp, "n": i, "service": service, "extra": "x"}),
+        ));
+        events.push((format!("e{i}"), ts, service));
+    }
+    let r = srv
+        .http
+        .post_ndjson("/_bulk?refresh=true", util::ndjson(&items))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["errors"], false, "{}", r.text_preview());
+
+    let server = format!("http://{}", srv.addr());
+    let windows = [
+        // (--since, --until, the same window as RFC 3339 bounds)
+        (
+            "2026-11-20T05:00:00Z",
+            Some("2026-11-20 12:30:00"),
+            "2026-11-20T05:00:00Z",
+            "2026-11-20T12:30:00Z",
+        ),
+        (
+            "2026-11-20T16:00:00+01:00",
+            Some("2026-11-20"),
+            "2026-11-20T15:00:00Z",
+            "2026-11-20T23:59:59.999Z",
+        ),
+        (
+            "2026-11-20 21:00:00",
+            None,
+            "2026-11-20T21:00:00Z",
+            "9999-01-01T00:00:00Z",
+        ),
+    ];
+    for (since, until, lo, hi) in windows {
+        let (lo, hi) = (epoch_ms(lo), epoch_ms(hi));
+        let mut want: Vec<String> = events
+            .iter()
+            .filter(|(_, ts, s)| *s == "a" && lo <= *ts && *ts <= hi)
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        want.sort();
+        assert!(!want.is_empty());
+        let sources = [
+            ["--server".to_string(), server.clone()],
+            ["--data-dir".to_string(), data.display().to_string()],
+        ];
+        for source in &sources {
+            let mut args = vec![
+                "search",
+                &source[0],
+                &source[1],
+                "--index",
+                "win-*",
+                "--json",
+                "--size",
+                "1000",
+                "--fields",
+                "n,service",
+                "--since",
+                since,
+            ];
+            if let Some(u) = until {
+                args.extend(["--until", u]);
+            }
+            args.push("service:a");
+            let (code, out, err) = tokio::task::block_in_place(|| run(&args, ""));
+            assert_eq!(code, 0, "{args:?}: {err}");
+            let mut got = json_ids(&out, "win-2026", &["n", "service"]);
+            got.sort();
+            assert_eq!(got, want, "{args:?}");
+            assert!(
+                err.contains(&format!("{} of {} matching events", want.len(), want.len())),
+                "{err}"
+            );
+        }
+    }
+    // a duration: 100 years back holds every event, whatever today is
+    let (code, out, err) = tokio::task::block_in_place(|| {
+        run(
+            &[
+                "search", "--server", &server, "--index", "win-*", "--json", "--size", "100",
+                "--since", "36500d",
+            ],
+            "",
+        )
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        json_ids(&out, "win-2026", &["extra", "n", "service", "timestamp"]).len(),
+        40
+    );
+    let (code, _, err) = tokio::task::block_in_place(|| {
+        run(&["search", "--server", &server, "--since", "soon"], "")
+    });
+    assert_ne!(code, 0);
+    assert!(err.contains("--since 'soon'"), "{err}");
+    srv.shutdown().await;
+}
+
+/// Issue 10 item 12: `search --follow` prints the newest matches, then the
+/// matching events written after it started, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_follow_prints_events_written_after_it_started() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let srv = util::InProcess::start(util::test_config(dir.path())).await;
+    let now = jiff::Timestamp::now().as_millisecond();
+    let stamp = |ms: i64| jiff::Timestamp::from_millisecond(ms).unwrap().to_string();
+    let mut items = Vec::new();
+    for i in 0..3 {
+        items.push((
+            json!({"index": {"_index": "fol", "_id": format!("old{i}")}}),
+            json!({"timestamp": stamp(now - 60_000 + i * 1000), "service": "web"}),
+        ));
+    }
+    items.push((
+        json!({"index": {"_index": "fol", "_id": "other"}}),
+        json!({"timestamp": stamp(now - 30_000), "service": "db"}),
+    ));
+    let r = srv
+        .http
+        .post_ndjson("/_bulk?refresh=true", util::ndjson(&items))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_logweave"))
+        .args(["search", "--server", &format!("http://{}", srv.addr())])
+        .args(["--index", "fol", "--follow", "--json", "service:web"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let take = |n: usize, within: std::time::Duration| -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        let mut got = Vec::new();
+        while got.len() < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => got.push(l),
+                Err(_) => break,
+            }
+        }
+        got
+    };
+    let id = |l: &String| {
+        serde_json::from_str::<Value>(l).unwrap()["_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // the newest matches first, oldest first as tail shows them
+    let first = tokio::task::block_in_place(|| take(3, std::time::Duration::from_secs(20)));
+    assert_eq!(
+        first.iter().map(id).collect::<Vec<_>>(),
+        ["old0", "old1", "old2"]
+    );
+
+    // written after the follow started: two match, one does not
+    let later = jiff::Timestamp::now().as_millisecond();
+    let items = vec![
+        (
+            json!({"index": {"_index": "fol", "_id": "new0"}}),
+            json!({"timestamp": stamp(later), "service": "web"}),
+        ),
+        (
+            json!({"index": {"_index": "fol", "_id": "skip"}}),
+            json!({"timestamp": stamp(later), "service": "db"}),
+        ),
+        (
+            json!({"index": {"_index": "fol", "_id": "new1"}}),
+            json!({"timestamp": stamp(later + 1), "service": "web"}),
+        ),
+    ];
+    let r = srv
+        .http
+        .post_ndjson("/_bulk?refresh=true", util::ndjson(&items))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let new = tokio::task::block_in_place(|| take(2, std::time::Duration::from_secs(20)));
+    assert_eq!(new.iter().map(id).collect::<Vec<_>>(), ["new0", "new1"]);
+    // and nothing is printed twice over the next polls
+    let more = tokio::task::block_in_place(|| take(1, std::time::Duration::from_millis(2500)));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(more.is_empty(), "printed again: {more:?}");
+    srv.shutdown().await;
+}

@@ -28,19 +28,24 @@ pub struct Cli {
 /// Flags shared by the roles that start a server.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ServerArgs {
-    /// TOML config file (every key has a default).
+    /// TOML config file (every key has a default); the flags below win
+    /// over it.
     #[arg(long, env = "LOGWEAVE_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Where indices and the write-ahead log live.
+    /// Where indices and the write-ahead log live [default: ./logweave-data,
+    /// or the config's server.data_dir].
     #[arg(long, env = "LOGWEAVE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of the Elasticsearch-compatible HTTP API.
+    /// Address of the Elasticsearch-compatible HTTP API [default:
+    /// 127.0.0.1:9200, or the config's server.http_addr].
     #[arg(long, env = "LOGWEAVE_HTTP_ADDR")]
     pub http_addr: Option<String>,
-    /// Address of the Fluentd forward input (TCP, and UDP for heartbeats).
+    /// Address of the Fluentd forward input, TCP and the UDP heartbeat
+    /// [default: 127.0.0.1:24224, or the config's server.forward_addr].
     #[arg(long, env = "LOGWEAVE_FORWARD_ADDR")]
     pub forward_addr: Option<String>,
-    /// Address of the syslog input (TCP and UDP).
+    /// Address of the syslog input, TCP and UDP [default: 127.0.0.1:5514,
+    /// or the config's server.syslog_addr].
     #[arg(long, env = "LOGWEAVE_SYSLOG_ADDR")]
     pub syslog_addr: Option<String>,
 }
@@ -105,9 +110,12 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Show what a route or parser makes of lines on stdin.
     Parse(parse::ParseArgs),
-    /// Validate a config file; errors name file, line and key.
-    CheckConfig { file: PathBuf },
-    /// Benchmarks: `bench ingest`, `bench forward`, `bench agent`.
+    /// Validate a config file; every problem in one run, with file, line and key.
+    CheckConfig {
+        /// The TOML config file to check (server and agent settings alike).
+        file: PathBuf,
+    },
+    /// Benchmarks: `bench ingest|forward|agent|parse|syslog`.
     Bench(bench::BenchArgs),
 }
 
@@ -209,6 +217,27 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The defaults `server --help` names are the ones an empty config has.
+    #[test]
+    fn server_help_names_the_real_defaults() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("server")
+            .expect("server subcommand")
+            .render_help()
+            .to_string();
+        let c = Config::default_config();
+        for d in [
+            c.data_dir.display().to_string(),
+            c.http_addr.to_string(),
+            c.forward_addr.to_string(),
+            c.syslog_addr.to_string(),
+        ] {
+            assert!(help.contains(&format!("default: {d}")), "{d} not in {help}");
+        }
+    }
 
     #[test]
     fn log_colour_only_on_a_terminal_without_no_color() {
