@@ -728,3 +728,64 @@ async fn search_follow_prints_events_written_after_it_started() {
     assert!(more.is_empty(), "printed again: {more:?}");
     srv.shutdown().await;
 }
+
+/// Issue 10 item 15: the README's quick start finds its own sample
+/// document whatever today's date is: its `_bulk` line and its `search`
+/// line, taken from the README, run against a server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_quick_start_search_finds_its_sample() {
+    let readme = include_str!("../README.md");
+    let quick = readme
+        .split("## Quick start")
+        .nth(1)
+        .and_then(|r| r.split("```sh").nth(1))
+        .and_then(|r| r.split("```").next())
+        .expect("a sh block in the quick start");
+    let bulk_line = quick
+        .lines()
+        .find(|l| l.contains("_bulk"))
+        .expect("a _bulk line");
+    // $'<action>\n<doc>\n': the two NDJSON lines
+    let payload = bulk_line
+        .split("$'")
+        .nth(1)
+        .and_then(|r| r.rsplit_once('\''))
+        .map(|(p, _)| p.replace("\\n", "\n"))
+        .expect("a $'...' body");
+    let search_line = quick
+        .lines()
+        .find(|l| l.contains(" search "))
+        .expect("a search line");
+    let line = search_line.split('#').next().unwrap();
+    let rest = line.split(" search ").nth(1).unwrap();
+    // words and '...' groups, as the shell splits them
+    let mut args = vec!["search".to_string()];
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('\'') {
+            let (word, after) = r.split_once('\'').unwrap();
+            args.push(word.to_string());
+            rest = after.trim_start();
+        } else {
+            let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
+            args.push(word.to_string());
+            rest = after.trim_start();
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let srv = util::InProcess::start(util::test_config(dir.path())).await;
+    let r = srv
+        .http
+        .post_ndjson("/_bulk?refresh=true", payload.into_bytes())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    args.insert(1, format!("http://{}", srv.addr()));
+    args.insert(1, "--server".into());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = tokio::task::block_in_place(|| run(&argv, ""));
+    assert_eq!(code, 0, "{argv:?}: {err}");
+    assert_eq!(out.lines().count(), 1, "{argv:?}: {out}{err}");
+    assert!(out.contains("connection reset by peer"), "{out}");
+    srv.shutdown().await;
+}
