@@ -599,13 +599,14 @@ impl Config {
                 message: msg,
             })
         });
-        // Checks of the stand-ins put in for values that did not read
-        // repeat what is already reported.
+        // Checks of the stand-ins put in for values that did not read, and
+        // of the tables holding them (a table whose misspelt key was
+        // dropped now lacks it), repeat what is already reported.
         problems.retain(|p| {
             !collected
                 .repaired
                 .iter()
-                .any(|r| collect::is_under(&p.key, r))
+                .any(|r| collect::is_under(&p.key, r) || collect::is_under(r, &p.key))
         });
         if !problems.is_empty() || !read_problems.is_empty() {
             let mut all = read_problems;

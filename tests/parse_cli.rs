@@ -282,6 +282,11 @@ fn check_config_reports_every_problem_with_line_and_full_key_in_one_run() {
         "paths = \"/var/log/*.log\"",     // 25 not a list
         "[agent.output]",                 // 26
         "compress = \"zip\"",             // 27 not a choice
+        "[[routes]]",                     // 28
+        "match = \"c.*\"",                // 29
+        "index = \"c\"",                  // 30
+        "[[routes.transforms]]",          // 31
+        "dorp_if = 'x == 1'",             // 32 misspelt transform
     ]
     .join("\n");
     std::fs::write(&cfg, text).unwrap();
@@ -298,6 +303,7 @@ fn check_config_reports_every_problem_with_line_and_full_key_in_one_run() {
         ("20", "routes[1].transforms[1].drop_if", "condition"),
         ("25", "agent.sources[0].paths", "expected a sequence"),
         ("27", "agent.output.compress", "not one of none, gzip"),
+        ("32", "routes[2].transforms[0].dorp_if", "unknown field"),
     ];
     let lines: Vec<&str> = err.lines().collect();
     for (line, key, what) in want {

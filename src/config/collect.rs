@@ -557,9 +557,18 @@ mod tests {
 
     #[test]
     fn clean_documents_have_no_problems() {
-        let c: Collected<Doc> = deserialize_all("[a]\nn = 3\n");
+        let c: Collected<Doc> = deserialize_all(
+            "[a]\nn = 3\n[[items]]\nname = \"x\"\npair = { from = \"a\", to = \"b\" }\n",
+        );
         assert!(c.problems.is_empty());
-        assert_eq!(c.value.unwrap().a.n, 3);
+        let d = c.value.unwrap();
+        assert_eq!(d.a.n, 3);
+        let item = &d.items[0];
+        let pair = item.pair.as_ref().unwrap();
+        assert_eq!(
+            (item.name.as_str(), pair.from.as_str(), pair.to.as_str()),
+            ("x", "a", "b")
+        );
     }
 
     #[test]
