@@ -128,7 +128,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         let _ = tokio::time::timeout(Duration::from_secs(10), ingest2.refresh_all()).await;
         Ok(())
     });
-    tracing::info!(%http_addr, ?forward_addr, data_dir = %data_dir.display(), "logweave server listening");
+    let off = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+    tracing::info!(
+        %http_addr,
+        forward_addr = %off(forward_addr),
+        syslog_addr = %off(syslog_addr),
+        data_dir = %data_dir.display(),
+        "logweave server listening"
+    );
     Ok(Running {
         http_addr,
         forward_addr,

@@ -490,3 +490,40 @@ async fn ingest_endpoint_takes_ndjson_arrays_and_text() {
     assert_eq!(typ, "parse_exception");
     srv.shutdown().await;
 }
+
+/// Issue 10 item 15: curl without `-g` turns `%{+YYYY.MM.dd}` into
+/// `%+YYYY.MM.dd` (its `{}` globbing); the error says so.
+#[tokio::test]
+async fn ingest_mangled_template_hints_at_curl_globbing() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = InProcess::start(test_config(dir.path())).await;
+    let r = srv
+        .http
+        .send(
+            "POST",
+            "/api/v1/ingest/app-%+YYYY.MM.dd",
+            Some((b"{}\n".to_vec(), "application/x-ndjson")),
+        )
+        .await;
+    let (_, reason) = util::assert_es_error(&r, 400);
+    assert!(reason.contains("must be lowercase"), "{reason}");
+    assert!(
+        reason.contains("%{+YYYY.MM.dd}") && reason.contains("curl -g"),
+        "{reason}"
+    );
+    // the template itself works
+    let r = srv
+        .http
+        .send(
+            "POST",
+            "/api/v1/ingest/app-%{+YYYY.MM.dd}?refresh=true",
+            Some((
+                b"{\"timestamp\":\"2026-11-24 12:00:00\"}\n".to_vec(),
+                "application/x-ndjson",
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(srv.http.count("app-2026.11.24", None).await, 1);
+    srv.shutdown().await;
+}

@@ -16,6 +16,7 @@ pub struct BenchArgs {
     /// agent tailing a file into a server, until all is searchable),
     /// `parse` (lines per second of each parser on one core), `syslog`
     /// (syslog over TCP into the store, with rsyslog into a file as reference).
+    #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog"])]
     pub which: String,
     /// Events to send.
     #[arg(long, default_value_t = 1_000_000)]

@@ -145,10 +145,7 @@ fn prepare(
         let named = match names.get(&(template.clone(), day)) {
             Some(n) => n.clone(),
             None => {
-                let expanded = index_name::expand(&template, ts);
-                let n = validate_index_name(&expanded)
-                    .map(|_| expanded)
-                    .map_err(|e| e.to_string());
+                let n = index_name::expand_checked(&template, ts).map_err(|e| e.to_string());
                 if template.contains("%{+") && template.contains("HH") {
                     n
                 } else {

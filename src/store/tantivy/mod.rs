@@ -150,8 +150,16 @@ impl TantivyStore {
         opts: TantivyOptions,
         read_only: bool,
     ) -> Result<TantivyStore, StoreError> {
-        std::fs::create_dir_all(root).map_err(io_err(root))?;
         let mut indices = BTreeMap::new();
+        if read_only && !root.exists() {
+            // A reader creates nothing: no indices yet is an empty store.
+            return Ok(TantivyStore {
+                root: root.to_path_buf(),
+                opts,
+                indices: RwLock::new(indices),
+            });
+        }
+        std::fs::create_dir_all(root).map_err(io_err(root))?;
         for entry in std::fs::read_dir(root).map_err(io_err(root))? {
             let entry = entry.map_err(io_err(root))?;
             if !entry.path().is_dir() {
