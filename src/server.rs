@@ -39,8 +39,15 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         zstd_level: cfg.zstd_level,
         time_zone: cfg.default_time_zone.clone(),
     };
+    let patterns =
+        crate::ingest::patterns::PatternTagger::new(crate::analysis::patterns::Patterns::open(
+            &data_dir.join("patterns"),
+            crate::analysis::patterns::MinerConfig::default(),
+            crate::analysis::patterns::Masker::default(),
+        )?);
     let (store, ingest) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
+        let patterns = patterns.clone();
         let refresh = Duration::from_millis(cfg.refresh_interval_ms);
         move || -> anyhow::Result<_> {
             let store = Arc::new(
@@ -52,6 +59,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 store.clone(),
                 IngestOptions {
                     refresh_interval: refresh,
+                    patterns: Some(patterns),
                     ..IngestOptions::default()
                 },
             )
@@ -111,6 +119,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         default_tz: cfg.default_time_zone.clone(),
         forward: forward_metrics,
         syslog: syslog_metrics,
+        patterns: Some(patterns),
     });
     if cfg.retention_days > 0 {
         spawn_retention(store.clone(), cfg.retention_days, shutdown.clone());

@@ -34,6 +34,32 @@ pub struct AppState {
     pub forward: Arc<crate::input::forward::ForwardMetrics>,
     /// Counters of the syslog input.
     pub syslog: Arc<crate::input::syslog::SyslogMetrics>,
+    /// The pattern miners (`_pattern`), when mining is on.
+    pub patterns: Option<crate::ingest::patterns::PatternTagger>,
+}
+
+impl AppState {
+    /// Lets `_pattern:<id>` also find the events stored under the ids that
+    /// were merged into `<id>`'s template.
+    pub fn expand_patterns(&self, q: &mut crate::query::model::Query) {
+        if let Some(t) = &self.patterns {
+            let mut p = t.lock();
+            q.expand_terms(
+                "_pattern",
+                &mut |v| match crate::analysis::patterns::PatternId::from_hex(v) {
+                    Some(id) => {
+                        let members = p.members(id);
+                        if members.is_empty() {
+                            vec![v.to_string()]
+                        } else {
+                            members.iter().map(|m| m.to_hex()).collect()
+                        }
+                    }
+                    None => vec![v.to_string()],
+                },
+            );
+        }
+    }
 }
 
 pub type State = Arc<AppState>;

@@ -276,9 +276,15 @@ mod tests {
     fn message_names_in_order() {
         let d = |v: serde_json::Value| detect(v.as_object().unwrap()).message.map(String::from);
         assert_eq!(d(json!({"msg": "b", "message": "a"})), Some("a".into()));
-        assert_eq!(d(json!({"log": "docker line", "MESSAGE": "j"})), Some("j".into()));
+        assert_eq!(
+            d(json!({"log": "docker line", "MESSAGE": "j"})),
+            Some("j".into())
+        );
         assert_eq!(d(json!({"log": "docker line"})), Some("docker line".into()));
-        assert_eq!(d(json!({"message": 42, "short_message": "g"})), Some("g".into()));
+        assert_eq!(
+            d(json!({"message": 42, "short_message": "g"})),
+            Some("g".into())
+        );
     }
 
     proptest::proptest! {

@@ -230,3 +230,95 @@ impl Default for SearchRequest {
         }
     }
 }
+
+impl Query {
+    /// Replaces, anywhere in the tree, an exact match on `field` (a `term`
+    /// or `terms` clause) by a `terms` clause over what `expand` gives for
+    /// each value. Used for `_pattern`: a merged template's id must also
+    /// find the events stored under the ids merged into it.
+    pub fn expand_terms(&mut self, field: &str, expand: &mut dyn FnMut(&str) -> Vec<String>) {
+        let values_of = |vals: Vec<Value>, expand: &mut dyn FnMut(&str) -> Vec<String>| {
+            let mut out: Vec<Value> = Vec::new();
+            for v in vals {
+                match v.as_str() {
+                    Some(s) => out.extend(expand(s).into_iter().map(Value::String)),
+                    None => out.push(v),
+                }
+            }
+            out
+        };
+        match self {
+            Query::Term {
+                field: f, value, ..
+            } if f == field => {
+                let values = values_of(vec![value.clone()], expand);
+                *self = Query::Terms {
+                    field: field.to_string(),
+                    values,
+                };
+            }
+            Query::Terms { field: f, values } if f == field => {
+                *values = values_of(std::mem::take(values), expand);
+            }
+            Query::Bool(b) => {
+                for q in b
+                    .must
+                    .iter_mut()
+                    .chain(b.should.iter_mut())
+                    .chain(b.must_not.iter_mut())
+                    .chain(b.filter.iter_mut())
+                {
+                    q.expand_terms(field, expand);
+                }
+            }
+            Query::ConstantScore { filter: q, .. } | Query::Boost { inner: q, .. } => {
+                q.expand_terms(field, expand)
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn term_becomes_terms_of_its_members_at_any_depth() {
+        let mut q = Query::Bool(Box::new(BoolQuery {
+            must: vec![Query::Term {
+                field: "_pattern".into(),
+                value: json!("a"),
+                case_insensitive: false,
+            }],
+            must_not: vec![Query::Terms {
+                field: "_pattern".into(),
+                values: vec![json!("b")],
+            }],
+            filter: vec![Query::Term {
+                field: "level".into(),
+                value: json!("a"),
+                case_insensitive: false,
+            }],
+            ..BoolQuery::default()
+        }));
+        q.expand_terms("_pattern", &mut |v| vec![v.to_string(), format!("{v}2")]);
+        let Query::Bool(b) = q else { panic!() };
+        assert_eq!(
+            b.must[0],
+            Query::Terms {
+                field: "_pattern".into(),
+                values: vec![json!("a"), json!("a2")]
+            }
+        );
+        assert_eq!(
+            b.must_not[0],
+            Query::Terms {
+                field: "_pattern".into(),
+                values: vec![json!("b"), json!("b2")]
+            }
+        );
+        assert!(matches!(&b.filter[0], Query::Term { field, .. } if field == "level"));
+    }
+}

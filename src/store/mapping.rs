@@ -66,6 +66,7 @@ impl Mapping {
             "log.level.normalized" | "@level" => return Resolved::Normalized("_level"),
             "@service" => return Resolved::Normalized("_service"),
             "@host" => return Resolved::Normalized("_host"),
+            "_pattern" => return Resolved::Normalized("_pattern"),
             _ => {}
         }
         if let Some(kind) = self.fields.get(name) {

@@ -202,6 +202,10 @@ async fn do_search(
     }
     let mut req = parse_search_body(&body_v)?;
     apply_params(&mut req, &p)?;
+    st.expand_patterns(&mut req.query);
+    if let Some(f) = req.post_filter.as_mut() {
+        st.expand_patterns(f);
+    }
     // Point in time: search its snapshot; `search_after` carries a tiebreak.
     if let Some(pit) = pit {
         if index.is_some() {
@@ -514,6 +518,7 @@ async fn do_count(
         )
         .map_err(es_dsl::DslError::from)?;
     }
+    st.expand_patterns(&mut query);
     let expr = index.unwrap_or_else(|| "_all".to_string());
     let names = st.ingest.store.resolve(&expr, resolve_opts(&p))?;
     let store = st.ingest.store.clone();

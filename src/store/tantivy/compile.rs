@@ -310,6 +310,11 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
                         .filter_map(value_text)
                         .map(|s| Term::from_field_text(ctx.fields.id, &s)),
                 )),
+                // one set lookup over the column, however many values
+                // (a merged pattern's ids)
+                Resolved::Normalized(name) if name != "_level" => {
+                    str_set(name.to_string(), values.iter().filter_map(value_text))
+                }
                 _ => {
                     let qs = values
                         .iter()

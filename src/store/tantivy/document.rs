@@ -329,6 +329,9 @@ pub fn build(
     if let Some(h) = found.host {
         doc.add_text(fields.host, h);
     }
+    if let (Some(f), Some(id)) = (fields.pattern, ev.pattern) {
+        doc.add_text(f, crate::analysis::patterns::PatternId(id).to_hex());
+    }
     Built {
         doc,
         mapping_changed: b.mapping_changed,
