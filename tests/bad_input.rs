@@ -573,3 +573,99 @@ async fn bad_input_gets_clear_errors_and_hurts_nobody() {
     eprintln!("good client wrote {n} docs; total {:?}", started.elapsed());
     server.shutdown().await;
 }
+
+/// Issue 10, item 7: a malformed action/metadata line fails the whole
+/// request with 400 in Elasticsearch's words, naming the line; nothing of
+/// that request is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_malformed_action_lines_are_named_like_elasticsearch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = InProcess::start(test_config(dir.path())).await;
+    let http = server.http.clone();
+    // Line 1 and 2 are a good pair, line 3 is blank, line 4 is the bad
+    // action line, line 5 its document.
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            r#"{"msg":"x"}"#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected field [create], [delete], [index] or [update] but found [msg]",
+        ),
+        (
+            r#"{"index":{"_index":"bulkbad"},"extra":{}}"#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected END_OBJECT but found [FIELD_NAME]",
+        ),
+        (
+            r#""just a string""#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected START_OBJECT but found [VALUE_STRING]",
+        ),
+        (
+            "[1, 2]",
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected START_OBJECT but found [START_ARRAY]",
+        ),
+        (
+            "{}",
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected FIELD_NAME but found [END_OBJECT]",
+        ),
+        (
+            r#"{"index":"bulkbad"}"#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]",
+        ),
+        (
+            r#"{"index":{"_indx":"bulkbad"}}"#,
+            "illegal_argument_exception",
+            "Action/metadata line [4] contains an unknown parameter [_indx]",
+        ),
+        (
+            r#"{"index":{"_index":"bulkbad","_id":["a"]}}"#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected a simple value for field [_id] but found [START_ARRAY]",
+        ),
+        (
+            "this is not json at all",
+            "x_content_parse_exception",
+            "Malformed action/metadata line [4], not valid JSON",
+        ),
+    ];
+    for (bad, want_type, want_reason) in cases {
+        let body = format!(
+            "{{\"index\":{{\"_index\":\"bulkbad\",\"_id\":\"before\"}}}}\n{{\"m\":1}}\n\n{bad}\n{{\"m\":2}}\n"
+        );
+        let r = http.post_ndjson("/_bulk", body.into_bytes()).await;
+        let (typ, reason) = assert_es_error(&r, 400);
+        assert_eq!(typ, want_type, "{bad}: {reason}");
+        assert!(
+            reason.starts_with(want_reason),
+            "{bad}: got {reason:?}, want {want_reason:?}"
+        );
+        assert_eq!(
+            r.json()["error"]["root_cause"][0]["reason"].as_str(),
+            Some(reason.as_str())
+        );
+    }
+    // Nothing of those requests was stored.
+    http.refresh().await;
+    let r = http.get("/bulkbad/_count").await;
+    assert_eq!(r.status, 404, "{}", r.text_preview());
+    // Parameters Elasticsearch knows are taken (or ignored) as before, and
+    // a bad document still fails only its own item.
+    let body = concat!(
+        "{\"index\":{\"_index\":\"bulkbad\",\"_type\":\"_doc\",\"routing\":\"r\",\"require_alias\":false}}\n{\"m\":1}\n",
+        "{\"create\":{\"_index\":\"bulkbad\",\"_id\":7,\"if_seq_no\":null}}\n{\"m\":2}\n",
+        "{\"index\":{\"_index\":\"bulkbad\"}}\n{\"m\":\n",
+        "{\"index\":{\"_index\":\"bulkbad\",\"op_type\":\"index\",\"dynamic_templates\":{\"m\":\"x\"}}}\n{\"m\":4}\n",
+    );
+    let r = http
+        .post_ndjson("/_bulk?refresh=true", body.as_bytes().to_vec())
+        .await;
+    let items = bulk_items(&r);
+    let statuses: Vec<u64> = items.iter().map(item_status).collect();
+    assert_eq!(statuses, vec![201, 201, 400, 201], "{}", r.text_preview());
+    assert_eq!(items[1]["create"]["_id"], json!("7"));
+    assert_eq!(http.count("bulkbad", None).await, 3);
+    server.shutdown().await;
+}
