@@ -81,7 +81,7 @@ async fn fallback(req: Request) -> ApiError {
 
 /// Build the router; tests call this directly.
 pub fn router(state: State, max_body_bytes: usize) -> Router {
-    use es::{admin, search, write};
+    use es::{admin, cat, search, write};
     Router::new()
         .route("/", get(admin::root).head(admin::head_root))
         .route("/_cluster/health", get(admin::health))
@@ -125,9 +125,14 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
             "/{index}/_count",
             get(search::count_index).post(search::count_index),
         )
-        .route("/_cat/indices", get(admin::cat_indices))
-        .route("/_cat/indices/{index}", get(admin::cat_indices_for))
-        .route("/_cat/health", get(admin::cat_health))
+        .route("/_cat", get(cat::cat_root))
+        .route("/_cat/indices", get(cat::indices))
+        .route("/_cat/indices/{index}", get(cat::indices_for))
+        .route("/_cat/health", get(cat::health))
+        .route("/_cat/count", get(cat::count))
+        .route("/_cat/count/{index}", get(cat::count_for))
+        .route("/_cat/aliases", get(cat::aliases))
+        .route("/_cat/aliases/{alias}", get(cat::aliases))
         .route("/_mapping", get(admin::mapping_all))
         .route("/{index}/_mapping", get(admin::mapping))
         .route("/_refresh", post(admin::refresh).get(admin::refresh))
