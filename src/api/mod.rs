@@ -5,6 +5,8 @@ pub mod error;
 pub mod es;
 pub mod ingest;
 pub mod metrics;
+pub mod unhandled;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -68,21 +70,10 @@ async fn product_header(req: Request, next: Next) -> Response {
     res
 }
 
-async fn fallback(req: Request) -> ApiError {
-    ApiError::bad_request(
-        "illegal_argument_exception",
-        format!(
-            "no handler found for uri [{}] and method [{}]",
-            req.uri(),
-            req.method()
-        ),
-    )
-}
-
 /// Build the router; tests call this directly.
 pub fn router(state: State, max_body_bytes: usize) -> Router {
     use es::{admin, cat, search, write};
-    Router::new()
+    let routes = Router::new()
         .route("/", get(admin::root).head(admin::head_root))
         .route("/_cluster/health", get(admin::health))
         .route("/_cluster/health/{index}", get(admin::health))
@@ -150,11 +141,17 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/health", get(admin::health))
         .route("/api/v1/ingest/{index}", post(ingest::ingest))
-        .fallback(fallback)
+        .fallback(unhandled::fallback)
+        .layer(middleware::from_fn(unhandled::api_names_are_not_indices))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .with_state(state);
+    // Around the whole router, so that its answers (axum's 405 with
+    // `Allow` included) are seen as sent.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(unhandled::es_answers))
         .layer(middleware::from_fn(product_header))
-        .with_state(state)
 }
 
 fn put_post<H, T>(h: H) -> axum::routing::MethodRouter<State>
