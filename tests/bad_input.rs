@@ -935,3 +935,28 @@ async fn bulk_malformed_action_lines_are_named_like_elasticsearch() {
     assert_eq!(http.count("bulkbad", None).await, 3);
     server.shutdown().await;
 }
+
+/// Issue 10, item 9: the 413 names our setting and its value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_over_the_limit_names_server_max_body_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = test_config(dir.path());
+    cfg.max_body_bytes = 4096;
+    let server = InProcess::start(cfg).await;
+    let http = server.http.clone();
+    let line = "{\"index\":{\"_index\":\"limit\"}}\n{\"m\":\"0123456789abcdef\"}\n";
+    let body = line.repeat(8192 / line.len() + 1).into_bytes();
+    assert!(body.len() > 4096);
+    let r = http.post_ndjson("/_bulk", body).await;
+    let (typ, reason) = assert_es_error(&r, 413);
+    assert_eq!(typ, "content_too_long_exception");
+    assert!(
+        reason.contains("server.max_body_bytes") && reason.contains("4096"),
+        "{reason}"
+    );
+    assert!(!reason.contains("http.max_content_length"), "{reason}");
+    // Under the limit is fine.
+    let r = http.post_ndjson("/_bulk", line.as_bytes().to_vec()).await;
+    assert_eq!(bulk_items(&r).len(), 1);
+    server.shutdown().await;
+}

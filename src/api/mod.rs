@@ -15,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use bytes::Bytes;
 
@@ -40,18 +41,30 @@ pub struct AppState {
 
 pub type State = Arc<AppState>;
 
+/// `server.max_body_bytes`, for the message of a 413 (the limit itself is
+/// axum's `DefaultBodyLimit`).
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
 /// A request body with Elasticsearch-shaped errors for oversize bodies.
 pub struct Body(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0);
         match Bytes::from_request(req, state).await {
             Ok(b) => Ok(Body(b)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "content_too_long_exception",
-                "request body is larger than the configured limit (http.max_content_length)",
+                match limit {
+                    Some(n) => format!(
+                        "request body is larger than server.max_body_bytes ({n} bytes); \
+                         send smaller requests or raise server.max_body_bytes in the config"
+                    ),
+                    None => "request body is larger than server.max_body_bytes".to_string(),
+                },
             )),
             Err(e) => Err(ApiError::bad_request(
                 "parse_exception",
@@ -144,6 +157,7 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         .fallback(unhandled::fallback)
         .layer(middleware::from_fn(unhandled::api_names_are_not_indices))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(Extension(BodyLimit(max_body_bytes)))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .with_state(state);
     // Around the whole router, so that its answers (axum's 405 with
