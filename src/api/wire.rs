@@ -36,12 +36,11 @@ const MAX_CHUNK_LINE_BYTES: usize = 16 * 1024;
 /// Heads shorter than this are checked as they arrive, so garbage without
 /// a line end is refused at once rather than when the client gives up.
 const EARLY_CHECK_BYTES: usize = 4096;
+const MALFORMED: &str = "illegal_argument_exception";
+const LONG_LINE: &str = "too_long_http_line_exception";
+const LONG_HEAD: &str = "too_long_http_header_exception";
 /// Error types a refusal may carry (the header names one of them).
-const REFUSAL_KINDS: [&str; 3] = [
-    "illegal_argument_exception",
-    "too_long_http_line_exception",
-    "too_long_http_header_exception",
-];
+const REFUSAL_KINDS: [&str; 3] = [MALFORMED, LONG_LINE, LONG_HEAD];
 
 /// A TCP listener whose connections are read through a [`Framer`].
 pub struct Listener(tokio::net::TcpListener);
@@ -70,11 +69,14 @@ impl axum::serve::Listener for Listener {
 pub struct Conn<T> {
     io: T,
     framer: Framer,
-    /// Bytes for hyper, already framed (and possibly rewritten).
+    /// Bytes for hyper, already framed (and possibly rewritten). Usually
+    /// empty between reads: idle connections hold no buffer.
     ready: BytesMut,
-    scratch: Box<[u8]>,
     eof: bool,
 }
+
+/// Bytes read at once on the framed path (on the stack, not per connection).
+const READ_CHUNK: usize = 16 * 1024;
 
 impl<T> Conn<T> {
     pub fn new(io: T) -> Conn<T> {
@@ -82,7 +84,6 @@ impl<T> Conn<T> {
             io,
             framer: Framer::default(),
             ready: BytesMut::new(),
-            scratch: vec![0; 64 * 1024].into_boxed_slice(),
             eof: false,
         }
     }
@@ -100,6 +101,24 @@ impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
                 let n = this.ready.len().min(buf.remaining());
                 buf.put_slice(&this.ready[..n]);
                 this.ready.advance(n);
+                if this.ready.is_empty() && this.ready.capacity() > READ_CHUNK {
+                    this.ready = BytesMut::new();
+                }
+                return Poll::Ready(Ok(()));
+            }
+            // Body bytes go straight into hyper's buffer when it is no
+            // larger than what remains of the body: no copy for large
+            // `_bulk` bodies.
+            let room = buf.remaining() as u64;
+            if !this.eof && room > 0 && room <= this.framer.opaque_bytes_ahead() {
+                let before = buf.filled().len();
+                ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+                let n = buf.filled().len() - before;
+                if n == 0 {
+                    this.eof = true;
+                } else {
+                    this.framer.passed_opaque(n as u64);
+                }
                 return Poll::Ready(Ok(()));
             }
             if this.eof {
@@ -112,14 +131,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
                     Poll::Ready(Ok(()))
                 };
             }
-            let mut rb = ReadBuf::new(&mut this.scratch[..]);
+            let mut chunk = [0u8; READ_CHUNK];
+            let mut rb = ReadBuf::new(&mut chunk);
             ready!(Pin::new(&mut this.io).poll_read(cx, &mut rb))?;
-            let n = rb.filled().len();
-            if n == 0 {
+            if rb.filled().is_empty() {
                 this.eof = true;
                 this.framer.finish(&mut this.ready);
             } else {
-                this.framer.feed(&this.scratch[..n], &mut this.ready);
+                this.framer.feed(rb.filled(), &mut this.ready);
             }
         }
     }
@@ -208,7 +227,7 @@ impl Refusal {
     fn bad(reason: impl Into<String>) -> Refusal {
         Refusal {
             status: 400,
-            kind: REFUSAL_KINDS[0],
+            kind: MALFORMED,
             reason: reason.into(),
         }
     }
@@ -227,6 +246,27 @@ enum Verdict {
 }
 
 impl Framer {
+    /// How many coming bytes pass without being looked at (the rest of a
+    /// body or chunk; all of them in passthrough).
+    fn opaque_bytes_ahead(&self) -> u64 {
+        match self.state {
+            State::Body(n) | State::ChunkData(n) => n,
+            State::Passthrough => u64::MAX,
+            _ => 0,
+        }
+    }
+
+    /// `n` (at most [`Self::opaque_bytes_ahead`]) such bytes went to hyper.
+    fn passed_opaque(&mut self, n: u64) {
+        self.state = match self.state {
+            State::Body(left) if left == n => State::Head,
+            State::Body(left) => State::Body(left - n),
+            State::ChunkData(left) if left == n => State::ChunkEnd(0),
+            State::ChunkData(left) => State::ChunkData(left - n),
+            other => other,
+        };
+    }
+
     /// Whether the stream was cut off by a refusal.
     pub fn refused(&self) -> bool {
         self.state == State::Refused
@@ -241,25 +281,11 @@ impl Framer {
                     input = &input[taken..];
                     self.head_step(complete, out);
                 }
-                State::Body(left) => {
+                State::Body(left) | State::ChunkData(left) => {
                     let n = left.min(input.len() as u64) as usize;
                     out.extend_from_slice(&input[..n]);
                     input = &input[n..];
-                    self.state = if n as u64 == left {
-                        State::Head
-                    } else {
-                        State::Body(left - n as u64)
-                    };
-                }
-                State::ChunkData(left) => {
-                    let n = left.min(input.len() as u64) as usize;
-                    out.extend_from_slice(&input[..n]);
-                    input = &input[n..];
-                    self.state = if n as u64 == left {
-                        State::ChunkEnd(0)
-                    } else {
-                        State::ChunkData(left - n as u64)
-                    };
+                    self.passed_opaque(n as u64);
                 }
                 State::ChunkSize { .. } | State::ChunkEnd(_) | State::Trailers { .. } => {
                     let mut n = 0;
@@ -325,7 +351,7 @@ impl Framer {
                 return self.refuse(
                     Refusal {
                         status: 431,
-                        kind: REFUSAL_KINDS[2],
+                        kind: LONG_HEAD,
                         reason: format!("the request head is longer than {MAX_HEAD_BYTES} bytes"),
                     },
                     out,
@@ -476,7 +502,7 @@ fn refusal_for_parse_error(e: httparse::Error, head: &[u8]) -> Option<Refusal> {
     Some(match e {
         httparse::Error::TooManyHeaders => Refusal {
             status: 431,
-            kind: REFUSAL_KINDS[2],
+            kind: LONG_HEAD,
             reason: format!("the request has more than {MAX_HEADERS} header fields"),
         },
         e => Refusal::bad(format!(
@@ -550,14 +576,15 @@ fn examine(original: &[u8]) -> Verdict {
     if target.len() > MAX_TARGET_BYTES {
         return Verdict::Refuse(Refusal {
             status: 414,
-            kind: REFUSAL_KINDS[1],
+            kind: LONG_LINE,
             reason: format!(
                 "the request target is {} bytes long, more than the {MAX_TARGET_BYTES} accepted",
                 target.len()
             ),
         });
     }
-    if Uri::try_from(target.as_bytes()).is_err() {
+    // (Without rewriting, `encode_request_line` found the target valid.)
+    if encoded.is_some() && Uri::try_from(target.as_bytes()).is_err() {
         let preview: String = target.chars().take(200).collect();
         return Verdict::Refuse(Refusal::bad(format!("invalid request target [{preview}]")));
     }
@@ -635,8 +662,7 @@ fn encode_target(target: &[u8]) -> Option<Vec<u8>> {
         if b == b'?' {
             in_query = true;
         }
-        let refused = b >= 0x7f
-            || b < 0x21
+        let refused = !(0x21..0x7f).contains(&b)
             || matches!(b, b'<' | b'>')
             || (in_query && b == b'"')
             || (!in_query && b == b'`');
@@ -746,6 +772,41 @@ GET /%C3%A9/_search?q=%FF HTTP/1.1\r\n\r\n";
         assert!(out.is_empty());
         f.finish(&mut out);
         assert_eq!(&out[..], b"GET /?q=\"");
+    }
+
+    #[tokio::test]
+    async fn bodies_read_straight_into_small_buffers_keep_the_framing() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = vec![b'<'; 300_000];
+        let mut input = format!(
+            "POST /a?q=\"x\" HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        input.extend_from_slice(&body);
+        input.extend_from_slice(b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        input.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+        input.extend_from_slice(&body);
+        input.extend_from_slice(b"\r\n0\r\n\r\nGET /b?q=\"y\" HTTP/1.1\r\n\r\n");
+        let want = run(&[&input]);
+        assert!(String::from_utf8_lossy(&want).ends_with("GET /b?q=%22y%22 HTTP/1.1\r\n\r\n"));
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let writer = tokio::spawn(async move {
+            client.write_all(&input).await.expect("write");
+            client.shutdown().await.expect("shutdown");
+        });
+        let mut conn = Conn::new(server);
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1000];
+        loop {
+            let n = conn.read(&mut chunk).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+        writer.await.expect("writer");
+        assert!(got == want, "the direct reads changed the stream");
     }
 
     proptest::proptest! {
