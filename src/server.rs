@@ -128,7 +128,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let sd = shutdown.clone();
     let ingest2 = ingest.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(api::wire::Listener::new(listener), app)
             .with_graceful_shutdown(async move { sd.cancelled().await })
             .await
             .context("serving HTTP")?;

@@ -527,3 +527,211 @@ async fn ingest_mangled_template_hints_at_curl_globbing() {
     assert_eq!(srv.http.count("app-2026.11.24", None).await, 1);
     srv.shutdown().await;
 }
+
+/// `GET path` as text (any status), with its content type.
+async fn get_text(http: &Http, path: &str) -> (u16, String) {
+    let r = http.get(path).await;
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
+}
+
+/// Issue 10, item 14: every `_cat` endpoint takes `v`, `h` (names, aliases,
+/// wildcards), `s` (with `:desc`), `format=json`, `bytes` and `help` as
+/// Elasticsearch's RestTable does: columns separated by one space, padded to
+/// the widest cell, numbers right-aligned, the last column not padded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cat_endpoints_take_v_h_s_format_bytes_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = InProcess::start(test_config(dir.path())).await;
+    let h = &srv.http;
+    let sizes = [("cat-a", 5u64), ("cat-b", 12), ("cat-c", 1)];
+    let mut items = Vec::new();
+    for (index, n) in sizes {
+        for i in 0..n {
+            items.push((
+                json!({"index": {"_index": index}}),
+                json!({"message": format!("event {i} of {index}"), "n": i}),
+            ));
+        }
+    }
+    let r = h.post_ndjson("/_bulk?refresh=true", ndjson(&items)).await;
+    assert_eq!(r.json()["errors"], json!(false), "{}", r.text_preview());
+    let total: u64 = sizes.iter().map(|(_, n)| n).sum();
+
+    // _cat/health?v: a header, then epoch and timestamp (HH:MM:SS of that
+    // epoch, UTC) first.
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (status, text) = get_text(h, "/_cat/health?v").await;
+    assert_eq!(status, 200, "{text}");
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(
+        lines[0],
+        [
+            "epoch",
+            "timestamp",
+            "cluster",
+            "status",
+            "node.total",
+            "node.data",
+            "shards",
+            "pri",
+            "relo",
+            "init",
+            "unassign",
+            "pending_tasks",
+            "max_task_wait_time",
+            "active_shards_percent"
+        ],
+        "{text}"
+    );
+    let epoch: u64 = lines[1][0].parse().expect("epoch");
+    assert!(epoch >= before && epoch <= before + 60, "{text}");
+    let hms = format!(
+        "{:02}:{:02}:{:02}",
+        epoch % 86_400 / 3600,
+        epoch % 3600 / 60,
+        epoch % 60
+    );
+    assert_eq!(lines[1][1], hms, "{text}");
+    assert_eq!(&lines[1][2..4], ["logweave", "green"], "{text}");
+    assert_eq!(lines[1][6], "3", "shards: {text}");
+    // ts=false drops both time columns; h takes aliases and shows them.
+    let (_, text) = get_text(h, "/_cat/health?ts=false&h=cluster,st,sh").await;
+    assert_eq!(text, "logweave green 3\n");
+    let r = h.get("/_cat/health?h=epoch,st&format=json").await;
+    let rows = r.json();
+    assert_eq!(rows[0]["st"], json!("green"), "{rows}");
+    assert!(rows[0]["epoch"].as_str().is_some(), "{rows}");
+    assert_eq!(rows[0].as_object().map(|o| o.len()), Some(2), "{rows}");
+
+    // _cat/indices: h and s, with the exact layout.
+    let (_, text) = get_text(h, "/_cat/indices/cat-*?v&h=i,dc&s=i").await;
+    assert_eq!(text, "i     dc\ncat-a  5\ncat-b 12\ncat-c  1\n");
+    let (_, text) = get_text(h, "/_cat/indices?h=index,docs.count&s=docs.count:desc").await;
+    assert_eq!(text, "cat-b 12\ncat-a  5\ncat-c  1\n");
+    let (_, text) = get_text(h, "/_cat/indices?h=index&s=index:desc").await;
+    assert_eq!(text, "cat-c\ncat-b\ncat-a\n");
+    let (_, text) = get_text(h, "/_cat/indices/cat-b?h=docs.*").await;
+    assert_eq!(text, "12 0\n");
+    // Default columns, as Elasticsearch 8 lists them.
+    let (_, text) = get_text(h, "/_cat/indices/cat-a?v").await;
+    let header: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "health",
+            "status",
+            "index",
+            "uuid",
+            "pri",
+            "rep",
+            "docs.count",
+            "docs.deleted",
+            "store.size",
+            "pri.store.size",
+            "dataset.size"
+        ],
+        "{text}"
+    );
+    // Nothing matched and no header: an empty body.
+    assert_eq!(
+        get_text(h, "/_cat/indices/nothing-*").await,
+        (200, String::new())
+    );
+    // An unknown sort key is named.
+    let r = h.get("/_cat/indices?s=nope").await;
+    let (_, reason) = util::assert_es_error(&r, 400);
+    assert!(
+        reason.contains("Unable to sort by unknown sort key `nope`"),
+        "{reason}"
+    );
+
+    // bytes: whole units, truncated, from one consistent size.
+    let size_of = |r: &util::Resp| -> u64 {
+        r.json()[0]["store.size"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("store.size in {}", r.text_preview()))
+    };
+    let b = size_of(
+        &h.get("/_cat/indices/cat-b?format=json&h=store.size&bytes=b")
+            .await,
+    );
+    let kb = size_of(
+        &h.get("/_cat/indices/cat-b?format=json&h=store.size&bytes=kb")
+            .await,
+    );
+    assert!(b > 0);
+    assert_eq!(kb, b / 1024, "{b} bytes");
+    let r = h.get("/_cat/indices/cat-b?format=json&h=store.size").await;
+    let human = r.json()[0]["store.size"].as_str().unwrap_or("").to_string();
+    let re = regex::Regex::new(r"^\d+(\.\d)?(b|kb|mb|gb)$").unwrap();
+    assert!(re.is_match(&human), "{human}");
+
+    // _cat/count, overall and per pattern.
+    let (_, text) = get_text(h, "/_cat/count?v&h=count").await;
+    assert_eq!(text, format!("count\n{total}\n"));
+    let r = h.get("/_cat/count/cat-a?format=json").await;
+    let row = &r.json()[0];
+    assert_eq!(row["count"], json!("5"), "{row}");
+    assert!(
+        row["epoch"].is_string() && row["timestamp"].is_string(),
+        "{row}"
+    );
+    let (_, text) = get_text(h, "/_cat/count/cat-b,cat-c?h=dc").await;
+    assert_eq!(text, "13\n");
+
+    // _cat/aliases: the columns, no rows (there are no aliases).
+    let (_, text) = get_text(h, "/_cat/aliases?v").await;
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        [
+            "alias",
+            "index",
+            "filter",
+            "routing.index",
+            "routing.search",
+            "is_write_index"
+        ]
+    );
+
+    // help: one line per column, "name | aliases | description".
+    let (_, text) = get_text(h, "/_cat/indices?help").await;
+    let first: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split('|')
+        .map(str::trim)
+        .collect();
+    assert_eq!(first, ["health", "h", "current health status"], "{text}");
+    assert!(
+        text.lines().any(|l| l.split('|').map(str::trim).eq([
+            "docs.count",
+            "dc,docsCount",
+            "available docs"
+        ])),
+        "{text}"
+    );
+    let (_, text) = get_text(h, "/_cat/health?help").await;
+    assert!(
+        text.lines().any(|l| l.split('|').map(str::trim).eq([
+            "timestamp",
+            "ts,hms,hhmmss",
+            "time in HH:MM:SS"
+        ])),
+        "{text}"
+    );
+    srv.shutdown().await;
+}

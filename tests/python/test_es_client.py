@@ -1211,3 +1211,40 @@ def test_server_still_serves_after_errors(es):
         with pytest.raises(BadRequest):
             search(es, {"query": {"no_such_query": {}}})
     assert count(es) == N_DOCS
+
+
+def test_unsupported_api_is_400_no_handler_found(es):
+    # Issue 10, item 6: an API name is never an index; the client gets
+    # Elasticsearch's RestController answer, not "no such index [_nodes]".
+    with pytest.raises(BadRequest) as e:
+        es.nodes.info()
+    assert e.value.status_code == 400
+    assert error_info(e) == {"error": "no handler found for uri [/_nodes] and method [GET]"}
+
+
+def test_bulk_malformed_action_line_is_400_naming_the_line(es):
+    # Issue 10, item 7: the whole request is refused, as Elasticsearch does.
+    body = '{"index":{"_index":"%s"}}\n{"m":1}\n{"msg":"x"}\n{"m":2}\n' % DAY1
+    with pytest.raises(BadRequest) as e:
+        es.bulk(body=body)
+    assert e.value.status_code == 400
+    assert error_info(e)["error"]["type"] == "illegal_argument_exception"
+    assert error_info(e)["error"]["reason"] == (
+        "Malformed action/metadata line [3], expected field [create], [delete], "
+        "[index] or [update] but found [msg]")
+    assert count(es) == N_DOCS
+
+
+def test_cat_indices_json_with_columns_and_sort(es):
+    # Issue 10, item 14.
+    rows = raw(es.cat.indices(index=INDEX_PATTERN, format="json", h="i,dc", s="i:desc"))
+    want = Counter(index_of(d) for d in DOCS)
+    assert [(r["i"], int(r["dc"])) for r in rows] == sorted(want.items(), reverse=True)
+
+
+def test_cat_count_and_health_as_text(es):
+    text = raw(es.cat.count(index=INDEX_PATTERN, h="count"))
+    assert text == "%d\n" % N_DOCS
+    lines = raw(es.cat.health(v=True)).splitlines()
+    assert lines[0].split()[:4] == ["epoch", "timestamp", "cluster", "status"]
+    assert lines[1].split()[2:4] == ["logweave", "green"]

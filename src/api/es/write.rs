@@ -242,7 +242,8 @@ async fn do_bulk(
     let _permit = inflight_permit(&st, body.len())?;
     let items = tokio::task::spawn_blocking(move || bulk::parse_bytes(&body))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::bad_request(e.kind, e.reason))?;
     let st2 = st.clone();
     let (events, results, actions) =
         tokio::task::spawn_blocking(move || prepare(&st2, default_index.as_deref(), items))
