@@ -2,6 +2,7 @@
 //! file is valid. Unknown keys are errors; every problem is reported with
 //! file, line and key, all at once.
 
+pub mod analysis;
 mod collect;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ pub struct ConfigFile {
     pub syslog: SyslogSection,
     pub routes: Vec<RouteSection>,
     pub agent: crate::agent::config::AgentSection,
+    pub analysis: analysis::AnalysisSection,
 }
 
 /// `[forward]`: the Fluentd forward input.
@@ -224,6 +226,7 @@ pub struct Config {
     pub forward: ForwardConfig,
     pub syslog: SyslogConfig,
     pub agent: crate::agent::config::AgentConfig,
+    pub analysis: analysis::AnalysisConfig,
 }
 
 /// One problem in a config file.
@@ -599,6 +602,13 @@ impl Config {
                 message: msg,
             })
         });
+        let analysis = analysis::build(&raw.analysis, &mut |span, key, msg| {
+            problems.push(ConfigProblem {
+                line: problem_line(text, span, key),
+                key: key.to_string(),
+                message: msg,
+            })
+        });
         // Checks of the stand-ins put in for values that did not read, and
         // of the tables holding them (a table whose misspelt key was
         // dropped now lacks it), repeat what is already reported.
@@ -637,6 +647,7 @@ impl Config {
             forward,
             syslog,
             agent,
+            analysis,
         })
     }
 }
