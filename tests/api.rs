@@ -490,3 +490,223 @@ async fn ingest_endpoint_takes_ndjson_arrays_and_text() {
     assert_eq!(typ, "parse_exception");
     srv.shutdown().await;
 }
+
+/// `q=` parameter text, percent-encoded.
+fn q_param(q: &str) -> String {
+    let mut u = reqwest::Url::parse("http://localhost/").expect("base URL");
+    u.query_pairs_mut().append_pair("q", q);
+    u.query().unwrap_or_default().to_string()
+}
+
+/// Epoch milliseconds of an RFC 3339 instant (the oracle's clock).
+fn epoch_ms(rfc3339: &str) -> i64 {
+    rfc3339
+        .parse::<jiff::Timestamp>()
+        .unwrap_or_else(|e| panic!("{rfc3339}: {e}"))
+        .as_millisecond()
+}
+
+/// Item 2 of issue 10: a mapping's `format` is kept, shown, used to read
+/// documents (also when the log is replayed after `kill -9`) and query
+/// bounds, and to render results; formats the parser does not know are
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_date_format_is_honoured_and_unknown_ones_refused() {
+    let root = tempfile::tempdir().expect("tempdir");
+    // No periodic commit: what is not refreshed is only in the log.
+    let config = util::write_config(root.path(), "refresh_interval_ms = 3600000");
+    let mut server = util::BinServer::start(root.path(), Some(config)).await;
+    let http = Http::new(server.addr());
+    let put = |path: &'static str, body: Value| {
+        let http = http.clone();
+        async move {
+            http.send(
+                "PUT",
+                path,
+                Some((body.to_string().into_bytes(), "application/json")),
+            )
+            .await
+        }
+    };
+
+    // Refused with a 400 naming the format and the field.
+    for bad in [
+        "dd/QQ/yyyy",
+        "week_date",
+        "yyyy-MM-dd[ HH:mm]",
+        "epoch_milis",
+    ] {
+        let r = put(
+            "/typed-bad",
+            json!({"mappings": {"properties": {"t": {"type": "date", "format": bad}}}}),
+        )
+        .await;
+        let (typ, reason) = util::assert_es_error(&r, 400);
+        assert_eq!(typ, "mapper_parsing_exception", "{bad}");
+        assert!(
+            reason.contains(bad) && reason.contains("[t]"),
+            "{bad}: {reason}"
+        );
+    }
+    assert_eq!(http.get("/typed-bad").await.status, 404, "nothing created");
+
+    let format = "dd/MM/yyyy HH:mm||dd/MM/yyyy";
+    let r = put(
+        "/typed",
+        json!({"mappings": {"properties": {"t": {"type": "date", "format": format}}}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let docs = [
+        ("a", "24/11/2026 10:00", Some("2026-11-24T10:00:00Z")),
+        ("b", "25/11/2026 18:30", Some("2026-11-25T18:30:00Z")),
+        ("c", "01/12/2026", Some("2026-12-01T00:00:00Z")),
+        // Not in the format: kept in `_source`, not indexed.
+        ("x", "2026-11-24T10:00:00Z", None),
+    ];
+    let items: Vec<(Value, Value)> = docs
+        .iter()
+        .map(|(id, t, _)| {
+            (
+                json!({"index": {"_index": "typed", "_id": id}}),
+                json!({"t": t, "message": format!("doc {id}")}),
+            )
+        })
+        .collect();
+    let r = http
+        .post_ndjson("/_bulk?refresh=true", ndjson(&items))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    // One more, acknowledged but not committed: after `kill -9` it comes
+    // back from the log and must be read with the persisted format.
+    let r = http
+        .post_ndjson(
+            "/_bulk",
+            ndjson(&[(
+                json!({"index": {"_index": "typed", "_id": "d"}}),
+                json!({"t": "02/12/2026 08:15", "message": "doc d"}),
+            )]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let mut indexed: Vec<(&str, i64)> = docs
+        .iter()
+        .filter_map(|(id, _, at)| at.map(|a| (*id, epoch_ms(a))))
+        .collect();
+
+    let check = |http: Http, indexed: Vec<(&'static str, i64)>, when: &'static str| async move {
+        let r = http.get("/typed/_mapping").await;
+        assert_eq!(
+            r.json()["typed"]["mappings"]["properties"]["t"],
+            json!({"type": "date", "format": format}),
+            "{when}"
+        );
+        assert_eq!(
+            http.count("typed", Some(json!({"exists": {"field": "t"}})))
+                .await,
+            indexed.len() as u64,
+            "{when}: exists"
+        );
+        // Bounds in the field's format; `lte` of a day covers all of it.
+        let in_range = |lo: &str, hi: &str| {
+            let (lo, hi) = (epoch_ms(lo), epoch_ms(hi));
+            indexed.iter().filter(|(_, t)| *t >= lo && *t <= hi).count() as u64
+        };
+        let want = in_range("2026-11-24T00:00:00Z", "2026-11-25T23:59:59.999Z");
+        assert_eq!(want, 2);
+        let q = json!({"range": {"t": {"gte": "24/11/2026", "lte": "25/11/2026"}}});
+        assert_eq!(http.count("typed", Some(q)).await, want, "{when}: range");
+        let r = http
+            .get(&format!(
+                "/typed/_count?{}",
+                q_param("t:[24/11/2026 TO 25/11/2026]")
+            ))
+            .await;
+        assert_eq!(r.json()["count"], json!(want), "{when}: Lucene range");
+        let q = json!({"term": {"t": "24/11/2026 10:00"}});
+        assert_eq!(http.count("typed", Some(q)).await, 1, "{when}: term");
+        // Buckets and values are shown in the first alternative.
+        let r = http
+            .post_json(
+                "/typed/_search",
+                &json!({"size": 10, "sort": [{"t": "asc"}], "_source": false,
+                    "aggs": {
+                        "days": {"date_histogram": {"field": "t", "calendar_interval": "day", "min_doc_count": 1}},
+                        "latest": {"max": {"field": "t"}}
+                    }}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text_preview());
+        let v = r.json();
+        let days: Vec<(String, u64)> = v["aggregations"]["days"]["buckets"]
+            .as_array()
+            .expect("buckets")
+            .iter()
+            .map(|b| {
+                (
+                    b["key_as_string"]
+                        .as_str()
+                        .expect("key_as_string")
+                        .to_string(),
+                    b["doc_count"].as_u64().expect("doc_count"),
+                )
+            })
+            .collect();
+        let mut want_days: Vec<(String, u64)> = Vec::new();
+        for (_, t) in &indexed {
+            let day = jiff::Timestamp::from_millisecond(*t)
+                .expect("instant")
+                .strftime("%d/%m/%Y 00:00")
+                .to_string();
+            match want_days.last_mut() {
+                Some((d, n)) if *d == day => *n += 1,
+                _ => want_days.push((day, 1)),
+            }
+        }
+        assert_eq!(days, want_days, "{when}: date_histogram");
+        let max = indexed.iter().map(|(_, t)| *t).max().expect("docs");
+        assert_eq!(
+            v["aggregations"]["latest"]["value"],
+            json!(max as f64),
+            "{when}"
+        );
+        assert_eq!(
+            v["aggregations"]["latest"]["value_as_string"],
+            json!(jiff::Timestamp::from_millisecond(max)
+                .expect("instant")
+                .strftime("%d/%m/%Y %H:%M")
+                .to_string()),
+            "{when}: value_as_string"
+        );
+        // Sort values of dates are epoch milliseconds, as in Elasticsearch;
+        // the document outside the format has none and sorts last.
+        let hits = v["hits"]["hits"].as_array().expect("hits");
+        let got: Vec<(String, Value)> = hits
+            .iter()
+            .map(|h| {
+                (
+                    h["_id"].as_str().expect("id").to_string(),
+                    h["sort"][0].clone(),
+                )
+            })
+            .collect();
+        let mut want: Vec<(String, Value)> = indexed
+            .iter()
+            .map(|(id, t)| (id.to_string(), json!(t)))
+            .collect();
+        want.push(("x".into(), json!(i64::MAX)));
+        assert_eq!(got, want, "{when}: sort");
+    };
+
+    server.kill();
+    server.launch().await;
+    indexed.push(("d", epoch_ms("2026-12-02T08:15:00Z")));
+    http.refresh().await;
+    check(http.clone(), indexed.clone(), "after kill -9 and replay").await;
+    // A clean restart reads the committed mapping again.
+    server.kill();
+    server.launch().await;
+    check(http.clone(), indexed.clone(), "after a second restart").await;
+    let r = http.get("/typed/_doc/x").await;
+    assert_eq!(r.json()["_source"]["t"], json!("2026-11-24T10:00:00Z"));
+}

@@ -258,7 +258,7 @@ fn after_vals(sorter: &Sorter, after: &[Value]) -> Result<Vec<SortVal>, StoreErr
         .collect())
 }
 
-fn sort_value_json(v: &SortVal, spec: &SortSpec, kind: ValueKind) -> Value {
+fn sort_value_json(v: &SortVal, spec: &SortSpec, kind: &ValueKind) -> Value {
     match v {
         SortVal::Missing => match (kind, spec.order, &spec.key) {
             (ValueKind::Str, _, _) | (ValueKind::Unknown, _, _) => Value::Null,
@@ -632,7 +632,7 @@ impl Snapshot for TantivySnapshot {
                 .keys
                 .iter()
                 .enumerate()
-                .map(|(i, v)| sort_value_json(v, &sorter.specs[i], kinds[i]))
+                .map(|(i, v)| sort_value_json(v, &sorter.specs[i], &kinds[i]))
                 .collect();
             let mut cursor = sort_json.clone();
             cursor.extend([json!(c.pos.0), json!(c.pos.1), json!(c.pos.2)]);
