@@ -710,3 +710,60 @@ async fn explicit_date_format_is_honoured_and_unknown_ones_refused() {
     let r = http.get("/typed/_doc/x").await;
     assert_eq!(r.json()["_source"]["t"], json!("2026-11-24T10:00:00Z"));
 }
+
+/// Item 8 of issue 10: outside brackets `TO` is a plain term and a second
+/// colon belongs to the value, as in Lucene; every syntax error quotes the
+/// query and points at a character of it.
+#[tokio::test]
+async fn lucene_to_and_second_colon_are_terms_and_errors_quote_the_query() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let srv = InProcess::start(test_config(dir.path())).await;
+    let h = &srv.http;
+    let docs = [
+        json!({"level": "A", "message": "first"}),
+        json!({"level": "B", "message": "TO be or not"}),
+        json!({"level": "C", "message": "plan Z"}),
+        json!({"level": "D", "message": "nothing here", "foo": "bar:baz"}),
+        json!({"level": "E", "message": "other", "url": "http://x:8080/a"}),
+    ];
+    let items: Vec<(Value, Value)> = docs
+        .iter()
+        .map(|d| (json!({"index": {"_index": "lq"}}), d.clone()))
+        .collect();
+    let r = h.post_ndjson("/_bulk?refresh=true", ndjson(&items)).await;
+    assert_eq!(r.json()["errors"], json!(false), "{}", r.text_preview());
+    let count = |q: &'static str| async move {
+        let r = h.get(&format!("/lq/_count?{}", q_param(q))).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.text_preview());
+        r.json()["count"].as_u64().expect("count")
+    };
+    // level:A OR to OR z over all fields: documents 1, 2 and 3.
+    assert_eq!(count("level:A TO Z").await, 3);
+    assert_eq!(count("foo:bar:baz").await, 1);
+    assert_eq!(count("url:http://x:8080/a").await, 1);
+    for (q, pos, names) in [
+        ("level:(ERROR ]", 13, "']'"),
+        ("level:A )", 8, "')'"),
+        ("message:\"open", 8, "unterminated phrase"),
+        ("status:[1 5]", 10, "'5'"),
+    ] {
+        for r in [
+            h.get(&format!("/lq/_search?{}", q_param(q))).await,
+            h.post_json(
+                "/lq/_search",
+                &json!({"query": {"query_string": {"query": q}}}),
+            )
+            .await,
+        ] {
+            let (_, reason) = util::assert_es_error(&r, 400);
+            assert!(reason.contains(&format!("[{q}]")), "{reason}");
+            assert!(reason.contains(&format!("at position {pos}")), "{reason}");
+            assert!(reason.contains(names), "{q}: {reason}");
+            assert!(
+                reason.ends_with(&format!("\n{q}\n{}^", " ".repeat(pos))),
+                "{reason}"
+            );
+        }
+    }
+    srv.shutdown().await;
+}
