@@ -767,3 +767,214 @@ async fn lucene_to_and_second_colon_are_terms_and_errors_quote_the_query() {
     }
     srv.shutdown().await;
 }
+
+/// Item 3 of issue 10: `highlight` marks the query's terms in `_source`
+/// text (Elasticsearch's defaults and options), and sorting on a field no
+/// index maps is a 400 unless `unmapped_type` says how to sort it.
+#[tokio::test]
+async fn highlight_marks_query_terms_and_unmapped_sort_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let srv = InProcess::start(test_config(dir.path())).await;
+    let h = &srv.http;
+    let long = format!(
+        "{} timeout while calling billing {}",
+        "padding words here ".repeat(10),
+        "and more padding ".repeat(10)
+    );
+    let docs = [
+        (
+            "hl-a",
+            "1",
+            json!({"message": "Connection reset by peer", "service": "api"}),
+        ),
+        (
+            "hl-a",
+            "2",
+            json!({"message": "connection RESET again, reset twice", "service": "db"}),
+        ),
+        (
+            "hl-a",
+            "3",
+            json!({"message": "all good", "service": "api"}),
+        ),
+        ("hl-a", "4", json!({"message": long, "service": "billing"})),
+        (
+            "hl-b",
+            "5",
+            json!({"message": "reset by admin", "extra": 7}),
+        ),
+        ("hl-b", "6", json!({"message": "quiet", "extra": 3})),
+    ];
+    let items: Vec<(Value, Value)> = docs
+        .iter()
+        .map(|(i, id, d)| (json!({"index": {"_index": i, "_id": id}}), d.clone()))
+        .collect();
+    let r = h.post_ndjson("/_bulk?refresh=true", ndjson(&items)).await;
+    assert_eq!(r.json()["errors"], json!(false), "{}", r.text_preview());
+    let search = |body: Value| async move {
+        let r = h.post_json("/hl-*/_search", &body).await;
+        assert_eq!(r.status, 200, "{body}: {}", r.text_preview());
+        r.json()
+    };
+    let by_id = |v: &Value| -> BTreeMap<String, Value> {
+        v["hits"]["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| (h["_id"].as_str().expect("id").to_string(), h.clone()))
+            .collect()
+    };
+
+    // Defaults: <em></em>, the whole short value as one fragment; works
+    // with `_source: false`; every case of the term is marked.
+    let v = search(
+        json!({"_source": false, "query": {"match": {"message": "reset"}},
+        "highlight": {"fields": {"message": {}}}}),
+    )
+    .await;
+    let hits = by_id(&v);
+    let want: BTreeMap<String, Value> = [
+        ("1", json!(["Connection <em>reset</em> by peer"])),
+        (
+            "2",
+            json!(["connection <em>RESET</em> again, <em>reset</em> twice"]),
+        ),
+        ("5", json!(["<em>reset</em> by admin"])),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let got: BTreeMap<String, Value> = hits
+        .iter()
+        .map(|(k, hit)| (k.clone(), hit["highlight"]["message"].clone()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(hits.values().all(|h| h.get("_source").is_none()));
+
+    // A phrase marks its occurrence only; own tags; a hit matched by
+    // another clause has no `highlight`; require_field_match keeps the
+    // `service` clause off `message` and the `message` terms off `service`.
+    let v = search(json!({
+        "query": {"bool": {"should": [
+            {"match_phrase": {"message": "connection reset"}},
+            {"term": {"service": "billing"}}]}},
+        "highlight": {"pre_tags": ["<b>"], "post_tags": ["</b>"], "fields": {"*": {}}}
+    }))
+    .await;
+    let hits = by_id(&v);
+    assert_eq!(
+        hits.keys().cloned().collect::<Vec<_>>(),
+        ["1", "2", "4"],
+        "{v}"
+    );
+    assert_eq!(
+        hits["1"]["highlight"],
+        json!({"message": ["<b>Connection</b> <b>reset</b> by peer"]})
+    );
+    assert_eq!(
+        hits["2"]["highlight"],
+        json!({"message": ["<b>connection</b> <b>RESET</b> again, reset twice"]})
+    );
+    assert_eq!(
+        hits["4"]["highlight"],
+        json!({"service": ["<b>billing</b>"]})
+    );
+
+    // Fragments of a long value: about fragment_size characters, each with
+    // the term, taken from the value's own text; 0 fragments: whole value.
+    let q = json!({"query_string": {"query": "message:timeout OR message:billing"}});
+    let fragments = |n: usize| {
+        let q = q.clone();
+        async move {
+            let v = search(json!({"query": q,
+            "highlight": {"fields": {"message": {"fragment_size": 20, "number_of_fragments": n}}}}))
+            .await;
+            let frags = by_id(&v)["4"]["highlight"]["message"].clone();
+            frags
+                .as_array()
+                .expect("fragments")
+                .iter()
+                .map(|f| f.as_str().expect("fragment").to_string())
+                .collect::<Vec<String>>()
+        }
+    };
+    let frags = fragments(5).await;
+    assert_eq!(frags.len(), 2, "{frags:?}");
+    for (f, term) in frags.iter().zip(["timeout", "billing"]) {
+        let plain = f.replace("<em>", "").replace("</em>", "");
+        assert!(long.contains(&plain) && plain.chars().count() <= 40, "{f}");
+        assert!(f.contains(&format!("<em>{term}</em>")), "{f}");
+    }
+    // One fragment: the best; equally good ones go in text order.
+    assert_eq!(fragments(1).await, frags[..1]);
+    let v = search(json!({"query": q,
+        "highlight": {"fields": {"message": {"number_of_fragments": 0}}}}))
+    .await;
+    assert_eq!(
+        by_id(&v)["4"]["highlight"]["message"],
+        json!([long
+            .replace("timeout", "<em>timeout</em>")
+            .replace("billing", "<em>billing</em>")])
+    );
+    // highlight_query instead of the search query.
+    let v = search(json!({"query": {"ids": {"values": ["1"]}},
+        "highlight": {"fields": {"message": {"highlight_query": {"match": {"message": "peer"}}}}}}))
+    .await;
+    assert_eq!(
+        by_id(&v)["1"]["highlight"]["message"],
+        json!(["Connection reset by <em>peer</em>"])
+    );
+    // A misspelt option is named.
+    let r = h
+        .post_json(
+            "/hl-*/_search",
+            &json!({"highlight": {"fields": {"message": {"fragmentsize": 3}}}}),
+        )
+        .await;
+    let (_, reason) = util::assert_es_error(&r, 400);
+    assert!(reason.contains("fragmentsize"), "{reason}");
+
+    // Sorting on a field no index maps: refused, as in Elasticsearch.
+    let r = h
+        .post_json("/hl-*/_search", &json!({"sort": [{"nosuch": "asc"}]}))
+        .await;
+    let (typ, reason) = util::assert_es_error(&r, 400);
+    assert_eq!(typ, "query_shard_exception");
+    assert!(
+        reason.contains("No mapping found for [nosuch] in order to sort on"),
+        "{reason}"
+    );
+    let r = h.get("/hl-*/_search?sort=nosuch:desc").await;
+    util::assert_es_error(&r, 400);
+    // With unmapped_type: every document is missing the value, sorted last.
+    let v = search(
+        json!({"size": 10, "sort": [{"nosuch": {"order": "desc", "unmapped_type": "long"}}]}),
+    )
+    .await;
+    let sorts: Vec<Value> = v["hits"]["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| h["sort"].clone())
+        .collect();
+    assert_eq!(sorts, vec![json!([i64::MIN]); docs.len()]);
+    // Mapped in one index only: its documents by value, the others last.
+    let v = search(json!({"size": 10, "sort": [{"extra": "asc"}]})).await;
+    let order: Vec<(String, Value)> = v["hits"]["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| {
+            (
+                h["_id"].as_str().expect("id").to_string(),
+                h["sort"][0].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(order[..2], [("6".into(), json!(3)), ("5".into(), json!(7))]);
+    assert!(
+        order[2..].iter().all(|(_, s)| *s == json!(i64::MAX)),
+        "{order:?}"
+    );
+    srv.shutdown().await;
+}

@@ -102,6 +102,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<i32> {
                     field: "@timestamp".into(),
                     missing: Missing::Last,
                     format: None,
+                    unmapped_type: None,
                 },
                 order: Order::Desc,
             }],

@@ -182,7 +182,7 @@ fn date_value_error(text: &str, field: &str, format: Option<&DateFormat>) -> Sto
     }
 }
 
-fn regex_escape(s: &str) -> String {
+pub(super) fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         if "\\.+*?()|[]{}^$#&-~\"<>@".contains(c) {
@@ -210,7 +210,7 @@ fn json_str_regex(
         .map_err(|e| bad(format!("invalid pattern [{value_regex}]: {e}")))
 }
 
-fn wildcard_to_regex(p: &str) -> String {
+pub(super) fn wildcard_to_regex(p: &str) -> String {
     let mut out = String::new();
     for c in p.chars() {
         match c {
@@ -427,7 +427,7 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
     })
 }
 
-fn auto_fuzz(d: u8, term: &str) -> u8 {
+pub(super) fn auto_fuzz(d: u8, term: &str) -> u8 {
     if d != u8::MAX {
         return d.min(2);
     }
