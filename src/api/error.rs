@@ -73,6 +73,7 @@ impl From<StoreError> for ApiError {
                 ApiError::bad_request("invalid_index_name_exception", e.to_string())
             }
             StoreError::BadQuery(m) => ApiError::bad_request("search_phase_execution_exception", m),
+            StoreError::QueryShard(m) => ApiError::bad_request("query_shard_exception", m),
             other => ApiError::internal(other),
         }
     }

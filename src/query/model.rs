@@ -168,6 +168,10 @@ pub enum SortKey {
         field: FieldName,
         missing: Missing,
         format: Option<String>,
+        /// `unmapped_type`: sort indices that do not map the field as if it
+        /// had this type and no values; without it, a field no searched
+        /// index maps is an error (as in Elasticsearch).
+        unmapped_type: Option<String>,
     },
 }
 
@@ -184,6 +188,50 @@ pub struct SourceFilter {
     pub disabled: bool,
     pub includes: Vec<String>,
     pub excludes: Vec<String>,
+}
+
+/// How one field of the hits is highlighted (`highlight` of a search).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HighlightOptions {
+    pub pre_tag: String,
+    pub post_tag: String,
+    /// Characters per fragment (roughly: fragments are cut at word starts).
+    pub fragment_size: usize,
+    /// Most fragments per field; 0 returns each matching value whole.
+    pub number_of_fragments: usize,
+    /// Characters from the start of the field to return when nothing matched.
+    pub no_match_size: usize,
+    /// Only terms from clauses on this field highlight it.
+    pub require_field_match: bool,
+    /// Fragments best first instead of in the order of the text.
+    pub order_by_score: bool,
+    /// HTML-escape the text (`encoder: html`).
+    pub html_encode: bool,
+    /// Terms come from this query instead of the search's.
+    pub query: Option<Query>,
+}
+
+impl Default for HighlightOptions {
+    fn default() -> Self {
+        HighlightOptions {
+            pre_tag: "<em>".into(),
+            post_tag: "</em>".into(),
+            fragment_size: 100,
+            number_of_fragments: 5,
+            no_match_size: 0,
+            require_field_match: true,
+            order_by_score: false,
+            html_encode: false,
+            query: None,
+        }
+    }
+}
+
+/// The fields to highlight (names or `*` patterns), in request order,
+/// each with its options (global ones already merged in).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Highlight {
+    pub fields: Vec<(FieldName, HighlightOptions)>,
 }
 
 /// How many hits to count exactly.
@@ -211,6 +259,7 @@ pub struct SearchRequest {
     pub timeout_ms: Option<u64>,
     /// Return `_version`-like extras is not supported; kept for completeness.
     pub post_filter: Option<Query>,
+    pub highlight: Option<Highlight>,
 }
 
 impl Default for SearchRequest {
@@ -227,6 +276,7 @@ impl Default for SearchRequest {
             aggs: Vec::new(),
             timeout_ms: None,
             post_filter: None,
+            highlight: None,
         }
     }
 }

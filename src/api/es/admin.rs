@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{json_response, resolve_opts, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
+use crate::query::date_format::DateFormat;
 use crate::store::mapping::{FieldKind, Mapping};
 use crate::store::ResolveOptions;
 
@@ -164,6 +165,29 @@ pub async fn head_index(AxState(st): AxState<State>, Path(index): Path<String>) 
     }
 }
 
+/// The `format` of a date field's definition, if it has one; a format the
+/// date parser does not know is refused, naming it and the field.
+fn date_format_of(def: &Value, path: &str) -> Result<Option<DateFormat>, ApiError> {
+    match def.get("format") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(spec)) => DateFormat::parse_spec(spec).map(Some).map_err(|e| {
+            ApiError::bad_request(
+                "mapper_parsing_exception",
+                format!(
+                    "Failed to parse mapping: Invalid format: [{spec}] for field [{path}]: {}",
+                    e.1
+                ),
+            )
+        }),
+        Some(other) => Err(ApiError::bad_request(
+            "mapper_parsing_exception",
+            format!(
+                "Failed to parse mapping: [format] of field [{path}] must be a string, got {other}"
+            ),
+        )),
+    }
+}
+
 /// Translate explicit mapping `properties` into field kinds (unknown types
 /// are refused with their name).
 fn mapping_from_es(
@@ -198,17 +222,10 @@ fn mapping_from_es(
             "long" | "integer" | "short" | "byte" | "unsigned_long" => FieldKind::Long,
             "float" | "double" | "half_float" | "scaled_float" => FieldKind::Float,
             "boolean" => FieldKind::Boolean,
-            "date" | "date_nanos" => {
-                let fmt = def.get("format").and_then(Value::as_str).unwrap_or("");
-                let shape = if fmt.starts_with("yyyy-MM-dd HH:mm:ss") {
-                    crate::event::timestamp::DateShape::IsoSpace
-                } else if fmt.starts_with("yyyy/MM/dd HH:mm:ss") {
-                    crate::event::timestamp::DateShape::Slash
-                } else {
-                    crate::event::timestamp::DateShape::Iso
-                };
-                FieldKind::Date { shape }
-            }
+            "date" | "date_nanos" => FieldKind::Date {
+                shape: crate::event::timestamp::DateShape::Iso,
+                format: date_format_of(def, &path)?,
+            },
             "object" | "nested" | "flattened" => continue,
             other => {
                 return Err(ApiError::bad_request(

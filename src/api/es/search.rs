@@ -128,6 +128,9 @@ fn render(
             if let Some(s) = &h.source {
                 m.insert("_source".into(), s.clone());
             }
+            if let Some(hl) = &h.highlight {
+                m.insert("highlight".into(), Value::Object(hl.clone()));
+            }
             let mut sort = h.sort.clone();
             if pit.is_some() {
                 let n = h.cursor.len();

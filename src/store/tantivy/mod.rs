@@ -14,6 +14,7 @@ mod columns;
 mod compile;
 mod document;
 mod fast_match;
+mod highlight;
 pub mod schema;
 mod search;
 
