@@ -2,9 +2,11 @@
 //! `demo`, `check-config`, `bench`. Flags override the config file.
 
 mod agent;
+mod analyze;
 mod bench;
 mod bench_forward;
 mod demo;
+mod eval;
 mod parse;
 mod search;
 
@@ -109,6 +111,12 @@ pub enum Command {
     CheckConfig { file: PathBuf },
     /// Benchmarks: `bench ingest`, `bench forward`, `bench agent`.
     Bench(bench::BenchArgs),
+    /// Analysis: `analyze anomalies --input SERIES.csv` scores a file offline.
+    #[command(subcommand)]
+    Analyze(analyze::Analyze),
+    /// Evaluation harness: `eval anomalies DIR` (NAB layout).
+    #[command(subcommand)]
+    Eval(eval::Eval),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -197,5 +205,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         },
         Command::Bench(args) => bench::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Analyze(cmd) => analyze::run(cmd),
+        Command::Eval(cmd) => eval::run(cmd),
     }
 }
