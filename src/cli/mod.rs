@@ -4,6 +4,7 @@
 mod agent;
 mod analyze;
 mod bench;
+mod bench_anomalies;
 mod bench_forward;
 mod demo;
 mod eval;

@@ -150,19 +150,21 @@ impl Model {
     }
 
     fn phase(&self, ts: i64) -> usize {
+        if self.period_ms == 0 {
+            return 0;
+        }
         (ts.rem_euclid(self.period_ms) / self.bucket_ms) as usize
     }
 
-    fn forecast(&self, ts: i64) -> Option<f64> {
+    fn forecast(&self, p: usize) -> Option<f64> {
         let l = self.level?;
         if self.period_ms == 0 {
             return Some(l);
         }
-        let p = self.phase(ts);
         Some(if self.seen[p] { l + self.season[p] } else { l })
     }
 
-    fn update(&mut self, ts: i64, y: f64, forecast: Option<f64>, clip: f64, cfg: &DetectorConfig) {
+    fn update(&mut self, p: usize, y: f64, forecast: Option<f64>, clip: f64, cfg: &DetectorConfig) {
         let Some(f) = forecast else {
             self.level = Some(y);
             return;
@@ -177,7 +179,6 @@ impl Model {
         let l = self.level.unwrap_or(y) + cfg.alpha_level * ec;
         self.level = Some(l);
         if self.period_ms > 0 {
-            let p = self.phase(ts);
             if self.seen[p] {
                 let d = (y - l - self.season[p]).clamp(-clip, clip);
                 self.season[p] += cfg.alpha_season * d;
@@ -222,8 +223,7 @@ impl DailyEnvelope {
 
     /// The error band that at least two of the previous three days reached
     /// around this time of day, if that many days are known.
-    fn band(&self, ts: i64) -> Option<(f64, f64)> {
-        let (d, b) = self.locate(ts);
+    fn band(&self, (d, b): (i64, usize)) -> Option<(f64, f64)> {
         let mut his = [f64::NEG_INFINITY; 3];
         let mut los = [f64::INFINITY; 3];
         let mut n = 0;
@@ -251,8 +251,7 @@ impl DailyEnvelope {
         Some((los[1], his[1]))
     }
 
-    fn record(&mut self, ts: i64, e: f64) {
-        let (d, b) = self.locate(ts);
+    fn record(&mut self, (d, b): (i64, usize), e: f64) {
         let slot = d.rem_euclid(4) as usize;
         if self.day[slot] != d {
             self.day[slot] = d;
@@ -407,10 +406,18 @@ impl Detector {
         self.last_value = Some(value);
 
         let chosen = self.choose(ts_ms);
+        // phases once per point: integer divisions are not free at 10 M points/s
+        let mut phases = [0usize; MAX_MODELS];
         let mut forecasts = [None; MAX_MODELS];
-        for (f, m) in forecasts.iter_mut().zip(&self.models) {
-            *f = m.forecast(ts_ms);
+        for ((f, p), m) in forecasts
+            .iter_mut()
+            .zip(phases.iter_mut())
+            .zip(&self.models)
+        {
+            *p = m.phase(ts_ms);
+            *f = m.forecast(*p);
         }
+        let place = self.envelope.as_ref().map(|e| e.locate(ts_ms));
         let mut out = PointScore {
             score: 0.0,
             expected: value,
@@ -432,7 +439,7 @@ impl Detector {
             // what the same time of the previous days already showed
             let (mut band_lo, mut band_hi) = (0.0, 0.0);
             if let Some(env) = &self.envelope {
-                if let Some((lo, hi)) = env.band(ts_ms) {
+                if let Some((lo, hi)) = place.and_then(|at| env.band(at)) {
                     band_lo = lo.min(0.0);
                     band_hi = hi.max(0.0);
                 }
@@ -457,9 +464,19 @@ impl Detector {
 
             let mut surprise = 0.0;
             if self.errors.len() >= 8 {
-                let point = self.point_tail.surprise(z.abs()).min(normal_surprise(z));
+                // the normal tail only matters in the fitted tail: below it
+                // the empirical rank says enough (and costs no erfc)
+                let judge = |t: &TailModel, x: f64| {
+                    let s = t.surprise(x.abs());
+                    if t.in_tail(x.abs()) {
+                        s.min(normal_surprise(x))
+                    } else {
+                        s
+                    }
+                };
+                let point = judge(&self.point_tail, z);
                 let shift = if full {
-                    self.shift_tail.surprise(zm.abs()).min(normal_surprise(zm))
+                    judge(&self.shift_tail, zm)
                 } else {
                     0.0
                 };
@@ -492,8 +509,8 @@ impl Detector {
             }
 
             self.errors.push(e);
-            if let Some(env) = &mut self.envelope {
-                env.record(ts_ms, e);
+            if let (Some(env), Some(at)) = (&mut self.envelope, place) {
+                env.record(at, e);
             }
             // changepoint: move to the new level at once
             if full && zm.abs() > cfg.shift_relevel_z {
@@ -515,8 +532,8 @@ impl Detector {
         } else {
             f64::INFINITY
         };
-        for (m, f) in self.models.iter_mut().zip(forecasts) {
-            m.update(ts_ms, value, f, clip, &cfg);
+        for ((m, f), p) in self.models.iter_mut().zip(forecasts).zip(phases) {
+            m.update(p, value, f, clip, &cfg);
         }
         out
     }

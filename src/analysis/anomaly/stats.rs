@@ -28,15 +28,32 @@ pub fn normal_surprise(z: f64) -> f64 {
     (z * z / 2.0 + (z * (std::f64::consts::PI / 2.0).sqrt()).ln()) / std::f64::consts::LN_10
 }
 
+thread_local! {
+    /// One scratch buffer per thread for the selections, instead of one per
+    /// window: thousands of detectors share it.
+    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f64>) -> R) -> R {
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.clear();
+        f(&mut s)
+    })
+}
+
+fn nth(v: &mut [f64], k: usize) -> f64 {
+    *v.select_nth_unstable_by(k, |a, b| a.total_cmp(b)).1
+}
+
 /// A window of the last `cap` values with a robust centre and spread that
-/// are recomputed every `cap / 16` pushes, so each push costs O(1)
-/// amortised while the estimates lag by at most 1/16 of the window.
+/// are recomputed every `cap / 4` pushes, so each push costs O(1)
+/// amortised while the estimates lag by at most a quarter of the window.
 #[derive(Debug, Clone)]
 pub struct RobustWindow {
     values: VecDeque<f64>,
     cap: usize,
     since: usize,
-    scratch: Vec<f64>,
     median: f64,
     /// 1.4826 × MAD (the standard deviation for normal data); the mean
     /// absolute deviation × 1.2533 when over half the values are equal.
@@ -51,7 +68,6 @@ impl RobustWindow {
             values: VecDeque::with_capacity(cap),
             cap,
             since: 0,
-            scratch: Vec::with_capacity(cap),
             median: 0.0,
             spread: 0.0,
         }
@@ -67,7 +83,7 @@ impl RobustWindow {
         let every = if self.values.len() < 64 {
             1
         } else {
-            (self.cap / 16).max(1)
+            (self.cap / 4).max(1)
         };
         if self.since >= every {
             self.refresh();
@@ -76,30 +92,26 @@ impl RobustWindow {
 
     fn refresh(&mut self) {
         self.since = 0;
-        self.scratch.clear();
-        self.scratch.extend(self.values.iter().copied());
-        let n = self.scratch.len();
-        if n == 0 {
+        if self.values.is_empty() {
             return;
         }
-        let mid = n / 2;
-        let med = *self
-            .scratch
-            .select_nth_unstable_by(mid, |a, b| a.total_cmp(b))
-            .1;
-        for x in self.scratch.iter_mut() {
-            *x = (*x - med).abs();
-        }
-        let mad = *self
-            .scratch
-            .select_nth_unstable_by(mid, |a, b| a.total_cmp(b))
-            .1;
-        self.median = med;
-        self.spread = if mad > 0.0 {
-            1.4826 * mad
-        } else {
-            1.2533 * self.scratch.iter().sum::<f64>() / n as f64
-        };
+        let (median, spread) = with_scratch(|v| {
+            v.extend(self.values.iter().copied());
+            let mid = v.len() / 2;
+            let med = nth(v, mid);
+            for x in v.iter_mut() {
+                *x = (*x - med).abs();
+            }
+            let mad = nth(v, mid);
+            let spread = if mad > 0.0 {
+                1.4826 * mad
+            } else {
+                1.2533 * v.iter().sum::<f64>() / v.len() as f64
+            };
+            (med, spread)
+        });
+        self.median = median;
+        self.spread = spread;
     }
 
     /// Values held.
@@ -123,18 +135,15 @@ impl RobustWindow {
     }
 
     /// The median of the last `k` values (exact, O(k)).
-    pub fn median_of_last(&mut self, k: usize) -> f64 {
+    pub fn median_of_last(&self, k: usize) -> f64 {
         let k = k.min(self.values.len());
         if k == 0 {
             return 0.0;
         }
-        self.scratch.clear();
-        self.scratch
-            .extend(self.values.iter().rev().take(k).copied());
-        *self
-            .scratch
-            .select_nth_unstable_by(k / 2, |a, b| a.total_cmp(b))
-            .1
+        with_scratch(|v| {
+            v.extend(self.values.iter().rev().take(k).copied());
+            nth(v, k / 2)
+        })
     }
 }
 
@@ -142,15 +151,18 @@ impl RobustWindow {
 /// history: above the `quantile` of the window the tail is taken as
 /// exponential with the mean excess as its scale (a peaks-over-threshold
 /// model with shape 0). Series whose errors are heavy-tailed by nature thus
-/// need a larger deviation to look surprising than clean ones.
+/// need a larger deviation to look surprising than clean ones. The
+/// threshold and scale are refitted every `cap / 4` values: they describe
+/// the long run, a lag of a quarter window does not matter.
 #[derive(Debug, Clone)]
 pub struct TailModel {
-    values: VecDeque<f64>,
+    /// f32: these are error sizes in spreads, and thousands of series keep
+    /// a window each.
+    values: VecDeque<f32>,
     cap: usize,
     quantile: f64,
     min_len: usize,
     since: usize,
-    scratch: Vec<f64>,
     threshold: f64,
     mean_excess: f64,
     ready: bool,
@@ -166,7 +178,6 @@ impl TailModel {
             quantile: quantile.clamp(0.5, 0.999),
             min_len: min_len.clamp(8, cap),
             since: usize::MAX / 2,
-            scratch: Vec::with_capacity(cap),
             threshold: 0.0,
             mean_excess: 0.0,
             ready: false,
@@ -178,42 +189,55 @@ impl TailModel {
         if self.values.len() == self.cap {
             self.values.pop_front();
         }
-        self.values.push_back(v);
+        self.values.push_back(v.min(f32::MAX as f64) as f32);
         self.since = self.since.saturating_add(1);
-        if self.values.len() >= self.min_len && self.since >= (self.cap / 16).max(1) {
+        let every = if self.ready {
+            (self.cap / 4).max(1)
+        } else {
+            (self.cap / 16).max(1)
+        };
+        if self.values.len() >= self.min_len && self.since >= every {
             self.refresh();
         }
     }
 
     fn refresh(&mut self) {
         self.since = 0;
-        self.scratch.clear();
-        self.scratch.extend(self.values.iter().copied());
-        let n = self.scratch.len();
-        let k = ((self.quantile * n as f64) as usize).min(n - 1);
-        let u = *self
-            .scratch
-            .select_nth_unstable_by(k, |a, b| a.total_cmp(b))
-            .1;
-        let (mut sum, mut cnt) = (0.0, 0usize);
-        for &x in &self.scratch[k + 1..] {
-            if x > u {
-                sum += x - u;
-                cnt += 1;
+        let quantile = self.quantile;
+        let (u, me) = with_scratch(|v| {
+            v.extend(self.values.iter().map(|&x| x as f64));
+            let n = v.len();
+            let k = ((quantile * n as f64) as usize).min(n - 1);
+            let u = nth(v, k);
+            let (mut sum, mut cnt) = (0.0, 0usize);
+            for &x in &v[k + 1..] {
+                if x > u {
+                    sum += x - u;
+                    cnt += 1;
+                }
             }
-        }
+            (
+                u,
+                if cnt > 0 {
+                    (sum / cnt as f64).max(1e-9)
+                } else {
+                    1e-9
+                },
+            )
+        });
         self.threshold = u;
-        self.mean_excess = if cnt > 0 {
-            (sum / cnt as f64).max(1e-9)
-        } else {
-            1e-9
-        };
+        self.mean_excess = me;
         self.ready = true;
     }
 
     /// Whether enough history was seen to judge.
     pub fn ready(&self) -> bool {
         self.ready
+    }
+
+    /// Whether `x` is beyond the modelled quantile (in the fitted tail).
+    pub fn in_tail(&self, x: f64) -> bool {
+        self.ready && x > self.threshold
     }
 
     /// `-log10` of the estimated probability of a value at least `x`.
@@ -227,7 +251,10 @@ impl TailModel {
             if u <= 0.0 {
                 return 0.0;
             }
-            -(1.0 - (1.0 - q) * (x / u)).max(q).log10()
+            // below the fitted tail only the order matters: a smooth rise
+            // to the threshold's surprise, without a logarithm per point
+            let r = x / u;
+            -q.log10() * r * r
         } else {
             -q.log10() + (x - u) / self.mean_excess / std::f64::consts::LN_10
         }
