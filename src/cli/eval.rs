@@ -26,7 +26,7 @@ pub struct EvalAnomaliesArgs {
     /// Override a detector setting, `NAME=VALUE` (repeatable), to see how
     /// sensitive the figures are. Names: seasonal, max_phases, min_seasons,
     /// alpha_level, alpha_season, huber, model_error_alpha,
-    /// model_switch_margin, scale_window, shift_window, z_clip,
+    /// model_switch_margin, scale_window, recent_window, shift_window, z_clip,
     /// shift_relevel_z, tail_window, tail_quantile, tail_min,
     /// daily_envelope, envelope_buckets, repeat_factor, repeat_decay,
     /// repeat_escalation, count_aware, score_half.

@@ -44,6 +44,10 @@ pub struct DetectorConfig {
     /// Errors kept for the robust spread (median absolute deviation):
     /// 1,000 points, 17 hours of minutes or 3.5 days of 5-minute data.
     pub scale_window: usize,
+    /// The spread is at least that of the last this many errors (0: off):
+    /// when a series turns noisier, the first points of the new regime
+    /// alarm and the following ones are judged by the new noise.
+    pub recent_window: usize,
     /// Points in the level-shift window (mean of the recent errors).
     pub shift_window: usize,
     /// Each error counts at most this many spreads in the shift window, so
@@ -96,6 +100,7 @@ impl Default for DetectorConfig {
             model_error_alpha: 0.02,
             model_switch_margin: 0.85,
             scale_window: 1000,
+            recent_window: 32,
             shift_window: 12,
             z_clip: 4.0,
             shift_relevel_z: 5.0,
@@ -279,6 +284,7 @@ pub struct Detector {
     last_value: Option<f64>,
     quantum: f64,
     errors: RobustWindow,
+    recent_errors: Option<RobustWindow>,
     zs: std::collections::VecDeque<f64>,
     zsum: f64,
     point_tail: TailModel,
@@ -307,6 +313,9 @@ impl Detector {
             last_value: None,
             quantum: f64::INFINITY,
             errors: RobustWindow::new(cfg.scale_window),
+            recent_errors: (cfg.recent_window > 0).then(|| {
+                RobustWindow::with_refresh(cfg.recent_window, (cfg.recent_window / 4).max(1))
+            }),
             zs: std::collections::VecDeque::with_capacity(cfg.shift_window.max(1)),
             zsum: 0.0,
             point_tail: TailModel::new(cfg.tail_window, cfg.tail_quantile, cfg.tail_min),
@@ -425,6 +434,11 @@ impl Detector {
             upper: value,
         };
         let mut spread = self.errors.spread();
+        if let Some(r) = &self.recent_errors {
+            if r.len() >= cfg.recent_window {
+                spread = spread.max(r.spread());
+            }
+        }
         if self.quantum.is_finite() {
             spread = spread.max(self.quantum / 2.0);
         }
@@ -509,6 +523,9 @@ impl Detector {
             }
 
             self.errors.push(e);
+            if let Some(r) = &mut self.recent_errors {
+                r.push(e);
+            }
             if let (Some(env), Some(at)) = (&mut self.envelope, place) {
                 env.record(at, e);
             }
@@ -551,6 +568,7 @@ impl DetectorConfig {
         "model_error_alpha",
         "model_switch_margin",
         "scale_window",
+        "recent_window",
         "shift_window",
         "z_clip",
         "shift_relevel_z",
@@ -602,6 +620,13 @@ impl DetectorConfig {
             "model_error_alpha" => self.model_error_alpha = frac(name, value, 0.0, 1.0)?,
             "model_switch_margin" => self.model_switch_margin = frac(name, value, 0.0, 1.0)?,
             "scale_window" => self.scale_window = count(name, value)?,
+            "recent_window" => {
+                self.recent_window = if value == "0" {
+                    0
+                } else {
+                    count(name, value)?.max(8)
+                }
+            }
             "shift_window" => self.shift_window = count(name, value)?,
             "z_clip" => self.z_clip = frac(name, value, 0.0, 1e9)?,
             "shift_relevel_z" => self.shift_relevel_z = frac(name, value, 0.0, 1e9)?,

@@ -53,6 +53,7 @@ fn nth(v: &mut [f64], k: usize) -> f64 {
 pub struct RobustWindow {
     values: VecDeque<f64>,
     cap: usize,
+    every: usize,
     since: usize,
     median: f64,
     /// 1.4826 × MAD (the standard deviation for normal data); the mean
@@ -61,12 +62,20 @@ pub struct RobustWindow {
 }
 
 impl RobustWindow {
-    /// An empty window of `cap` values (at least 8).
+    /// An empty window of `cap` values (at least 8), refreshed every
+    /// push while it holds under 64 values, then every `cap / 4`.
     pub fn new(cap: usize) -> Self {
+        Self::with_refresh(cap, 0)
+    }
+
+    /// The same with a fixed refresh interval (`every` pushes; 0 = as in
+    /// [`RobustWindow::new`]).
+    pub fn with_refresh(cap: usize, every: usize) -> Self {
         let cap = cap.max(8);
         RobustWindow {
             values: VecDeque::with_capacity(cap),
             cap,
+            every,
             since: 0,
             median: 0.0,
             spread: 0.0,
@@ -80,7 +89,9 @@ impl RobustWindow {
         }
         self.values.push_back(v);
         self.since += 1;
-        let every = if self.values.len() < 64 {
+        let every = if self.every > 0 {
+            self.every
+        } else if self.values.len() < 64 {
             1
         } else {
             (self.cap / 4).max(1)
