@@ -71,8 +71,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         "agent" => rt.block_on(super::bench_forward::agent(args)),
         "parse" => super::bench_forward::parse(args),
         "syslog" => rt.block_on(super::bench_forward::syslog(args)),
+        "anomalies" => super::bench_anomalies::anomalies(),
         other => anyhow::bail!(
-            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog"
+            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, anomalies"
         ),
     }
 }

@@ -2,9 +2,12 @@
 //! `demo`, `check-config`, `bench`. Flags override the config file.
 
 mod agent;
+mod analyze;
 mod bench;
+mod bench_anomalies;
 mod bench_forward;
 mod demo;
+mod eval;
 mod parse;
 mod search;
 
@@ -117,6 +120,12 @@ pub enum Command {
     },
     /// Benchmarks: `bench ingest|forward|agent|parse|syslog`.
     Bench(bench::BenchArgs),
+    /// Analysis: `analyze anomalies --input SERIES.csv` scores a file offline.
+    #[command(subcommand)]
+    Analyze(analyze::Analyze),
+    /// Evaluation harness: `eval anomalies DIR` (NAB layout).
+    #[command(subcommand)]
+    Eval(eval::Eval),
 }
 
 /// Whether log lines get ANSI colours: only on a terminal, and never when
@@ -211,6 +220,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         },
         Command::Bench(args) => bench::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Analyze(cmd) => analyze::run(cmd),
+        Command::Eval(cmd) => eval::run(cmd),
     }
 }
 
