@@ -6,4 +6,5 @@
 //! command line and the offline evaluation harness.
 
 pub mod anomaly;
+pub mod findings;
 pub mod patterns;
