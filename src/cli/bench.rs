@@ -16,6 +16,7 @@ pub struct BenchArgs {
     /// agent tailing a file into a server, until all is searchable),
     /// `parse` (lines per second of each parser on one core), `syslog`
     /// (syslog over TCP into the store, with rsyslog into a file as reference).
+    #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog"])]
     pub which: String,
     /// Events to send.
     #[arg(long, default_value_t = 1_000_000)]
@@ -70,8 +71,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         "agent" => rt.block_on(super::bench_forward::agent(args)),
         "parse" => super::bench_forward::parse(args),
         "syslog" => rt.block_on(super::bench_forward::syslog(args)),
+        "anomalies" => super::bench_anomalies::anomalies(),
         other => anyhow::bail!(
-            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog"
+            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, anomalies"
         ),
     }
 }

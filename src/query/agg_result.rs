@@ -11,7 +11,7 @@
 
 use serde_json::Value;
 
-use crate::event::timestamp::DateShape;
+use crate::query::date_format::DateFormat;
 
 /// The results of sibling aggregations, by name, in the request's order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,15 +38,17 @@ impl AggResults {
 }
 
 /// What the values of an aggregated field are, as far as printing them is
-/// concerned: dates print the way the field's data was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// concerned: dates print in the field's format.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum ValueType {
     /// Numbers, strings or booleans, or a field no index maps.
     #[default]
     Plain,
-    /// Epoch milliseconds of a date field. `None`: no recorded shape (as
-    /// for `@timestamp`), printed in Elasticsearch's default format.
-    Date(Option<DateShape>),
+    /// Epoch milliseconds of a date field, with the format the field is
+    /// shown in: its mapping's explicit `format`, else the one matching how
+    /// dynamic mapping saw it written. `None` (as for `@timestamp`):
+    /// Elasticsearch's default format.
+    Date(Option<DateFormat>),
 }
 
 /// The key of a `terms` bucket, typed by the field it came from.
@@ -202,6 +204,10 @@ pub enum AggResult {
     /// Bounds in epoch ms, after date math and the request's format.
     DateRange {
         buckets: Vec<Bucket<RangeKey<i64>>>,
+        /// The explicit mapping `format` of the field, if a searched index
+        /// gives it one: the bounds were read in it and, when the request
+        /// has no `format`, are shown in it.
+        field_format: Option<DateFormat>,
     },
     /// `filters`: one bucket per filter in request order, keyed by its name
     /// (`None` in the anonymous, array form), then the other bucket if asked.

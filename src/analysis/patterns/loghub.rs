@@ -404,3 +404,70 @@ mod tests {
         );
     }
 }
+
+/// Scores every system of a Loghub-layout folder. `formats` overrides or
+/// adds log formats by system name; `corrected` is the folder of the
+/// corrected truth for the parsing accuracy.
+pub fn eval_dir(
+    dir: &Path,
+    formats: &[(String, String)],
+    corrected: Option<&PathBuf>,
+) -> anyhow::Result<Vec<SystemScore>> {
+    let systems = systems_in(dir)?;
+    if systems.is_empty() {
+        bail!(
+            "{}: no system folders (<Sys>/<Sys>_2k.log) found",
+            dir.display()
+        );
+    }
+    let mut out = Vec::new();
+    for s in systems {
+        let fmt = formats
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, f)| f.as_str())
+            .or_else(|| format_of(&s));
+        let Some(fmt) = fmt else {
+            bail!("no log format known for {s}: give one with --format '{s}=<Date> <Time> ... <Content>'");
+        };
+        out.push(score_system(dir, &s, fmt, corrected)?);
+    }
+    Ok(out)
+}
+
+/// The report `eval patterns` prints: one row per system, the published
+/// Drain and Brain figures beside ours, and the means.
+pub fn render_report(scores: &[SystemScore]) -> String {
+    let mut s = String::from(
+        "system       lines  groups(truth)  GA      Drain GA  Brain GA  pairwise F1  PA (corrected)\n",
+    );
+    let fmt_opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
+    for r in scores {
+        s.push_str(&format!(
+            "{:<12} {:>5}  {:>5} ({:>4})   {:.4}  {:<8}  {:<8}  {:.4}       {}\n",
+            r.system,
+            r.lines,
+            r.found_groups,
+            r.truth_groups,
+            r.grouping_accuracy,
+            fmt_opt(drain_reference(&r.system)),
+            fmt_opt(brain_reference(&r.system)),
+            r.pairwise_f1,
+            fmt_opt(r.parsing_accuracy),
+        ));
+    }
+    let n = scores.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&SystemScore) -> Option<f64>| {
+        let v: Vec<f64> = scores.iter().filter_map(f).collect();
+        (v.len() == scores.len() && !v.is_empty()).then(|| v.iter().sum::<f64>() / n)
+    };
+    s.push_str(&format!(
+        "mean                               {:.4}  {:<8}  {:<8}  {:.4}       {}\n",
+        mean(&|r| Some(r.grouping_accuracy)).unwrap_or(0.0),
+        fmt_opt(mean(&|r| drain_reference(&r.system))),
+        fmt_opt(mean(&|r| brain_reference(&r.system))),
+        mean(&|r| Some(r.pairwise_f1)).unwrap_or(0.0),
+        fmt_opt(mean(&|r| r.parsing_accuracy)),
+    ));
+    s
+}

@@ -9,6 +9,7 @@
 pub mod loghub;
 pub mod mask;
 pub mod miner;
+pub mod offline;
 pub mod registry;
 
 pub use mask::{CustomMask, Masker, Placeholder};

@@ -7,7 +7,6 @@
 use jiff::tz::TimeZone;
 use serde_json::{json, Map, Value};
 
-use crate::event::timestamp::format_iso_millis;
 use crate::query::agg_result::{
     AggResult, AggResults, Bucket, BucketKey, Percentile, RangeKey, SortValue, Stats, TopHits,
     ValueType,
@@ -55,15 +54,12 @@ fn tz_of(time_zone: Option<&str>) -> TimeZone {
 
 /// A date as Elasticsearch prints it: in the request's format if any, else
 /// in the shape the field's data was written in, else the default format.
-fn date_string(vt: ValueType, ms: i64, fmt: Option<&str>, tz: &TimeZone) -> String {
+fn date_string(vt: &ValueType, ms: i64, fmt: Option<&str>, tz: &TimeZone) -> String {
     if let Some(df) = fmt.and_then(|f| DateFormat::parse_spec(f).ok()) {
         return df.format(ms, tz);
     }
     match vt {
-        ValueType::Date(Some(shape)) => match DateFormat::parse_spec(shape.es_format()) {
-            Ok(df) => df.format(ms, tz),
-            Err(_) => format_iso_millis(ms),
-        },
+        ValueType::Date(Some(df)) => df.format(ms, tz),
         _ => DateFormat::default_format().format(ms, tz),
     }
 }
@@ -105,7 +101,7 @@ fn render_one(spec: &AggSpec, r: &AggResult) -> Value {
             let buckets: Vec<Value> = t
                 .buckets
                 .iter()
-                .map(|b| bucket_json(spec, b, terms_key(&b.key, t.value_type)))
+                .map(|b| bucket_json(spec, b, terms_key(&b.key, &t.value_type)))
                 .collect();
             json!({
                 "doc_count_error_upper_bound": t.doc_count_error_upper_bound,
@@ -129,7 +125,7 @@ fn render_one(spec: &AggSpec, r: &AggResult) -> Value {
             let mut arr = Vec::new();
             let mut obj = Map::new();
             for b in buckets {
-                let ks = date_string(*value_type, b.key, format, &tz);
+                let ks = date_string(value_type, b.key, format, &tz);
                 let mut m = Map::new();
                 m.insert("key_as_string".into(), json!(ks));
                 m.insert("key".into(), json!(b.key));
@@ -169,7 +165,10 @@ fn render_one(spec: &AggSpec, r: &AggResult) -> Value {
                 false,
             )
         }
-        AggResult::DateRange { buckets } => {
+        AggResult::DateRange {
+            buckets,
+            field_format,
+        } => {
             let (keyed, fmt, tz) = match &spec.kind {
                 AggKind::DateRange {
                     keyed,
@@ -185,7 +184,10 @@ fn render_one(spec: &AggSpec, r: &AggResult) -> Value {
                 ),
                 _ => (false, None, TimeZone::UTC),
             };
-            let df = fmt.unwrap_or_else(DateFormat::default_format);
+            // The request's format, else the field's explicit one.
+            let df = fmt
+                .or_else(|| field_format.clone())
+                .unwrap_or_else(DateFormat::default_format);
             render_ranges(
                 spec,
                 buckets,
@@ -226,7 +228,7 @@ fn render_one(spec: &AggSpec, r: &AggResult) -> Value {
             if let (ValueType::Date(_), Some(x)) = (value_type, value) {
                 m.insert(
                     "value_as_string".into(),
-                    json!(date_string(*value_type, *x as i64, None, &TimeZone::UTC)),
+                    json!(date_string(value_type, *x as i64, None, &TimeZone::UTC)),
                 );
             }
             Value::Object(m)
@@ -252,7 +254,7 @@ fn render_one(spec: &AggSpec, r: &AggResult) -> Value {
 }
 
 /// `key` (and `key_as_string` for dates and booleans) of a terms bucket.
-fn terms_key(k: &BucketKey, vt: ValueType) -> Map<String, Value> {
+fn terms_key(k: &BucketKey, vt: &ValueType) -> Map<String, Value> {
     let mut m = Map::new();
     match k {
         BucketKey::Str(s) => {
@@ -667,51 +669,77 @@ mod tests {
                 "d": {"date_range": {"field": "@timestamp", "format": "yyyy-MM-dd HH:mm",
                     "time_zone": "+02:00", "ranges": [{"from": "x"}, {"key": "early", "to": "y"}]}},
                 "k": {"date_range": {"field": "@timestamp", "keyed": true,
-                    "ranges": [{"from": "x", "to": "y"}]}}
+                    "ranges": [{"from": "x", "to": "y"}]}},
+                "e": {"date_range": {"field": "seen", "ranges": [{"from": "x"}]}}
             }),
             0,
         )
         .unwrap();
         let t0 = 1_795_521_600_000_i64; // 2026-11-24T12:00:00Z
         let t1 = t0 + 86_400_000;
-        let dr = |buckets| AggResult::DateRange { buckets };
+        let day = DateFormat::parse_spec("dd/MM/yyyy").unwrap();
+        let dr = |buckets, field_format| AggResult::DateRange {
+            buckets,
+            field_format,
+        };
         let results = AggResults(vec![
             (
                 "d".into(),
-                dr(vec![
-                    bucket(
+                dr(
+                    vec![
+                        bucket(
+                            RangeKey {
+                                key: None,
+                                from: Some(t0),
+                                to: None,
+                            },
+                            3,
+                        ),
+                        bucket(
+                            RangeKey {
+                                key: Some("early".into()),
+                                from: None,
+                                to: Some(t0),
+                            },
+                            1,
+                        ),
+                    ],
+                    Some(day.clone()),
+                ),
+            ),
+            (
+                "k".into(),
+                dr(
+                    vec![bucket(
+                        RangeKey {
+                            key: None,
+                            from: Some(t0),
+                            to: Some(t1),
+                        },
+                        2,
+                    )],
+                    None,
+                ),
+            ),
+            (
+                "e".into(),
+                dr(
+                    vec![bucket(
                         RangeKey {
                             key: None,
                             from: Some(t0),
                             to: None,
                         },
-                        3,
-                    ),
-                    bucket(
-                        RangeKey {
-                            key: Some("early".into()),
-                            from: None,
-                            to: Some(t0),
-                        },
-                        1,
-                    ),
-                ]),
-            ),
-            (
-                "k".into(),
-                dr(vec![bucket(
-                    RangeKey {
-                        key: None,
-                        from: Some(t0),
-                        to: Some(t1),
-                    },
-                    2,
-                )]),
+                        5,
+                    )],
+                    Some(day),
+                ),
             ),
         ]);
         // Bounds print as doubles (Elasticsearch's range buckets do); the
         // default key joins the printed bounds with `-`, `*` for open ends;
-        // keyed buckets carry no `key`.
+        // keyed buckets carry no `key`. The request's format wins over the
+        // field's explicit one, which wins over the default.
         let want = json!({
             "d": {"buckets": [
                 {"key": "2026-11-24 14:00-*", "from": t0 as f64,
@@ -722,7 +750,9 @@ mod tests {
                 "2026-11-24T12:00:00.000Z-2026-11-25T12:00:00.000Z": {
                     "from": t0 as f64, "from_as_string": "2026-11-24T12:00:00.000Z",
                     "to": t1 as f64, "to_as_string": "2026-11-25T12:00:00.000Z", "doc_count": 2}
-            }}
+            }},
+            "e": {"buckets": [{"key": "24/11/2026-*", "from": t0 as f64,
+                "from_as_string": "24/11/2026", "doc_count": 5}]}
         });
         assert_eq!(render(&specs, &results).to_string(), want.to_string());
     }
@@ -784,6 +814,57 @@ mod tests {
             }}},
             "rest": {"doc_count": 0, "h": {"buckets": {}}}
         }}});
+        assert_eq!(render(&specs, &results).to_string(), want.to_string());
+    }
+
+    #[test]
+    fn dates_print_in_the_field_format_unless_the_request_gives_one() {
+        let specs = parse_aggs(
+            &json!({
+                "t": {"terms": {"field": "seen"}},
+                "h": {"date_histogram": {"field": "seen", "calendar_interval": "day"}},
+                "r": {"date_histogram": {"field": "seen", "calendar_interval": "day",
+                    "format": "yyyy-MM-dd"}},
+                "mx": {"max": {"field": "seen"}}
+            }),
+            0,
+        )
+        .unwrap();
+        let t0 = 1_795_521_600_000_i64; // 2026-11-24T12:00:00Z
+        let seen = ValueType::Date(Some(
+            DateFormat::parse_spec("yyyy-MM-dd HH:mm:ss||epoch_millis").unwrap(),
+        ));
+        let hist = |vt: &ValueType| AggResult::DateHistogram {
+            buckets: vec![bucket(t0, 1)],
+            value_type: vt.clone(),
+        };
+        let results = AggResults(vec![
+            (
+                "t".into(),
+                AggResult::Terms(crate::query::agg_result::Terms {
+                    buckets: vec![bucket(BucketKey::Date(t0), 1)],
+                    sum_other_doc_count: 0,
+                    doc_count_error_upper_bound: 0,
+                    value_type: seen.clone(),
+                }),
+            ),
+            ("h".into(), hist(&seen)),
+            ("r".into(), hist(&seen)),
+            (
+                "mx".into(),
+                AggResult::Value {
+                    value: Some(t0 as f64),
+                    value_type: seen.clone(),
+                },
+            ),
+        ]);
+        let want = json!({
+            "t": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": [
+                {"key": t0, "key_as_string": "2026-11-24 12:00:00", "doc_count": 1}]},
+            "h": {"buckets": [{"key_as_string": "2026-11-24 12:00:00", "key": t0, "doc_count": 1}]},
+            "r": {"buckets": [{"key_as_string": "2026-11-24", "key": t0, "doc_count": 1}]},
+            "mx": {"value": t0 as f64, "value_as_string": "2026-11-24 12:00:00"}
+        });
         assert_eq!(render(&specs, &results).to_string(), want.to_string());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod aggs_render;
+pub mod cat;
 pub mod scroll;
 pub mod search;
 pub mod write;

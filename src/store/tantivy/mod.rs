@@ -14,6 +14,7 @@ mod columns;
 mod compile;
 mod document;
 mod fast_match;
+mod highlight;
 pub mod schema;
 mod search;
 
@@ -150,8 +151,16 @@ impl TantivyStore {
         opts: TantivyOptions,
         read_only: bool,
     ) -> Result<TantivyStore, StoreError> {
-        std::fs::create_dir_all(root).map_err(io_err(root))?;
         let mut indices = BTreeMap::new();
+        if read_only && !root.exists() {
+            // A reader creates nothing: no indices yet is an empty store.
+            return Ok(TantivyStore {
+                root: root.to_path_buf(),
+                opts,
+                indices: RwLock::new(indices),
+            });
+        }
+        std::fs::create_dir_all(root).map_err(io_err(root))?;
         for entry in std::fs::read_dir(root).map_err(io_err(root))? {
             let entry = entry.map_err(io_err(root))?;
             if !entry.path().is_dir() {
@@ -668,6 +677,7 @@ mod tests {
             source: bytes::Bytes::from(src.to_string()),
             parsed: None,
             profile: crate::event::FieldProfile::Dynamic,
+            pattern: None,
         }
     }
 
@@ -1098,7 +1108,7 @@ mod tests {
             other => panic!("range: {other:?}"),
         }
         match res.get("d") {
-            Some(AggResult::DateRange { buckets }) => {
+            Some(AggResult::DateRange { buckets, .. }) => {
                 assert_eq!(buckets[0].key.from, Some(t0 + 1));
                 assert_eq!(buckets[0].doc_count, 2);
             }
@@ -1166,5 +1176,50 @@ mod tests {
             .aggregate("nothing", &Query::MatchAll, &specs)
             .unwrap_err();
         assert!(matches!(err, StoreError::IndexNotFound(_)), "{err}");
+    }
+
+    #[test]
+    fn date_range_reads_and_shows_bounds_in_the_field_explicit_format() {
+        use crate::query::agg_result::AggResult;
+        use crate::query::date_format::DateFormat;
+        use crate::store::mapping::{FieldKind, Mapping};
+        let (_d, s) = store();
+        let day = DateFormat::parse_spec("dd/MM/yyyy").unwrap();
+        let mut m = Mapping::default();
+        m.fields.insert(
+            "t".into(),
+            FieldKind::Date {
+                shape: crate::event::timestamp::DateShape::Iso,
+                format: Some(day.clone()),
+            },
+        );
+        assert!(s.create_index("typed", m).unwrap());
+        let docs = vec![
+            ev("typed", json!({"t": "23/11/2026"})),
+            ev("typed", json!({"t": "24/11/2026"})),
+            ev("typed", json!({"t": "26/11/2026"})),
+        ];
+        s.apply(1, &docs).unwrap();
+        s.commit(3).unwrap();
+        // 2026-11-24T00:00:00Z in epoch ms; two documents from that day on.
+        let from = 1_795_478_400_000_i64;
+        let body = json!({"size": 0, "aggs": {"r": {"date_range": {"field": "t",
+            "ranges": [{"from": "24/11/2026"}]}}}});
+        let specs = parse_search_body(&body).unwrap().aggs;
+        let res = s.aggregate("typed", &Query::MatchAll, &specs).unwrap();
+        match res.get("r") {
+            Some(AggResult::DateRange {
+                buckets,
+                field_format,
+            }) => {
+                assert_eq!(field_format.as_ref(), Some(&day));
+                assert_eq!((buckets[0].key.from, buckets[0].doc_count), (Some(from), 2));
+            }
+            other => panic!("date_range: {other:?}"),
+        }
+        assert_eq!(
+            aggs_json(&s, body)["r"]["buckets"][0]["from_as_string"],
+            json!("24/11/2026")
+        );
     }
 }

@@ -8,8 +8,8 @@ use jiff::tz::TimeZone;
 use serde_json::Value;
 
 use super::{
-    bound_ms, date_range_ctx, dh_key, dh_next, dh_params, empty, empty_bucket, too_many_buckets,
-    Bucket, Key, Partial, MAX_BUCKETS,
+    bound_ms, date_range_ctx, dh_key, dh_next, dh_params, empty, empty_bucket, explicit_format,
+    too_many_buckets, Bucket, Key, Partial, MAX_BUCKETS,
 };
 use crate::query::agg_result::{
     self as res, AggResult, AggResults, BucketKey, Percentile, RangeKey, SortValue, TopHit,
@@ -19,17 +19,19 @@ use crate::query::aggs::{AggKind, AggSpec, BucketOrder};
 use crate::query::date_format::DateFormat;
 use crate::query::model::Order;
 use crate::store::tantivy::columns::ValueKind;
-use crate::store::tantivy::search::{self, SortVal};
+use crate::store::tantivy::search::{self, Part, SortVal};
 use crate::store::StoreError;
 
-/// Finish sibling aggregations, in the request's order.
+/// Finish sibling aggregations, in the request's order. `parts` are the
+/// searched indices (their mappings decide date formats).
 pub(super) fn finish_all(
     specs: &[AggSpec],
     partials: Vec<Partial>,
+    parts: &[Part],
 ) -> Result<AggResults, StoreError> {
     let mut out = Vec::with_capacity(specs.len());
     for (spec, p) in specs.iter().zip(partials) {
-        out.push((spec.name.clone(), finish(spec, p)?));
+        out.push((spec.name.clone(), finish(spec, p, parts)?));
     }
     Ok(AggResults(out))
 }
@@ -43,7 +45,12 @@ fn value_type(kind: ValueKind) -> ValueType {
 
 /// A bucket with its sub-aggregations finished (empty ones when the bucket
 /// never saw a document).
-fn bucket<K>(spec: &AggSpec, key: K, b: Bucket) -> Result<res::Bucket<K>, StoreError> {
+fn bucket<K>(
+    spec: &AggSpec,
+    key: K,
+    b: Bucket,
+    parts: &[Part],
+) -> Result<res::Bucket<K>, StoreError> {
     let subs = if b.subs.is_empty() {
         spec.subs.iter().map(empty).collect()
     } else {
@@ -52,7 +59,7 @@ fn bucket<K>(spec: &AggSpec, key: K, b: Bucket) -> Result<res::Bucket<K>, StoreE
     Ok(res::Bucket {
         key,
         doc_count: b.count,
-        aggs: finish_all(&spec.subs, subs)?,
+        aggs: finish_all(&spec.subs, subs, parts)?,
     })
 }
 
@@ -182,7 +189,7 @@ fn order_terms(
     (list, other)
 }
 
-fn terms_key(k: Key, kind: ValueKind) -> BucketKey {
+fn terms_key(k: Key, kind: &ValueKind) -> BucketKey {
     match k {
         Key::S(s) => BucketKey::Str(s.to_string()),
         Key::I(i) if matches!(kind, ValueKind::Date(_)) => BucketKey::Date(i),
@@ -223,7 +230,7 @@ fn date_bound(
         .flatten())
 }
 
-fn finish(spec: &AggSpec, p: Partial) -> Result<AggResult, StoreError> {
+fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<AggResult, StoreError> {
     Ok(match (&spec.kind, p) {
         (
             AggKind::Terms {
@@ -237,7 +244,7 @@ fn finish(spec: &AggSpec, p: Partial) -> Result<AggResult, StoreError> {
             let (list, other) = order_terms(spec, buckets, *size, *min_doc_count, order);
             let mut out = Vec::with_capacity(list.len());
             for (k, b) in list {
-                out.push(bucket(spec, terms_key(k, kind), b)?);
+                out.push(bucket(spec, terms_key(k, &kind), b, parts)?);
             }
             AggResult::Terms(res::Terms {
                 buckets: out,
@@ -305,7 +312,7 @@ fn finish(spec: &AggSpec, p: Partial) -> Result<AggResult, StoreError> {
             }
             let mut out = Vec::with_capacity(list.len());
             for (k, b) in list {
-                out.push(bucket(spec, k, b)?);
+                out.push(bucket(spec, k, b, parts)?);
             }
             AggResult::DateHistogram {
                 buckets: out,
@@ -344,7 +351,7 @@ fn finish(spec: &AggSpec, p: Partial) -> Result<AggResult, StoreError> {
                 .into_iter()
                 .filter(|(_, b)| b.count >= *min_doc_count)
             {
-                out.push(bucket(spec, k as f64 * interval + offset, b)?);
+                out.push(bucket(spec, k as f64 * interval + offset, b, parts)?);
             }
             AggResult::Histogram { buckets: out }
         }
@@ -356,12 +363,13 @@ fn finish(spec: &AggSpec, p: Partial) -> Result<AggResult, StoreError> {
                     from: r.from.as_ref().and_then(Value::as_f64),
                     to: r.to.as_ref().and_then(Value::as_f64),
                 };
-                out.push(bucket(spec, key, b)?);
+                out.push(bucket(spec, key, b, parts)?);
             }
             AggResult::Range { buckets: out }
         }
         (
             AggKind::DateRange {
+                field,
                 ranges,
                 format,
                 time_zone,
@@ -369,7 +377,10 @@ fn finish(spec: &AggSpec, p: Partial) -> Result<AggResult, StoreError> {
             },
             Partial::Fixed(bs),
         ) => {
-            let (tz, fmt) = date_range_ctx(time_zone, format)?;
+            let field_format = parts
+                .iter()
+                .find_map(|p| explicit_format(&p.mapping, field));
+            let (tz, fmt) = date_range_ctx(time_zone, format, field_format.clone())?;
             let mut out = Vec::with_capacity(bs.len());
             for (r, b) in ranges.iter().zip(bs) {
                 let key = RangeKey {
@@ -377,14 +388,17 @@ fn finish(spec: &AggSpec, p: Partial) -> Result<AggResult, StoreError> {
                     from: date_bound(&r.from, &tz, fmt.as_ref())?,
                     to: date_bound(&r.to, &tz, fmt.as_ref())?,
                 };
-                out.push(bucket(spec, key, b)?);
+                out.push(bucket(spec, key, b, parts)?);
             }
-            AggResult::DateRange { buckets: out }
+            AggResult::DateRange {
+                buckets: out,
+                field_format,
+            }
         }
         (AggKind::Filter(_), Partial::Fixed(mut bs))
         | (AggKind::Missing { .. }, Partial::Fixed(mut bs)) => {
             let b = bs.pop().unwrap_or_else(|| empty_bucket(&spec.subs));
-            AggResult::Single(bucket(spec, (), b)?)
+            AggResult::Single(bucket(spec, (), b, parts)?)
         }
         (
             AggKind::Filters {
@@ -396,10 +410,10 @@ fn finish(spec: &AggSpec, p: Partial) -> Result<AggResult, StoreError> {
             let mut bs = bs.into_iter();
             let mut buckets = Vec::with_capacity(filters.len());
             for ((name, _), b) in filters.iter().zip(bs.by_ref()) {
-                buckets.push(bucket(spec, name.clone(), b)?);
+                buckets.push(bucket(spec, name.clone(), b, parts)?);
             }
             let other = match (other_bucket_key, bs.next()) {
-                (Some(k), Some(b)) => Some(bucket(spec, k.clone(), b)?),
+                (Some(k), Some(b)) => Some(bucket(spec, k.clone(), b, parts)?),
                 _ => None,
             };
             AggResult::Filters { buckets, other }

@@ -220,9 +220,10 @@ impl<'s> AggState<'s> {
         Ok(())
     }
 
-    /// The typed results, one per requested aggregation.
-    pub fn finish(self) -> Result<AggResults, StoreError> {
-        finish::finish_all(self.specs, self.partials)
+    /// The typed results, one per requested aggregation; `parts` are the
+    /// indices searched.
+    pub fn finish(self, parts: &[Part]) -> Result<AggResults, StoreError> {
+        finish::finish_all(self.specs, self.partials, parts)
     }
 }
 
@@ -255,7 +256,7 @@ fn sub_bucket(
     })
 }
 
-fn num_key(kind: ValueKind, v: f64) -> Key {
+fn num_key(kind: &ValueKind, v: f64) -> Key {
     match kind {
         ValueKind::Long | ValueKind::Date(_) => Key::I(v as i64),
         ValueKind::Bool => Key::B(v != 0.0),
@@ -263,7 +264,7 @@ fn num_key(kind: ValueKind, v: f64) -> Key {
     }
 }
 
-fn json_key(v: &Value, kind: ValueKind) -> Key {
+fn json_key(v: &Value, kind: &ValueKind) -> Key {
     match v {
         Value::Number(n) => num_key(kind, n.as_f64().unwrap_or(0.0)),
         Value::Bool(b) => Key::B(*b),
@@ -358,7 +359,7 @@ fn collect_one(
         AggKind::Terms { field, missing, .. } => {
             let kind = columns::kind_of(mapping, field)?;
             let col = open(field)?;
-            let miss_key = missing.as_ref().map(|m| json_key(m, kind));
+            let miss_key = missing.as_ref().map(|m| json_key(m, &kind));
             let mut buckets = HashMap::new();
             match &col {
                 FieldCol::Str(c) if spec.subs.is_empty() => {
@@ -415,7 +416,7 @@ fn collect_one(
                                 }
                             }
                             FieldCol::Const(s) => out.push(Key::S(s.clone())),
-                            other => other.for_each_num(d, |v| out.push(num_key(kind, v))),
+                            other => other.for_each_num(d, |v| out.push(num_key(&kind, v))),
                         }
                         if out.is_empty() {
                             if let Some(k) = &miss_key {
@@ -503,7 +504,7 @@ fn collect_one(
             ..
         } => {
             let col = open(field)?;
-            let (tz, fmt) = date_range_ctx(time_zone, format)?;
+            let (tz, fmt) = date_range_ctx(time_zone, format, explicit_format(mapping, field))?;
             let mut bounds = Vec::new();
             for r in ranges {
                 bounds.push((
@@ -615,7 +616,7 @@ fn collect_one(
                 other => {
                     for &d in docs {
                         other.for_each_num(d, |v| {
-                            set.insert(num_key(kind, v));
+                            set.insert(num_key(&kind, v));
                         });
                     }
                 }
@@ -670,9 +671,23 @@ fn collect_one(
     })
 }
 
+/// The explicit mapping `format` of a date field, if it has one.
+fn explicit_format(mapping: &crate::store::mapping::Mapping, field: &str) -> Option<DateFormat> {
+    match mapping.resolve(field) {
+        crate::store::mapping::Resolved::Path {
+            kind: crate::store::mapping::FieldKind::Date { format, .. },
+            ..
+        } => format,
+        _ => None,
+    }
+}
+
+/// Zone and format of a `date_range`: the request's format, else the
+/// field's explicit one (bounds are read and keys shown in it).
 fn date_range_ctx(
     time_zone: &Option<String>,
     format: &Option<String>,
+    field_format: Option<DateFormat>,
 ) -> Result<(TimeZone, Option<DateFormat>), StoreError> {
     let tz = match time_zone {
         Some(z) => parse_tz(z)?,
@@ -682,7 +697,7 @@ fn date_range_ctx(
         Some(f) => {
             Some(DateFormat::parse_spec(f).map_err(|e| StoreError::BadQuery(e.to_string()))?)
         }
-        None => None,
+        None => field_format,
     };
     Ok((tz, fmt))
 }
