@@ -17,6 +17,10 @@ pub enum Analyze {
     /// epoch seconds/ms) gives `timestamp,value,anomaly_score` per row, each
     /// score from the rows at and before it.
     Anomalies(AnomaliesArgs),
+    /// Log templates of a file: `--input FILE` gives
+    /// `LineId,EventId,EventTemplate` per line (the Loghub structured
+    /// layout), each line with the template it ends up in.
+    Patterns(super::patterns::PatternsArgs),
 }
 
 /// Arguments of `analyze anomalies`.
@@ -38,6 +42,7 @@ pub struct AnomaliesArgs {
 pub fn run(cmd: Analyze) -> anyhow::Result<i32> {
     match cmd {
         Analyze::Anomalies(a) => anomalies(a),
+        Analyze::Patterns(a) => super::patterns::analyze(a),
     }
 }
 

@@ -15,8 +15,10 @@ pub struct BenchArgs {
     /// forward protocol alone, events dropped after decoding), `agent` (an
     /// agent tailing a file into a server, until all is searchable),
     /// `parse` (lines per second of each parser on one core), `syslog`
-    /// (syslog over TCP into the store, with rsyslog into a file as reference).
-    #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog"])]
+    /// (syslog over TCP into the store, with rsyslog into a file as reference),
+    /// `anomalies` (the detector on 1,000 week-long series), `patterns`
+    /// (the template miner on `--events` messages, or the lines of `--input`).
+    #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog", "anomalies", "patterns"])]
     pub which: String,
     /// Events to send.
     #[arg(long, default_value_t = 1_000_000)]
@@ -36,6 +38,15 @@ pub struct BenchArgs {
     /// Runs per query for the latency figures.
     #[arg(long, default_value_t = 20)]
     pub query_runs: usize,
+    /// `bench patterns`: mine the lines of this file (repeated up to
+    /// `--events`) instead of generated messages.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// `bench patterns --input`: Loghub-style format of its lines (the
+    /// `<Content>` is mined), e.g. HDFS's `<Date> <Time> <Pid> <Level>
+    /// <Component>: <Content>`.
+    #[arg(long)]
+    pub log_format: Option<String>,
 }
 
 fn dir_bytes(p: &std::path::Path) -> u64 {
@@ -72,8 +83,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         "parse" => super::bench_forward::parse(args),
         "syslog" => rt.block_on(super::bench_forward::syslog(args)),
         "anomalies" => super::bench_anomalies::anomalies(),
+        "patterns" => super::patterns::bench(
+            args.events as usize,
+            args.input.as_deref(),
+            args.log_format.as_deref(),
+        ),
         other => anyhow::bail!(
-            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, anomalies"
+            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, anomalies, patterns"
         ),
     }
 }

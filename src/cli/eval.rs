@@ -16,6 +16,10 @@ pub enum Eval {
     /// detector on DIR (`data/<category>/*.csv`, `labels/combined_windows.json`),
     /// per category and overall, one threshold per profile over the corpus.
     Anomalies(EvalAnomaliesArgs),
+    /// Grouping accuracy, pairwise F1 and parsing accuracy of the pattern
+    /// miner on a Loghub-2k folder, per system, beside the published Drain
+    /// and Brain figures.
+    Patterns(super::patterns::EvalPatternsArgs),
 }
 
 /// Arguments of `eval anomalies`.
@@ -38,10 +42,15 @@ pub struct EvalAnomaliesArgs {
     pub per_file: bool,
 }
 
+/// One detector's scores over the corpus: name, scores per file, and the
+/// row from which it counts.
+type Run<'a> = (&'a str, &'a Vec<Vec<f64>>, Option<usize>);
+
 /// Run `logweave eval ...`; returns the exit code.
 pub fn run(cmd: Eval) -> anyhow::Result<i32> {
     match cmd {
         Eval::Anomalies(a) => anomalies(a),
+        Eval::Patterns(a) => super::patterns::eval(a),
     }
 }
 
@@ -114,7 +123,7 @@ fn anomalies(a: EvalAnomaliesArgs) -> anyhow::Result<i32> {
             ""
         }
     );
-    let runs: [(&str, &Vec<Vec<f64>>, Option<usize>); 4] = [
+    let runs: [Run; 4] = [
         ("logweave", &ours, Some(0)),
         ("windowedGaussian (ours)", &gaussian, Some(1)),
         ("random (ours, seed 42)", &random, Some(2)),

@@ -9,6 +9,7 @@ mod bench_forward;
 mod demo;
 mod eval;
 mod parse;
+mod patterns;
 mod search;
 
 use std::io::Write;
@@ -118,12 +119,14 @@ pub enum Command {
         /// The TOML config file to check (server and agent settings alike).
         file: PathBuf,
     },
-    /// Benchmarks: `bench ingest|forward|agent|parse|syslog`.
+    /// Benchmarks: `bench ingest|forward|agent|parse|syslog|anomalies|patterns`.
     Bench(bench::BenchArgs),
-    /// Analysis: `analyze anomalies --input SERIES.csv` scores a file offline.
+    /// Analysis: `analyze anomalies --input SERIES.csv` scores a series,
+    /// `analyze patterns --input FILE` mines a log file, both offline.
     #[command(subcommand)]
     Analyze(analyze::Analyze),
-    /// Evaluation harness: `eval anomalies DIR` (NAB layout).
+    /// Evaluation harness: `eval anomalies DIR` (NAB layout), `eval patterns
+    /// DIR` (Loghub-2k layout).
     #[command(subcommand)]
     Eval(eval::Eval),
 }

@@ -350,61 +350,6 @@ pub fn score_system(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn format_splits_headers_lazily() {
-        let f = LogFormat::parse(format_of("Zookeeper").unwrap()).unwrap();
-        let line = "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification time out: 3200";
-        assert_eq!(f.content(line), "Notification time out: 3200");
-        let f = LogFormat::parse(format_of("Linux").unwrap()).unwrap();
-        assert_eq!(
-            f.content("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; x"),
-            "authentication failure; x"
-        );
-        assert!(LogFormat::parse("<Date> <Time>").is_err());
-        assert_eq!(
-            LogFormat::parse("<Content>")
-                .unwrap()
-                .content("  whole line "),
-            "whole line"
-        );
-    }
-
-    #[test]
-    fn metrics_on_known_answers() {
-        let truth = s(&["a", "a", "b", "b", "c"]);
-        assert_eq!(
-            grouping_accuracy(&s(&["x", "x", "y", "y", "z"]), &truth),
-            1.0
-        );
-        // b split in two: the 2 lines of b are wrong
-        assert_eq!(
-            grouping_accuracy(&s(&["x", "x", "y", "w", "z"]), &truth),
-            0.6
-        );
-        // a and b merged: 4 lines wrong
-        assert_eq!(
-            grouping_accuracy(&s(&["x", "x", "x", "x", "z"]), &truth),
-            0.2
-        );
-        assert_eq!(pairwise_f1(&s(&["x", "x", "y", "y", "z"]), &truth), 1.0);
-        // merged: 6 predicted pairs, 2 true ones together: P=1/3, R=1
-        let f1 = pairwise_f1(&s(&["x", "x", "x", "x", "z"]), &truth);
-        assert!((f1 - 0.5).abs() < 1e-12, "{f1}");
-        assert_eq!(
-            loghub_spelling("Served block blk_<NUM> to /<IP>"),
-            "Served block <*> to <*>"
-        );
-    }
-}
-
 /// Scores every system of a Loghub-layout folder. `formats` overrides or
 /// adds log formats by system name; `corrected` is the folder of the
 /// corrected truth for the parsing accuracy.
@@ -470,4 +415,59 @@ pub fn render_report(scores: &[SystemScore]) -> String {
         fmt_opt(mean(&|r| r.parsing_accuracy)),
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn format_splits_headers_lazily() {
+        let f = LogFormat::parse(format_of("Zookeeper").unwrap()).unwrap();
+        let line = "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification time out: 3200";
+        assert_eq!(f.content(line), "Notification time out: 3200");
+        let f = LogFormat::parse(format_of("Linux").unwrap()).unwrap();
+        assert_eq!(
+            f.content("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; x"),
+            "authentication failure; x"
+        );
+        assert!(LogFormat::parse("<Date> <Time>").is_err());
+        assert_eq!(
+            LogFormat::parse("<Content>")
+                .unwrap()
+                .content("  whole line "),
+            "whole line"
+        );
+    }
+
+    #[test]
+    fn metrics_on_known_answers() {
+        let truth = s(&["a", "a", "b", "b", "c"]);
+        assert_eq!(
+            grouping_accuracy(&s(&["x", "x", "y", "y", "z"]), &truth),
+            1.0
+        );
+        // b split in two: the 2 lines of b are wrong
+        assert_eq!(
+            grouping_accuracy(&s(&["x", "x", "y", "w", "z"]), &truth),
+            0.6
+        );
+        // a and b merged: 4 lines wrong
+        assert_eq!(
+            grouping_accuracy(&s(&["x", "x", "x", "x", "z"]), &truth),
+            0.2
+        );
+        assert_eq!(pairwise_f1(&s(&["x", "x", "y", "y", "z"]), &truth), 1.0);
+        // merged: 6 predicted pairs, 2 true ones together: P=1/3, R=1
+        let f1 = pairwise_f1(&s(&["x", "x", "x", "x", "z"]), &truth);
+        assert!((f1 - 0.5).abs() < 1e-12, "{f1}");
+        assert_eq!(
+            loghub_spelling("Served block blk_<NUM> to /<IP>"),
+            "Served block <*> to <*>"
+        );
+    }
 }
