@@ -39,12 +39,19 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         zstd_level: cfg.zstd_level,
         time_zone: cfg.default_time_zone.clone(),
     };
-    let patterns =
-        crate::ingest::patterns::PatternTagger::new(crate::analysis::patterns::Patterns::open(
-            &data_dir.join("patterns"),
-            crate::analysis::patterns::MinerConfig::default(),
-            crate::analysis::patterns::Masker::default(),
-        )?);
+    // Mining at ingest is `[analysis] enabled`; with it off events carry
+    // no `_pattern` and the patterns API has nothing to show.
+    let patterns = if cfg.analysis.enabled {
+        Some(crate::ingest::patterns::PatternTagger::new(
+            crate::analysis::patterns::Patterns::open(
+                &data_dir.join("patterns"),
+                cfg.analysis.miner.clone(),
+                crate::analysis::patterns::Masker::new(cfg.analysis.masks.clone()),
+            )?,
+        ))
+    } else {
+        None
+    };
     let (store, ingest) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
         let patterns = patterns.clone();
@@ -59,7 +66,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 store.clone(),
                 IngestOptions {
                     refresh_interval: refresh,
-                    patterns: Some(patterns),
+                    patterns,
                     ..IngestOptions::default()
                 },
             )
@@ -108,6 +115,21 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     } else {
         None
     };
+    let source = Arc::new(crate::analysis::live::StoreSource {
+        store: store.clone(),
+        patterns: patterns.clone(),
+    });
+    let analysis = if cfg.analysis.enabled {
+        Some(Arc::new(
+            crate::analysis::live::Analysis::open(
+                &data_dir.join("anomalies"),
+                cfg.analysis.clone(),
+            )
+            .with_context(|| format!("opening the anomalies in {}", data_dir.display()))?,
+        ))
+    } else {
+        None
+    };
     let state = Arc::new(AppState {
         ingest: ingest.clone(),
         scrolls: Default::default(),
@@ -119,8 +141,20 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         default_tz: cfg.default_time_zone.clone(),
         forward: forward_metrics,
         syslog: syslog_metrics,
-        patterns: Some(patterns),
+        patterns: patterns.clone(),
+        analysis: analysis.clone(),
+        source: Some(source.clone()),
     });
+    if let Some(an) = &analysis {
+        tokio::spawn(an.clone().run(source.clone(), shutdown.clone()));
+        if let Some(t) = &patterns {
+            tokio::spawn(forward_patterns(
+                t.subscribe(),
+                an.clone(),
+                shutdown.clone(),
+            ));
+        }
+    }
     if cfg.retention_days > 0 {
         spawn_retention(store.clone(), cfg.retention_days, shutdown.clone());
     }
@@ -267,6 +301,34 @@ pub async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Announces each new template on the analysis' live stream.
+async fn forward_patterns(
+    mut rx: tokio::sync::broadcast::Receiver<crate::analysis::patterns::ScopedChange>,
+    an: Arc<crate::analysis::live::Analysis>,
+    shutdown: CancellationToken,
+) {
+    use crate::analysis::patterns::Change;
+    loop {
+        let ch = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = rx.recv() => r,
+        };
+        match ch {
+            Ok(c) => {
+                if let Change::New { id, template } = c.change {
+                    an.announce(crate::analysis::live::LiveEvent::Pattern {
+                        id: id.to_hex(),
+                        service: c.scope,
+                        template,
+                    });
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 

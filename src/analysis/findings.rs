@@ -162,7 +162,17 @@ pub struct Findings {
 pub enum Recorded {
     New(Anomaly),
     Extended(Anomaly),
-    Unchanged,
+    /// Already stored as it is.
+    Unchanged(Anomaly),
+}
+
+impl Recorded {
+    /// The stored anomaly the finding went into.
+    pub fn anomaly(&self) -> &Anomaly {
+        match self {
+            Recorded::New(a) | Recorded::Extended(a) | Recorded::Unchanged(a) => a,
+        }
+    }
 }
 
 impl Findings {
@@ -180,8 +190,7 @@ impl Findings {
     /// last line is dropped. Anomalies that ended before the retention are
     /// forgotten.
     pub fn open(dir: &Path, retention_ms: i64) -> anyhow::Result<Findings> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join("anomalies.log");
         let mut f = Findings::in_memory(retention_ms);
         if let Ok(file) = File::open(&path) {
@@ -226,10 +235,12 @@ impl Findings {
             serde_json::to_writer(&mut buf, a)?;
             buf.push(b'\n');
         }
-        let mut t = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut t =
+            File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
         t.write_all(&buf)?;
         t.sync_all()?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
         if let Some(dir) = path.parent() {
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();
@@ -286,7 +297,7 @@ impl Findings {
                         changed.push(n.clone());
                         out.push(Recorded::Extended(n));
                     } else {
-                        out.push(Recorded::Unchanged);
+                        out.push(Recorded::Unchanged(n));
                     }
                 }
                 None => {
@@ -305,8 +316,8 @@ impl Findings {
                         pattern: f.pattern.clone(),
                         template: f.template.clone(),
                     };
-                    if self.by_id.contains_key(&a.id) {
-                        out.push(Recorded::Unchanged);
+                    if let Some(old) = self.by_id.get(&a.id) {
+                        out.push(Recorded::Unchanged(old.clone()));
                         continue;
                     }
                     self.by_id.insert(a.id.clone(), a.clone());
@@ -404,7 +415,7 @@ mod tests {
             let r = f
                 .record(&[finding(t0 + minute, t0 + 2 * minute, 0.95)], minute)
                 .unwrap();
-            assert_eq!(r[0], Recorded::Unchanged);
+            assert!(matches!(r[0], Recorded::Unchanged(_)));
             // below low severity: not an anomaly
             assert!(f
                 .record(&[finding(t0 + 9 * minute, t0 + 10 * minute, 0.1)], minute)
@@ -443,8 +454,11 @@ mod tests {
         let now = crate::event::now_ms();
         {
             let mut f = Findings::open(dir.path(), 7 * day).unwrap();
-            f.record(&[finding(now - 30 * day, now - 30 * day + 60_000, 0.9)], 60_000)
-                .unwrap();
+            f.record(
+                &[finding(now - 30 * day, now - 30 * day + 60_000, 0.9)],
+                60_000,
+            )
+            .unwrap();
             f.record(&[finding(now - day, now - day + 60_000, 0.9)], 60_000)
                 .unwrap();
         }

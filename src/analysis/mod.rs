@@ -7,4 +7,8 @@
 
 pub mod anomaly;
 pub mod findings;
+pub mod live;
+pub mod pattern_stats;
 pub mod patterns;
+pub mod series;
+pub mod watch;

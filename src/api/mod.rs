@@ -1,6 +1,7 @@
 //! The HTTP API: Elasticsearch-compatible routes at the root, logweave's
 //! own under `/api/v1/`, Prometheus metrics at `/metrics`.
 
+pub mod analysis;
 pub mod error;
 pub mod es;
 pub mod ingest;
@@ -39,6 +40,10 @@ pub struct AppState {
     pub syslog: Arc<crate::input::syslog::SyslogMetrics>,
     /// The pattern miners (`_pattern`), when mining is on.
     pub patterns: Option<crate::ingest::patterns::PatternTagger>,
+    /// Watches and stored anomalies, when `[analysis]` is on.
+    pub analysis: Option<Arc<crate::analysis::live::Analysis>>,
+    /// The store as the analysis reads it (`_pattern` ids expanded).
+    pub source: Option<Arc<crate::analysis::live::StoreSource>>,
 }
 
 impl AppState {
@@ -180,6 +185,17 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/health", get(admin::health))
         .route("/api/v1/ingest/{index}", post(ingest::ingest))
+        .route(
+            "/api/v1/series",
+            get(analysis::series).post(analysis::series),
+        )
+        .route(
+            "/api/v1/patterns",
+            get(analysis::patterns).post(analysis::patterns),
+        )
+        .route("/api/v1/anomalies", get(analysis::anomalies))
+        .route("/api/v1/anomalies/_detect", post(analysis::detect))
+        .route("/api/v1/stream", get(analysis::stream))
         .fallback(unhandled::fallback)
         .layer(middleware::from_fn(unhandled::api_names_are_not_indices))
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -169,7 +169,12 @@ pub fn default_watches(index: &str) -> Vec<WatchSpec> {
             "@level:(ERROR OR FATAL)",
             Some("@service"),
         ),
-        w("error_ratio_by_service", WatchKind::ErrorRatio, "", Some("@service")),
+        w(
+            "error_ratio_by_service",
+            WatchKind::ErrorRatio,
+            "",
+            Some("@service"),
+        ),
         w("patterns", WatchKind::Patterns, "", None),
         w("new_patterns", WatchKind::NewPatterns, "", None),
     ]
