@@ -436,3 +436,72 @@ async fn the_live_watch_finds_an_error_burst_within_two_intervals() {
     assert!(seen, "no anomaly for the burst within two intervals");
     srv.shutdown().await;
 }
+
+/// `logweave analyze series|patterns` against a server print what it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_commands_read_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = InProcess::start(util::test_config(dir.path())).await;
+    let t = logweave::event::now_ms() - 5 * MINUTE;
+    let docs: Vec<_> = (0..10)
+        .map(|i| {
+            doc(
+                t + i,
+                "WARN",
+                "api",
+                format!("cache miss for key {}", 100 + i),
+            )
+        })
+        .collect();
+    bulk(&srv, &docs).await;
+    let server = format!("http://{}", srv.addr());
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_logweave"))
+            .args(args)
+            .output()
+            .expect("running logweave");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let s = run(&[
+        "analyze",
+        "series",
+        "--server",
+        &server,
+        "--since",
+        "10m",
+        "--interval",
+        "1m",
+        "--json",
+        "level:WARN",
+    ]);
+    let v: Value = serde_json::from_str(&s).unwrap();
+    let total: u64 = v["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 10, "{s}");
+    let table = run(&[
+        "analyze", "series", "--server", &server, "--since", "10m", "--split", "@service",
+    ]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("api ") && l.contains("total 10")),
+        "{table}"
+    );
+    let table = run(&["analyze", "patterns", "--server", &server, "--since", "10m"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.trim_start().starts_with("10 ") && l.ends_with("cache miss for key <NUM>")),
+        "{table}"
+    );
+    srv.shutdown().await;
+}

@@ -17,6 +17,9 @@ pub enum Analyze {
     /// epoch seconds/ms) gives `timestamp,value,anomaly_score` per row, each
     /// score from the rows at and before it.
     Anomalies(AnomaliesArgs),
+    /// Count (or metric) series of a query from a server, per interval,
+    /// optionally split by a field, as sparklines.
+    Series(super::analyze_server::SeriesArgs),
     /// Log templates of a file: `--input FILE` gives
     /// `LineId,EventId,EventTemplate` per line (the Loghub structured
     /// layout), each line with the template it ends up in.
@@ -26,9 +29,16 @@ pub enum Analyze {
 /// Arguments of `analyze anomalies`.
 #[derive(clap::Args, Debug)]
 pub struct AnomaliesArgs {
-    /// The series file to score offline.
+    /// The series file to score offline (without it: the server's stored
+    /// anomalies over `--since`/`--until`).
     #[arg(long)]
     pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub sel: super::analyze_server::Selection,
+    /// With a server: run detection over the range first (finds what the
+    /// live watches could not see, such as backfilled events).
+    #[arg(long)]
+    pub detect: bool,
     /// Where to write `timestamp,value,anomaly_score` (default: stdout).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -42,7 +52,15 @@ pub struct AnomaliesArgs {
 pub fn run(cmd: Analyze) -> anyhow::Result<i32> {
     match cmd {
         Analyze::Anomalies(a) => anomalies(a),
-        Analyze::Patterns(a) => super::patterns::analyze(a),
+        Analyze::Patterns(a) => match a.input {
+            Some(_) => super::patterns::analyze(a),
+            None => runtime()?.block_on(super::analyze_server::patterns(
+                &a.sel,
+                a.size,
+                a.query.as_deref(),
+            )),
+        },
+        Analyze::Series(a) => runtime()?.block_on(super::analyze_server::series(a)),
     }
 }
 
@@ -59,9 +77,15 @@ pub(super) fn detector_config(sets: &[String]) -> anyhow::Result<DetectorConfig>
     Ok(cfg)
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn anomalies(a: AnomaliesArgs) -> anyhow::Result<i32> {
     let Some(input) = &a.input else {
-        anyhow::bail!("analyze anomalies needs --input SERIES.csv (a `timestamp,value` file)");
+        return runtime()?.block_on(super::analyze_server::anomalies(&a.sel, a.detect));
     };
     let cfg = detector_config(&a.set)?;
     let series = series_csv::read_series_file(input)?;

@@ -3,6 +3,7 @@
 
 mod agent;
 mod analyze;
+mod analyze_server;
 mod bench;
 mod bench_anomalies;
 mod bench_forward;

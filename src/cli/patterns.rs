@@ -13,9 +13,17 @@ use crate::analysis::patterns::{loghub, offline, Masker, Miner, MinerConfig};
 /// Arguments of `analyze patterns`.
 #[derive(clap::Args, Debug)]
 pub struct PatternsArgs {
-    /// A log file to mine offline, one message per line.
+    /// A log file to mine offline, one message per line (without it: the
+    /// patterns of a server's events over `--since`/`--until`).
     #[arg(long)]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub sel: super::analyze_server::Selection,
+    /// With a server: patterns to show.
+    #[arg(long, default_value_t = 20)]
+    pub size: usize,
+    /// With a server: Lucene query syntax (default: every event).
+    pub query: Option<String>,
     /// Loghub-style line format naming where the message is, e.g.
     /// `<Date> <Time> <Level> <Component>: <Content>` (default: the whole
     /// line is the message).
@@ -49,9 +57,13 @@ pub fn analyze(a: PatternsArgs) -> anyhow::Result<i32> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let n = offline::mine_file(&a.input, a.log_format.as_deref(), &mut out)?;
+    let input = a
+        .input
+        .as_deref()
+        .context("--input FILE is needed to mine a file")?;
+    let n = offline::mine_file(input, a.log_format.as_deref(), &mut out)?;
     out.flush().context("writing the output")?;
-    eprintln!("{n} lines mined from {}", a.input.display());
+    eprintln!("{n} lines mined from {}", input.display());
     Ok(0)
 }
 

@@ -71,7 +71,7 @@ pub struct SearchArgs {
 
 /// A `--since`/`--until` value in epoch milliseconds. `end` reads a date
 /// alone as the end of that day, as Elasticsearch does for `lte`.
-fn parse_when(flag: &str, s: &str, now: i64, end: bool) -> anyhow::Result<i64> {
+pub(super) fn parse_when(flag: &str, s: &str, now: i64, end: bool) -> anyhow::Result<i64> {
     let t = s.trim();
     if let Some(d) = parse_duration_ms(t) {
         return Ok(now - d);
