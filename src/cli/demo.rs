@@ -117,13 +117,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             stack_traces: true,
         });
         let mut tick = tokio::time::interval(Duration::from_millis(1000 / rate.max(1)));
+        let started = std::time::Instant::now();
+        let mut incidents = Incidents::default();
         loop {
             tick.tick().await;
-            let mut rec = g.next_record();
-            rec["timestamp"] =
-                serde_json::json!(crate::generate::format_ts(crate::event::now_ms()));
+            let now = crate::event::now_ms();
+            let mut recs = vec![g.next_record()];
+            recs.extend(incidents.due(started.elapsed().as_secs()));
             if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&live_path) {
-                let _ = writeln!(f, "{rec}");
+                for mut rec in recs {
+                    rec["timestamp"] = serde_json::json!(crate::generate::format_ts(now));
+                    let _ = writeln!(f, "{rec}");
+                }
             }
         }
     });
@@ -139,10 +144,46 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let agent_cfg = Config::from_str(&agent_toml, "<demo agent>")?.agent;
     let stop_agent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (agent, _) = crate::agent::start(agent_cfg, stop_agent.clone())?;
+    // Once the agent has shipped the history, look for anomalies in it, so
+    // the first look at /api/v1/anomalies already shows some.
+    {
+        let base = base.clone();
+        let want = args.events;
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for _ in 0..120 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let n = match client.get(format!("{base}/app-logs-*/_count")).send().await {
+                    Ok(r) => r
+                        .json::<serde_json::Value>()
+                        .await
+                        .ok()
+                        .and_then(|v| v["count"].as_u64()),
+                    Err(_) => None,
+                };
+                if n.is_some_and(|n| n >= want) {
+                    break;
+                }
+            }
+            let body = serde_json::json!({"from": "now-2h", "to": "now"});
+            match client
+                .post(format!("{base}/api/v1/anomalies/_detect"))
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(r) => {
+                    tracing::info!(status = %r.status(), "detection over the demo's history done")
+                }
+                Err(e) => tracing::warn!(error = %e, "detection over the demo's history failed"),
+            }
+        });
+    }
     println!(
         "\nlogweave demo is running.\n\
          \n  log file being generated: {log}\n  agent tailing it into the forward input: {forward} (tag app.demo → index app-logs-*)\n  data directory: {data}\n  Elasticsearch-compatible API: {base}\n\
          \nTry:\n  curl '{base}/_cat/indices?v'\n  curl '{base}/app-logs-*/_search?q=level:ERROR&size=3&pretty'\n  curl -H 'content-type: application/json' '{base}/app-logs-*/_search' -d '{{\"size\":0,\"aggs\":{{\"levels\":{{\"terms\":{{\"field\":\"level.keyword\"}}}}}}}}'\n  {me} search --server {base} --since 15m 'level:ERROR AND service:checkout'\n  python3 -c \"from elasticsearch import Elasticsearch; print(Elasticsearch('{base}').count(index='app-logs-*'))\"\n\
+         \nAnalysis (watches run every minute; an error burst in checkout every 3 minutes, a new ERROR message every 4):\n  {me} analyze series --server {base} --since 2h --split @level\n  {me} analyze patterns --server {base} --since 15m 'level:ERROR'\n  {me} analyze anomalies --server {base} --since 2h\n  curl '{base}/api/v1/anomalies?min_severity=medium'\n  curl -N '{base}/api/v1/stream'\n\
          \n(The dashboard under /ui/ arrives with its issue.) Ctrl-C stops.\n",
         log = log_path.display(),
         data = args.data_dir.display(),
@@ -190,4 +231,49 @@ fn toml_str(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// What the demo's live generator injects so that the watches have
+/// something to find: an error burst in `checkout` every 3 minutes and a
+/// never-seen ERROR message every 4.
+#[derive(Default)]
+struct Incidents {
+    bursts: u64,
+    novel: usize,
+}
+
+/// ERROR messages the generator never writes otherwise, one new template each.
+const NOVEL_ERRORS: &[&str] = &[
+    "TLS handshake with payments.internal failed: certificate expired",
+    "disk quota exceeded on volume data-7",
+    "circuit breaker opened for inventory after 5 consecutive failures",
+    "kafka consumer group orders-v2 rebalance did not finish",
+    "schema migration 2026_11_30 left table carts locked",
+    "OOM killer stopped worker process in pool image-resize",
+];
+
+impl Incidents {
+    /// The extra records due `secs` seconds after the live generator started.
+    fn due(&mut self, secs: u64) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        // a burst lasts 20 s of the third minute of every three
+        if secs % 180 >= 120 && secs % 180 < 140 {
+            self.bursts += 1;
+            for _ in 0..3 {
+                out.push(serde_json::json!({
+                    "level": "ERROR", "service": "checkout", "host": "node-2",
+                    "message": format!("payment provider answered 503 for order {}", 40_000 + self.bursts),
+                }));
+            }
+        }
+        let n = (secs / 240) as usize;
+        if n > self.novel && n <= NOVEL_ERRORS.len() {
+            self.novel = n;
+            out.push(serde_json::json!({
+                "level": "ERROR", "service": "app2", "host": "node-3",
+                "message": NOVEL_ERRORS[n - 1],
+            }));
+        }
+        out
+    }
 }
