@@ -505,3 +505,48 @@ async fn analyze_commands_read_the_server() {
     );
     srv.shutdown().await;
 }
+
+/// Ids merged into one template are one `terms` bucket on `_pattern`, and
+/// `_pattern:<id>` of that bucket finds all of its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terms_on_pattern_count_merged_ids_as_one_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = InProcess::start(util::test_config(dir.path())).await;
+    let t = logweave::event::now_ms() - MINUTE;
+    let names = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"];
+    // one request per event, so the first ones are stored before the merge
+    for (i, n) in names.iter().enumerate() {
+        bulk(
+            &srv,
+            &[doc(
+                t + i as i64,
+                "INFO",
+                "batch",
+                format!("job {n} finished"),
+            )],
+        )
+        .await;
+    }
+    let r = srv
+        .http
+        .post_json(
+            "/_search",
+            &json!({"size": 0, "aggs": {"p": {"terms": {"field": "_pattern"}}, "m": {"missing": {"field": "_pattern"}}}}),
+        )
+        .await;
+    assert_eq!(
+        r.json()["aggregations"]["m"]["doc_count"],
+        0,
+        "events without a pattern"
+    );
+    let buckets = r.json()["aggregations"]["p"]["buckets"]
+        .as_array()
+        .cloned()
+        .unwrap();
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    assert_eq!(buckets[0]["doc_count"], 6);
+    let id = buckets[0]["key"].as_str().unwrap();
+    let q = json!({"query_string": {"query": format!("_pattern:{id}")}});
+    assert_eq!(srv.http.count("*", Some(q)).await, 6);
+    srv.shutdown().await;
+}

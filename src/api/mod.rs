@@ -70,6 +70,27 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// `terms` on `_pattern` by the templates' ids as they are now.
+    pub fn merge_pattern_buckets(
+        &self,
+        specs: &[crate::query::aggs::AggSpec],
+        res: &mut crate::store::SearchResult,
+    ) {
+        let (Some(t), Some(aggs)) = (&self.patterns, res.aggregations.as_mut()) else {
+            return;
+        };
+        if !es::pattern_buckets::mentions_pattern(specs) {
+            return;
+        }
+        let mut p = t.lock();
+        es::pattern_buckets::merge(specs, aggs, &mut |id| {
+            let id = crate::analysis::patterns::PatternId::from_hex(id)?;
+            p.info(id).map(|i| i.id.to_hex())
+        });
+    }
+}
+
 pub type State = Arc<AppState>;
 
 /// `server.max_body_bytes`, for the message of a 413 (the limit itself is

@@ -310,6 +310,16 @@ impl Query {
             Query::Terms { field: f, values } if f == field => {
                 *values = values_of(std::mem::take(values), expand);
             }
+            // `_pattern:<id>` in query syntax is a one-word match on it
+            Query::Match { fields, text, .. } | Query::MatchPhrase { fields, text, .. }
+                if fields.len() == 1 && fields[0] == field && !text.trim().contains(' ') =>
+            {
+                let values = values_of(vec![Value::String(text.trim().to_string())], expand);
+                *self = Query::Terms {
+                    field: field.to_string(),
+                    values,
+                };
+            }
             Query::Bool(b) => {
                 for q in b
                     .must

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod aggs_render;
 pub mod cat;
+pub mod pattern_buckets;
 pub mod scroll;
 pub mod search;
 pub mod write;

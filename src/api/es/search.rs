@@ -255,9 +255,10 @@ async fn do_search(
             }
         };
         let pid = id.to_string();
-        let res =
+        let mut res =
             run_blocking(move || snap.search(&req, cursor.as_deref()).map_err(ApiError::from))
                 .await?;
+        st.merge_pattern_buckets(&agg_specs, &mut res);
         return Ok(json_response(
             StatusCode::OK,
             render(
@@ -288,7 +289,9 @@ async fn do_search(
         }
         let snap2 = snap.clone();
         let req2 = req.clone();
-        let res = run_blocking(move || snap2.search(&req2, None).map_err(ApiError::from)).await?;
+        let mut res =
+            run_blocking(move || snap2.search(&req2, None).map_err(ApiError::from)).await?;
+        st.merge_pattern_buckets(&agg_specs, &mut res);
         let cursor = res.hits.last().map(|h| h.cursor.clone());
         let id = st
             .scrolls
@@ -317,7 +320,8 @@ async fn do_search(
             ),
         ));
     }
-    let res = run_blocking(move || snap.search(&req, None).map_err(ApiError::from)).await?;
+    let mut res = run_blocking(move || snap.search(&req, None).map_err(ApiError::from)).await?;
+    st.merge_pattern_buckets(&agg_specs, &mut res);
     Ok(json_response(
         StatusCode::OK,
         render(
