@@ -27,7 +27,13 @@ pub fn merge(
         let Some((_, res)) = results.0.iter_mut().find(|(n, _)| *n == spec.name) else {
             continue;
         };
-        if let (AggKind::Terms { field, size, .. }, AggResult::Terms(t)) = (&spec.kind, &mut *res) {
+        if let (
+            AggKind::Terms {
+                field, size, order, ..
+            },
+            AggResult::Terms(t),
+        ) = (&spec.kind, &mut *res)
+        {
             if field == "_pattern" {
                 let mut merged: Vec<crate::query::agg_result::Bucket<BucketKey>> = Vec::new();
                 for b in t.buckets.drain(..) {
@@ -55,8 +61,15 @@ pub fn merge(
                         }),
                     }
                 }
-                if merged.len() > 1 {
-                    merged.sort_by(|a, b| b.doc_count.cmp(&a.doc_count));
+                // by count when that is the order (other orders are kept)
+                let by_count = matches!(
+                    order.first(),
+                    None | Some(crate::query::aggs::BucketOrder::Count(
+                        crate::query::model::Order::Desc
+                    ))
+                );
+                if by_count {
+                    merged.sort_by_key(|b| std::cmp::Reverse(b.doc_count));
                 }
                 merged.truncate(*size);
                 t.buckets = merged;
