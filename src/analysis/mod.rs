@@ -4,3 +4,5 @@
 //! Everything here works on plain numbers and strings, not on Elasticsearch
 //! JSON, so the same code serves the HTTP API, the background watches, the
 //! command line and the offline evaluation harness.
+
+pub mod forecast;
