@@ -2,6 +2,9 @@
 //! file is valid. Unknown keys are errors; every problem is reported with
 //! file, line and key, all at once.
 
+pub mod analysis;
+mod collect;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +21,7 @@ pub struct ConfigFile {
     pub syslog: SyslogSection,
     pub routes: Vec<RouteSection>,
     pub agent: crate::agent::config::AgentSection,
+    pub analysis: analysis::AnalysisSection,
 }
 
 /// `[forward]`: the Fluentd forward input.
@@ -222,14 +226,33 @@ pub struct Config {
     pub forward: ForwardConfig,
     pub syslog: SyslogConfig,
     pub agent: crate::agent::config::AgentConfig,
+    pub analysis: analysis::AnalysisConfig,
 }
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigProblem {
-    pub line: usize,
+    /// 1-based; `None` when the problem is not at a place in the file
+    /// (it cannot be read).
+    pub line: Option<usize>,
+    /// Full dotted key path (`routes[1].transforms[0].drop_if`); empty when
+    /// the problem is the file's.
     pub key: String,
     pub message: String,
+}
+
+impl ConfigProblem {
+    /// `file:line: key: message`, the parts that are known.
+    pub fn render(&self, file: &str) -> String {
+        let place = match self.line {
+            Some(l) => format!("{file}:{l}"),
+            None => file.to_string(),
+        };
+        match self.key.as_str() {
+            "" => format!("{place}: {}", self.message),
+            k => format!("{place}: {k}: {}", self.message),
+        }
+    }
 }
 
 /// All problems of a config file.
@@ -244,7 +267,7 @@ impl ConfigError {
     fn render(&self) -> String {
         self.problems
             .iter()
-            .map(|p| format!("{}:{}: {}: {}", self.file, p.line, p.key, p.message))
+            .map(|p| p.render(&self.file))
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -256,6 +279,24 @@ fn line_of(text: &str, offset: usize) -> usize {
         .filter(|b| *b == b'\n')
         .count()
         + 1
+}
+
+/// The line of a problem: of `span` when it is a place in the file, else
+/// (an empty span: a default, or a check that names a key more precisely
+/// than the value it holds) of `key` as written.
+fn problem_line(text: &str, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
+    if span.end > 0 {
+        return Some(line_of(text, span.start));
+    }
+    collect::key_span(text, key).map(|s| line_of(text, s.start))
+}
+
+/// `base.sub`, or `base` when `sub` is empty.
+pub(crate) fn sub_key(base: &str, sub: &str) -> String {
+    match sub {
+        "" => base.to_string(),
+        s => format!("{base}.{s}"),
+    }
 }
 
 impl Config {
@@ -273,8 +314,8 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
             problems: vec![ConfigProblem {
-                line: 0,
-                key: "-".into(),
+                line: None,
+                key: String::new(),
                 message: format!("cannot read: {e}"),
             }],
         })?;
@@ -283,22 +324,26 @@ impl Config {
 
     /// Parse and validate TOML text (named `file` in errors).
     pub fn from_str(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let raw: ConfigFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |s| line_of(text, s.start));
-            let key = e.message().split('`').nth(1).unwrap_or("-").to_string();
-            ConfigError {
+        let collected = collect::deserialize_all::<ConfigFile>(text);
+        let read_problems: Vec<ConfigProblem> = collected
+            .problems
+            .iter()
+            .map(|p| ConfigProblem {
+                line: p.span.as_ref().map(|s| line_of(text, s.start)),
+                key: p.key.clone(),
+                message: p.message.clone(),
+            })
+            .collect();
+        let Some(raw) = collected.value else {
+            return Err(ConfigError {
                 file: file.to_string(),
-                problems: vec![ConfigProblem {
-                    line,
-                    key,
-                    message: e.message().to_string(),
-                }],
-            }
-        })?;
+                problems: read_problems,
+            });
+        };
         let mut problems = Vec::new();
         let mut bad = |span: std::ops::Range<usize>, key: &str, msg: String| {
             problems.push(ConfigProblem {
-                line: line_of(text, span.start),
+                line: problem_line(text, span, key),
                 key: key.to_string(),
                 message: msg,
             })
@@ -382,8 +427,7 @@ impl Config {
                     "must not be empty".into(),
                 );
             }
-            let probe = crate::ingest::index_name::expand(r.index.get_ref(), 0);
-            if let Err(e) = crate::store::validate_index_name(&probe) {
+            if let Err(e) = crate::ingest::index_name::expand_checked(r.index.get_ref(), 0) {
                 bad(r.index.span(), &format!("routes[{i}].index"), e.to_string());
             }
             let time_source = match r
@@ -432,7 +476,11 @@ impl Config {
                     for (j, t) in r.transforms.iter().enumerate() {
                         match crate::pipeline::transform::Transform::build(t.get_ref()) {
                             Ok(t) => route.transforms.push(t),
-                            Err(e) => bad(t.span(), &format!("routes[{i}].transforms[{j}]"), e),
+                            Err(e) => bad(
+                                0..0,
+                                &sub_key(&format!("routes[{i}].transforms[{j}]"), &e.key),
+                                e.message,
+                            ),
                         }
                     }
                     routes.push(route)
@@ -518,13 +566,13 @@ impl Config {
             (c, k) if !c.is_empty() && !k.is_empty() => Some((PathBuf::from(c), PathBuf::from(k))),
             _ => {
                 problems.push(ConfigProblem {
-                    line: line_of(
+                    line: Some(line_of(
                         text,
                         sl.tls_cert_file
                             .span()
                             .start
                             .max(sl.tls_key_file.span().start),
-                    ),
+                    )),
                     key: "syslog.tls_cert_file".into(),
                     message: "set both tls_cert_file and tls_key_file, or neither".into(),
                 });
@@ -533,7 +581,11 @@ impl Config {
         };
         if !(256..=(16 << 20)).contains(sl.max_message_bytes.get_ref()) {
             problems.push(ConfigProblem {
-                line: line_of(text, sl.max_message_bytes.span().start),
+                line: problem_line(
+                    text,
+                    sl.max_message_bytes.span(),
+                    "syslog.max_message_bytes",
+                ),
                 key: "syslog.max_message_bytes".into(),
                 message: "must be between 256 and 16777216".into(),
             });
@@ -545,15 +597,34 @@ impl Config {
         };
         let agent = crate::agent::config::validate(&raw.agent, &mut |span, key, msg| {
             problems.push(ConfigProblem {
-                line: line_of(text, span.start),
+                line: problem_line(text, span, key),
                 key: key.to_string(),
                 message: msg,
             })
         });
-        if !problems.is_empty() {
+        let analysis = analysis::build(&raw.analysis, &mut |span, key, msg| {
+            problems.push(ConfigProblem {
+                line: problem_line(text, span, key),
+                key: key.to_string(),
+                message: msg,
+            })
+        });
+        // Checks of the stand-ins put in for values that did not read, and
+        // of the tables holding them (a table whose misspelt key was
+        // dropped now lacks it), repeat what is already reported.
+        problems.retain(|p| {
+            !collected
+                .repaired
+                .iter()
+                .any(|r| collect::is_under(&p.key, r) || collect::is_under(r, &p.key))
+        });
+        if !problems.is_empty() || !read_problems.is_empty() {
+            let mut all = read_problems;
+            all.extend(problems);
+            all.sort_by_key(|p| p.line);
             return Err(ConfigError {
                 file: file.to_string(),
-                problems,
+                problems: all,
             });
         }
         Ok(Config {
@@ -576,6 +647,7 @@ impl Config {
             forward,
             syslog,
             agent,
+            analysis,
         })
     }
 }

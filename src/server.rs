@@ -39,8 +39,15 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         zstd_level: cfg.zstd_level,
         time_zone: cfg.default_time_zone.clone(),
     };
+    let patterns =
+        crate::ingest::patterns::PatternTagger::new(crate::analysis::patterns::Patterns::open(
+            &data_dir.join("patterns"),
+            crate::analysis::patterns::MinerConfig::default(),
+            crate::analysis::patterns::Masker::default(),
+        )?);
     let (store, ingest) = tokio::task::spawn_blocking({
         let data_dir = data_dir.clone();
+        let patterns = patterns.clone();
         let refresh = Duration::from_millis(cfg.refresh_interval_ms);
         move || -> anyhow::Result<_> {
             let store = Arc::new(
@@ -52,6 +59,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 store.clone(),
                 IngestOptions {
                     refresh_interval: refresh,
+                    patterns: Some(patterns),
                     ..IngestOptions::default()
                 },
             )
@@ -111,6 +119,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         default_tz: cfg.default_time_zone.clone(),
         forward: forward_metrics,
         syslog: syslog_metrics,
+        patterns: Some(patterns),
     });
     if cfg.retention_days > 0 {
         spawn_retention(store.clone(), cfg.retention_days, shutdown.clone());
@@ -119,7 +128,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let sd = shutdown.clone();
     let ingest2 = ingest.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(api::wire::Listener::new(listener), app)
             .with_graceful_shutdown(async move { sd.cancelled().await })
             .await
             .context("serving HTTP")?;
@@ -128,7 +137,14 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         let _ = tokio::time::timeout(Duration::from_secs(10), ingest2.refresh_all()).await;
         Ok(())
     });
-    tracing::info!(%http_addr, ?forward_addr, data_dir = %data_dir.display(), "logweave server listening");
+    let off = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+    tracing::info!(
+        %http_addr,
+        forward_addr = %off(forward_addr),
+        syslog_addr = %off(syslog_addr),
+        data_dir = %data_dir.display(),
+        "logweave server listening"
+    );
     Ok(Running {
         http_addr,
         forward_addr,
@@ -269,6 +285,7 @@ mod tests {
             source: bytes::Bytes::from_static(b"{\"m\":1}"),
             parsed: None,
             profile: crate::event::FieldProfile::Dynamic,
+            pattern: None,
         }
     }
 

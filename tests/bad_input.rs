@@ -545,9 +545,13 @@ async fn bad_input_gets_clear_errors_and_hurts_nobody() {
     assert!(reason.contains("no-such-index"), "{reason}");
     let r = http.post_json("/no-such-index/_count", &json!({})).await;
     assert_eq!(assert_es_error(&r, 404).0, "index_not_found_exception");
-    // Unknown endpoint.
+    // Unknown endpoint: Elasticsearch's RestController answer.
     let r = http.get("/_no_such_endpoint/x/y").await;
-    assert_es_error(&r, 400);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json(),
+        json!({"error": "no handler found for uri [/_no_such_endpoint/x/y] and method [GET]"})
+    );
 
     raw_garbage(server.addr()).await;
     assert_serving(&http, "raw garbage").await;
@@ -571,5 +575,388 @@ async fn bad_input_gets_clear_errors_and_hurts_nobody() {
     http.refresh().await;
     assert_eq!(http.count("good", None).await, n + 1);
     eprintln!("good client wrote {n} docs; total {:?}", started.elapsed());
+    server.shutdown().await;
+}
+
+/// Thirty events with latencies 0, 10, ..., 290 ms; every third one is a
+/// connection reset. Returns them as written, for oracles.
+async fn latency_docs(http: &Http, index: &str) -> Vec<Value> {
+    let docs: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({
+                "latency_ms": i * 10,
+                "message": if i % 3 == 0 { "connection reset by peer" } else { "request served" },
+            })
+        })
+        .collect();
+    let items: Vec<(Value, Value)> = docs
+        .iter()
+        .map(|d| (json!({"index": {"_index": index}}), d.clone()))
+        .collect();
+    let r = http
+        .post_ndjson("/_bulk?refresh=true", ndjson(&items))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["errors"], json!(false), "{}", r.text_preview());
+    docs
+}
+
+fn count_where(docs: &[Value], pred: impl Fn(i64, &str) -> bool) -> u64 {
+    docs.iter()
+        .filter(|d| {
+            pred(
+                d["latency_ms"].as_i64().unwrap_or(-1),
+                d["message"].as_str().unwrap_or(""),
+            )
+        })
+        .count() as u64
+}
+
+/// A GET request line sent byte for byte, as curl sends it.
+fn raw_get(target: &str, close: bool) -> Vec<u8> {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n{}\r\n",
+        if close { "Connection: close\r\n" } else { "" }
+    )
+    .into_bytes()
+}
+
+/// Issue 10, item 5: `"`, `<` and `>` in a query string (curl sends them
+/// unescaped) are accepted as Elasticsearch accepts them, also on kept-alive
+/// connections after bodies of either framing; what is refused gets an
+/// Elasticsearch-shaped error instead of an empty 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_characters_in_urls_are_accepted_and_refusals_are_es_shaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = InProcess::start(test_config(dir.path())).await;
+    let http = server.http.clone();
+    let addr = server.addr();
+    let docs = latency_docs(&http, "raw").await;
+    let over_100 = count_where(&docs, |l, _| l > 100);
+    let under_50 = count_where(&docs, |l, _| l < 50);
+    let resets = count_where(&docs, |_, m| m.contains("reset"));
+    let slow_resets = count_where(&docs, |l, m| l >= 100 && m.contains("reset"));
+    assert!(over_100 > 0 && under_50 > 0 && resets > 0 && slow_resets > 0);
+
+    // One request per connection, as curl does.
+    for (target, want) in [
+        ("/raw/_search?q=latency_ms:>100&size=0", over_100),
+        ("/raw/_search?q=latency_ms:<50&size=0", under_50),
+        ("/raw/_search?q=message:\"reset\"&size=0", resets),
+        (
+            "/raw/_search?q=message:\"connection%20reset\"&size=0",
+            resets,
+        ),
+        (
+            "/raw/_search?q=latency_ms:>=100%20AND%20message:\"reset\"&size=0",
+            slow_resets,
+        ),
+        ("/raw/_search?q=latency_ms:{100%20TO%20*}&size=0", over_100),
+        (
+            "/raw/_search?q=latency_ms:>100&size=0&sort=latency_ms:desc",
+            over_100,
+        ),
+    ] {
+        let answers = util::raw_exchange(addr, &raw_get(target, true)).await;
+        assert_eq!(answers.len(), 1, "{target}: {answers:?}");
+        let r = answers[0].resp();
+        assert_eq!(r.status, 200, "{target}: {}", r.text_preview());
+        assert_eq!(
+            r.json()["hits"]["total"]["value"].as_u64(),
+            Some(want),
+            "{target}: {}",
+            r.text_preview()
+        );
+    }
+
+    // Kept alive and pipelined: a Content-Length body, a chunked body with
+    // a trailer, then raw characters again; answers come back in order.
+    let count_body = json!({"query": {"match": {"message": "reset"}}}).to_string();
+    let (first, second) = count_body.split_at(10);
+    let mut pipelined = Vec::new();
+    pipelined.extend_from_slice(
+        format!(
+            "POST /raw/_count HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{count_body}",
+            count_body.len()
+        )
+        .as_bytes(),
+    );
+    pipelined.extend_from_slice(
+        format!(
+            "POST /raw/_count HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{first}\r\n{:x};ext=1\r\n{second}\r\n0\r\nX-Trailer: t\r\n\r\n",
+            first.len(),
+            second.len()
+        )
+        .as_bytes(),
+    );
+    pipelined.extend(raw_get("/raw/_count?q=latency_ms:>100", false));
+    pipelined.extend(raw_get("/raw/_count?q=message:\"reset\"", true));
+    let answers = util::raw_exchange(addr, &pipelined).await;
+    let counts: Vec<(u16, Option<u64>)> = answers
+        .iter()
+        .map(|a| (a.status, a.resp().json()["count"].as_u64()))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (200, Some(resets)),
+            (200, Some(resets)),
+            (200, Some(over_100)),
+            (200, Some(resets)),
+        ],
+        "{answers:?}"
+    );
+
+    // What is refused is answered in Elasticsearch's shape, and the
+    // connection is closed after it.
+    let refused: [&[u8]; 6] = [
+        b"GET /raw/_search?q=a b HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x00\x01\x02\xff\xfe garbage \r\n\r\n",
+        b"GET /raw/_search HTTP/1.1\r\nHost x\r\n\r\n",
+        b"POST /raw/_count HTTP/1.1\r\nHost: x\r\nContent-Length: banana\r\n\r\n{}",
+        b"POST /raw/_count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+        b"GET /raw/_search HTTP/1.1\r\nHost: x\r\nX-Bad: \x01\r\n\r\n",
+    ];
+    for req in refused {
+        let answers = util::raw_exchange(addr, req).await;
+        assert_eq!(answers.len(), 1, "{req:?}: {answers:?}");
+        let (typ, reason) = assert_es_error(&answers[0].resp(), 400);
+        eprintln!("{req:?} -> {typ}: {reason}");
+    }
+    // A target longer than the URI limit.
+    let long = raw_get(&format!("/raw/_search?q={}", "a".repeat(70_000)), true);
+    let answers = util::raw_exchange(addr, &long).await;
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_es_error(&answers[0].resp(), 414);
+    // Refused after a good request on the same connection: the good one is
+    // answered first.
+    let mut mixed = raw_get("/raw/_count?q=latency_ms:>100", false);
+    mixed.extend_from_slice(b"GET /raw/_count?q=x y HTTP/1.1\r\nHost: x\r\n\r\n");
+    let answers = util::raw_exchange(addr, &mixed).await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0].resp().json()["count"].as_u64(), Some(over_100));
+    assert_es_error(&answers[1].resp(), 400);
+    assert_serving(&http, "refused requests").await;
+    server.shutdown().await;
+}
+
+/// A raw request with this method and target and an empty body.
+fn raw_request(method: &str, target: &str) -> Vec<u8> {
+    format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+async fn raw_one(addr: std::net::SocketAddr, method: &str, target: &str) -> util::RawResp {
+    let mut answers = util::raw_exchange(addr, &raw_request(method, target)).await;
+    assert_eq!(answers.len(), 1, "{method} {target}: {answers:?}");
+    answers.remove(0)
+}
+
+/// Issue 10, item 6: a path that starts with `_` is never an index. What we
+/// do not implement is answered as Elasticsearch's RestController answers a
+/// path without handler (400, `{"error":"no handler found for uri [..] and
+/// method [..]"}`) whatever the method; a known path with a method it does
+/// not take gets its 405 with `Allow`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_endpoints_answer_no_handler_found_for_every_method() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = InProcess::start(test_config(dir.path())).await;
+    let http = server.http.clone();
+    let addr = server.addr();
+    latency_docs(&http, "known").await;
+
+    for (method, target) in [
+        ("GET", "/_nodes"),
+        ("GET", "/_stats"),
+        ("GET", "/_aliases"),
+        ("GET", "/_template"),
+        ("GET", "/_nodes/stats?pretty"),
+        ("POST", "/_something"),
+        ("PUT", "/_something"),
+        ("DELETE", "/_something"),
+        ("GET", "/_something/_search"),
+        ("POST", "/_something/_doc"),
+        ("GET", "/_something/_mapping"),
+        ("POST", "/_something/_bulk"),
+        ("GET", "/known/_stats"),
+        ("GET", "/_no_such_endpoint/x/y"),
+    ] {
+        let r = raw_one(addr, method, target).await;
+        assert_eq!(r.status, 400, "{method} {target}: {r:?}");
+        assert_eq!(
+            r.resp().json(),
+            json!({"error": format!("no handler found for uri [{target}] and method [{method}]")}),
+            "{method} {target}"
+        );
+        assert_eq!(r.header("x-elastic-product"), Some("Elasticsearch"));
+    }
+    // `PUT /_something` created nothing.
+    let r = http.get("/_cat/indices?format=json").await;
+    let names: Vec<String> = r
+        .json()
+        .as_array()
+        .expect("cat rows")
+        .iter()
+        .map(|row| row["index"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, ["known"], "{}", r.text_preview());
+
+    // Known paths, wrong method: 405 naming what is allowed.
+    for (method, target, allowed) in [
+        ("GET", "/_bulk", "POST, PUT"),
+        ("DELETE", "/known/_search", "GET, HEAD, POST"),
+        ("POST", "/known", "DELETE, GET, HEAD, PUT"),
+        ("GET", "/known/_doc", "POST"),
+    ] {
+        let r = raw_one(addr, method, target).await;
+        assert_eq!(r.status, 405, "{method} {target}: {r:?}");
+        assert_eq!(
+            r.resp().json(),
+            json!({
+                "error": format!("Incorrect HTTP method for uri [{target}] and method [{method}], allowed: [{allowed}]"),
+                "status": 405,
+            }),
+            "{method} {target}"
+        );
+        assert_eq!(r.header("allow"), Some(allowed.replace(' ', "").as_str()));
+    }
+    // OPTIONS is answered, as Elasticsearch does, with what is allowed.
+    let r = raw_one(addr, "OPTIONS", "/_bulk").await;
+    assert_eq!(
+        (r.status, r.header("allow")),
+        (200, Some("POST,PUT")),
+        "{r:?}"
+    );
+    let r = raw_one(addr, "OPTIONS", "/_nodes").await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // `_all` is the one underscore name that stands for indices.
+    let r = http.get("/_all/_search?size=0").await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["hits"]["total"]["value"], json!(30));
+    assert_eq!(http.get("/_all").await.status, 200);
+    server.shutdown().await;
+}
+
+/// Issue 10, item 7: a malformed action/metadata line fails the whole
+/// request with 400 in Elasticsearch's words, naming the line; nothing of
+/// that request is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_malformed_action_lines_are_named_like_elasticsearch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = InProcess::start(test_config(dir.path())).await;
+    let http = server.http.clone();
+    // Line 1 and 2 are a good pair, line 3 is blank, line 4 is the bad
+    // action line, line 5 its document.
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            r#"{"msg":"x"}"#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected field [create], [delete], [index] or [update] but found [msg]",
+        ),
+        (
+            r#"{"index":{"_index":"bulkbad"},"extra":{}}"#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected END_OBJECT but found [FIELD_NAME]",
+        ),
+        (
+            r#""just a string""#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected START_OBJECT but found [VALUE_STRING]",
+        ),
+        (
+            "[1, 2]",
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected START_OBJECT but found [START_ARRAY]",
+        ),
+        (
+            "{}",
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected FIELD_NAME but found [END_OBJECT]",
+        ),
+        (
+            r#"{"index":"bulkbad"}"#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]",
+        ),
+        (
+            r#"{"index":{"_indx":"bulkbad"}}"#,
+            "illegal_argument_exception",
+            "Action/metadata line [4] contains an unknown parameter [_indx]",
+        ),
+        (
+            r#"{"index":{"_index":"bulkbad","_id":["a"]}}"#,
+            "illegal_argument_exception",
+            "Malformed action/metadata line [4], expected a simple value for field [_id] but found [START_ARRAY]",
+        ),
+        (
+            "this is not json at all",
+            "x_content_parse_exception",
+            "Malformed action/metadata line [4], not valid JSON",
+        ),
+    ];
+    for (bad, want_type, want_reason) in cases {
+        let body = format!(
+            "{{\"index\":{{\"_index\":\"bulkbad\",\"_id\":\"before\"}}}}\n{{\"m\":1}}\n\n{bad}\n{{\"m\":2}}\n"
+        );
+        let r = http.post_ndjson("/_bulk", body.into_bytes()).await;
+        let (typ, reason) = assert_es_error(&r, 400);
+        assert_eq!(typ, want_type, "{bad}: {reason}");
+        assert!(
+            reason.starts_with(want_reason),
+            "{bad}: got {reason:?}, want {want_reason:?}"
+        );
+        assert_eq!(
+            r.json()["error"]["root_cause"][0]["reason"].as_str(),
+            Some(reason.as_str())
+        );
+    }
+    // Nothing of those requests was stored.
+    http.refresh().await;
+    let r = http.get("/bulkbad/_count").await;
+    assert_eq!(r.status, 404, "{}", r.text_preview());
+    // Parameters Elasticsearch knows are taken (or ignored) as before, and
+    // a bad document still fails only its own item.
+    let body = concat!(
+        "{\"index\":{\"_index\":\"bulkbad\",\"_type\":\"_doc\",\"routing\":\"r\",\"require_alias\":false}}\n{\"m\":1}\n",
+        "{\"create\":{\"_index\":\"bulkbad\",\"_id\":7,\"if_seq_no\":null}}\n{\"m\":2}\n",
+        "{\"index\":{\"_index\":\"bulkbad\"}}\n{\"m\":\n",
+        "{\"index\":{\"_index\":\"bulkbad\",\"op_type\":\"index\",\"dynamic_templates\":{\"m\":\"x\"}}}\n{\"m\":4}\n",
+    );
+    let r = http
+        .post_ndjson("/_bulk?refresh=true", body.as_bytes().to_vec())
+        .await;
+    let items = bulk_items(&r);
+    let statuses: Vec<u64> = items.iter().map(item_status).collect();
+    assert_eq!(statuses, vec![201, 201, 400, 201], "{}", r.text_preview());
+    assert_eq!(items[1]["create"]["_id"], json!("7"));
+    assert_eq!(http.count("bulkbad", None).await, 3);
+    server.shutdown().await;
+}
+
+/// Issue 10, item 9: the 413 names our setting and its value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_over_the_limit_names_server_max_body_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = test_config(dir.path());
+    cfg.max_body_bytes = 4096;
+    let server = InProcess::start(cfg).await;
+    let http = server.http.clone();
+    let line = "{\"index\":{\"_index\":\"limit\"}}\n{\"m\":\"0123456789abcdef\"}\n";
+    let body = line.repeat(8192 / line.len() + 1).into_bytes();
+    assert!(body.len() > 4096);
+    let r = http.post_ndjson("/_bulk", body).await;
+    let (typ, reason) = assert_es_error(&r, 413);
+    assert_eq!(typ, "content_too_long_exception");
+    assert!(
+        reason.contains("server.max_body_bytes") && reason.contains("4096"),
+        "{reason}"
+    );
+    assert!(!reason.contains("http.max_content_length"), "{reason}");
+    // Under the limit is fine.
+    let r = http.post_ndjson("/_bulk", line.as_bytes().to_vec()).await;
+    assert_eq!(bulk_items(&r).len(), 1);
     server.shutdown().await;
 }

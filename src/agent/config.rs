@@ -198,7 +198,8 @@ fn one_of<T: Copy>(
     }
 }
 
-/// Validate the section; problems go to `bad(span, key, message)`.
+/// Validate the section; problems go to `bad(span, key, message)` (an
+/// empty span: the problem's line is that of `key` in the file).
 pub fn validate(
     raw: &AgentSection,
     bad: &mut dyn FnMut(Range<usize>, &str, String),
@@ -331,16 +332,17 @@ pub fn validate(
         for (j, t) in s.transforms.iter().enumerate() {
             let k = key(&format!("transforms[{j}]"));
             if t.get_ref().route_if.is_some() {
+                // an empty span: the line is looked up by the key
                 bad(
-                    t.span(),
-                    &k,
+                    0..0,
+                    &format!("{k}.route_if"),
                     "route_if picks a server index: use it in the server's [[routes]]".into(),
                 );
                 continue;
             }
             match crate::pipeline::transform::Transform::build(t.get_ref()) {
                 Ok(t) => transforms.push(t),
-                Err(e) => bad(t.span(), &k, e),
+                Err(e) => bad(0..0, &crate::config::sub_key(&k, &e.key), e.message),
             }
         }
         if is_syslog && !transforms.is_empty() {

@@ -24,7 +24,7 @@ use anyhow::Context;
 use config::AgentConfig;
 use output::forward::{ForwardClient, ForwardOptions};
 use output::{Deliver, DeliveryLoop, LoopOptions, OutputMetrics};
-use positions::{FileKey, Positions};
+use positions::{FileKey, Positions, Saved};
 use source::tail::{TailOptions, Tailer};
 use source::{ChunkBuilder, LineOptions, SourceMetrics};
 
@@ -102,20 +102,40 @@ pub fn start(
     let mut source_metrics = Vec::new();
     // Saved positions go to the source whose globs match their path;
     // positions of files no source follows any more are forgotten.
-    let mut saved: Vec<HashMap<FileKey, (std::path::PathBuf, u64)>> =
-        vec![HashMap::new(); cfg.sources.len()];
-    for (k, (p, off)) in positions.entries.drain() {
-        let owner = cfg.sources.iter().position(|s| {
-            s.paths.as_ref().is_some_and(|globs| {
-                globs
-                    .iter()
-                    .any(|g| glob::Pattern::new(g).is_ok_and(|pat| pat.matches_path(&p)))
-            })
+    let patterns: Vec<Vec<(String, Option<glob::Pattern>)>> = cfg
+        .sources
+        .iter()
+        .map(|s| {
+            s.paths
+                .iter()
+                .flatten()
+                .map(|g| (g.clone(), glob::Pattern::new(g).ok()))
+                .collect()
+        })
+        .collect();
+    let mut saved: Vec<HashMap<FileKey, Saved>> = vec![HashMap::new(); cfg.sources.len()];
+    for (k, s) in positions.entries.drain() {
+        let owner = patterns.iter().position(|globs| {
+            globs
+                .iter()
+                .any(|(_, pat)| pat.as_ref().is_some_and(|p| p.matches_path(&s.path)))
         });
         if let Some(i) = owner {
-            saved[i].insert(k, (p, off));
+            saved[i].insert(k, s);
         }
     }
+    // Globs that ran before: a file appearing under one is new, read from
+    // its start even without read_from_head.
+    let mut ran_before: Vec<Vec<glob::Pattern>> = patterns
+        .iter()
+        .map(|globs| {
+            globs
+                .iter()
+                .filter(|(g, _)| positions.globs.contains(g))
+                .filter_map(|(_, pat)| pat.clone())
+                .collect()
+        })
+        .collect();
     // Keep the entries in memory too, so saving before every source has
     // re-marked its files does not forget them.
     for s in &saved {
@@ -123,6 +143,9 @@ pub fn start(
             positions.entries.insert(*k, v.clone());
         }
     }
+    // Every glob has run from now on, even if it matches nothing yet.
+    positions.globs = patterns.iter().flatten().map(|(g, _)| g.clone()).collect();
+    positions.save()?;
     for (i, s) in cfg.sources.iter().enumerate() {
         let m = Arc::new(SourceMetrics::default());
         let name = match (&s.paths, s.listen) {
@@ -174,6 +197,7 @@ pub fn start(
                     TailOptions {
                         paths: paths.clone(),
                         read_from_head: s.read_from_head,
+                        ran_before: std::mem::take(&mut ran_before[i]),
                         lines,
                         rescan: Duration::from_millis(500),
                         poll: Duration::from_millis(50),

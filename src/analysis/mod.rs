@@ -5,4 +5,7 @@
 //! JSON, so the same code serves the HTTP API, the background watches, the
 //! command line and the offline evaluation harness.
 
+pub mod anomaly;
+pub mod findings;
 pub mod forecast;
+pub mod patterns;

@@ -1,7 +1,8 @@
 //! One error type for every HTTP handler, rendered in Elasticsearch's error
 //! shape so that clients raise the exception they expect.
 
-use axum::http::StatusCode;
+use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -72,6 +73,7 @@ impl From<StoreError> for ApiError {
                 ApiError::bad_request("invalid_index_name_exception", e.to_string())
             }
             StoreError::BadQuery(m) => ApiError::bad_request("search_phase_execution_exception", m),
+            StoreError::QueryShard(m) => ApiError::bad_request("query_shard_exception", m),
             other => ApiError::internal(other),
         }
     }
@@ -102,4 +104,39 @@ impl IntoResponse for ApiError {
         }
         (self.status, axum::Json(body)).into_response()
     }
+}
+
+fn json_error(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Elasticsearch's answer for a path no handler takes, whatever the method
+/// (its RestController): 400 with a bare `error` string and no `status`.
+pub fn no_handler(method: &Method, uri: &Uri) -> Response {
+    json_error(
+        StatusCode::BAD_REQUEST,
+        json!({"error": format!("no handler found for uri [{uri}] and method [{method}]")}),
+    )
+}
+
+/// Elasticsearch's answer for a known path asked with a method it does
+/// not take: 405, `error` and `status`, and `Allow`.
+pub fn method_not_allowed(method: &Method, uri: &Uri, allowed: &[String]) -> Response {
+    let mut r = json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        json!({
+            "error": format!(
+                "Incorrect HTTP method for uri [{uri}] and method [{method}], allowed: [{}]",
+                allowed.join(", ")
+            ),
+            "status": 405,
+        }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&allowed.join(",")) {
+        r.headers_mut().insert(ALLOW, v);
+    }
+    r
 }

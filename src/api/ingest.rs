@@ -19,7 +19,6 @@ use super::{Body, State};
 use crate::api::error::ApiError;
 use crate::event::{self, Event, WriteOp};
 use crate::ingest::index_name;
-use crate::store::validate_index_name;
 
 /// How the body is read.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -117,7 +116,7 @@ pub async fn ingest(
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let refresh = refresh_param(&p)?;
-    validate_index_name(&index_name::expand(&template, 0))?;
+    index_name::expand_checked(&template, 0)?;
     let _permit = inflight_permit(&st, body.len())?;
     let ct = headers
         .get("content-type")
@@ -146,6 +145,7 @@ pub async fn ingest(
                     source,
                     parsed: Some(Box::new(record)),
                     profile: crate::event::FieldProfile::Dynamic,
+                    pattern: None,
                 });
             }
             Err((n, reason)) => {

@@ -5,6 +5,8 @@ pub mod error;
 pub mod es;
 pub mod ingest;
 pub mod metrics;
+pub mod unhandled;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use bytes::Bytes;
 
@@ -34,9 +37,40 @@ pub struct AppState {
     pub forward: Arc<crate::input::forward::ForwardMetrics>,
     /// Counters of the syslog input.
     pub syslog: Arc<crate::input::syslog::SyslogMetrics>,
+    /// The pattern miners (`_pattern`), when mining is on.
+    pub patterns: Option<crate::ingest::patterns::PatternTagger>,
+}
+
+impl AppState {
+    /// Lets `_pattern:<id>` also find the events stored under the ids that
+    /// were merged into `<id>`'s template.
+    pub fn expand_patterns(&self, q: &mut crate::query::model::Query) {
+        if let Some(t) = &self.patterns {
+            let mut p = t.lock();
+            q.expand_terms(
+                "_pattern",
+                &mut |v| match crate::analysis::patterns::PatternId::from_hex(v) {
+                    Some(id) => {
+                        let members = p.members(id);
+                        if members.is_empty() {
+                            vec![v.to_string()]
+                        } else {
+                            members.iter().map(|m| m.to_hex()).collect()
+                        }
+                    }
+                    None => vec![v.to_string()],
+                },
+            );
+        }
+    }
 }
 
 pub type State = Arc<AppState>;
+
+/// `server.max_body_bytes`, for the message of a 413 (the limit itself is
+/// axum's `DefaultBodyLimit`).
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
 
 /// A request body with Elasticsearch-shaped errors for oversize bodies.
 pub struct Body(pub Bytes);
@@ -44,12 +78,19 @@ pub struct Body(pub Bytes);
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().map(|l| l.0);
         match Bytes::from_request(req, state).await {
             Ok(b) => Ok(Body(b)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "content_too_long_exception",
-                "request body is larger than the configured limit (http.max_content_length)",
+                match limit {
+                    Some(n) => format!(
+                        "request body is larger than server.max_body_bytes ({n} bytes); \
+                         send smaller requests or raise server.max_body_bytes in the config"
+                    ),
+                    None => "request body is larger than server.max_body_bytes".to_string(),
+                },
             )),
             Err(e) => Err(ApiError::bad_request(
                 "parse_exception",
@@ -68,21 +109,10 @@ async fn product_header(req: Request, next: Next) -> Response {
     res
 }
 
-async fn fallback(req: Request) -> ApiError {
-    ApiError::bad_request(
-        "illegal_argument_exception",
-        format!(
-            "no handler found for uri [{}] and method [{}]",
-            req.uri(),
-            req.method()
-        ),
-    )
-}
-
 /// Build the router; tests call this directly.
 pub fn router(state: State, max_body_bytes: usize) -> Router {
-    use es::{admin, search, write};
-    Router::new()
+    use es::{admin, cat, search, write};
+    let routes = Router::new()
         .route("/", get(admin::root).head(admin::head_root))
         .route("/_cluster/health", get(admin::health))
         .route("/_cluster/health/{index}", get(admin::health))
@@ -125,9 +155,14 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
             "/{index}/_count",
             get(search::count_index).post(search::count_index),
         )
-        .route("/_cat/indices", get(admin::cat_indices))
-        .route("/_cat/indices/{index}", get(admin::cat_indices_for))
-        .route("/_cat/health", get(admin::cat_health))
+        .route("/_cat", get(cat::cat_root))
+        .route("/_cat/indices", get(cat::indices))
+        .route("/_cat/indices/{index}", get(cat::indices_for))
+        .route("/_cat/health", get(cat::health))
+        .route("/_cat/count", get(cat::count))
+        .route("/_cat/count/{index}", get(cat::count_for))
+        .route("/_cat/aliases", get(cat::aliases))
+        .route("/_cat/aliases/{alias}", get(cat::aliases))
         .route("/_mapping", get(admin::mapping_all))
         .route("/{index}/_mapping", get(admin::mapping))
         .route("/_refresh", post(admin::refresh).get(admin::refresh))
@@ -145,11 +180,18 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/health", get(admin::health))
         .route("/api/v1/ingest/{index}", post(ingest::ingest))
-        .fallback(fallback)
+        .fallback(unhandled::fallback)
+        .layer(middleware::from_fn(unhandled::api_names_are_not_indices))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(Extension(BodyLimit(max_body_bytes)))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .with_state(state);
+    // Around the whole router, so that its answers (axum's 405 with
+    // `Allow` included) are seen as sent.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(unhandled::es_answers))
         .layer(middleware::from_fn(product_header))
-        .with_state(state)
 }
 
 fn put_post<H, T>(h: H) -> axum::routing::MethodRouter<State>

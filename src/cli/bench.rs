@@ -15,7 +15,10 @@ pub struct BenchArgs {
     /// forward protocol alone, events dropped after decoding), `agent` (an
     /// agent tailing a file into a server, until all is searchable),
     /// `parse` (lines per second of each parser on one core), `syslog`
-    /// (syslog over TCP into the store, with rsyslog into a file as reference).
+    /// (syslog over TCP into the store, with rsyslog into a file as reference),
+    /// `anomalies` (the anomaly detector's throughput), `forecast` (auto
+    /// forecasts of `--series` minute series of `--points` points).
+    #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog", "anomalies", "forecast"])]
     pub which: String,
     /// Events to send.
     #[arg(long, default_value_t = 1_000_000)]
@@ -76,9 +79,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         "agent" => rt.block_on(super::bench_forward::agent(args)),
         "parse" => super::bench_forward::parse(args),
         "syslog" => rt.block_on(super::bench_forward::syslog(args)),
+        "anomalies" => super::bench_anomalies::anomalies(),
         "forecast" => forecast(args),
         other => anyhow::bail!(
-            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, forecast"
+            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, anomalies, forecast"
         ),
     }
 }

@@ -20,6 +20,9 @@ pub struct DemoArgs {
     /// Address of the Fluentd forward input (the demo's agent sends there).
     #[arg(long, default_value = "127.0.0.1:24224")]
     pub forward_addr: String,
+    /// Address of the syslog input (TCP and UDP).
+    #[arg(long, default_value = "127.0.0.1:5514")]
+    pub syslog_addr: String,
     /// Data directory (kept between runs).
     #[arg(long, default_value = "./logweave-demo")]
     pub data_dir: PathBuf,
@@ -47,6 +50,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         format!(
             "--forward-addr '{}' is not an address like 127.0.0.1:24224",
             args.forward_addr
+        )
+    })?;
+    cfg.syslog_addr = args.syslog_addr.parse().with_context(|| {
+        format!(
+            "--syslog-addr '{}' is not an address like 127.0.0.1:5514",
+            args.syslog_addr
         )
     })?;
     cfg.routes = vec![crate::route::Route::new(
@@ -133,10 +142,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     println!(
         "\nlogweave demo is running.\n\
          \n  log file being generated: {log}\n  agent tailing it into the forward input: {forward} (tag app.demo → index app-logs-*)\n  data directory: {data}\n  Elasticsearch-compatible API: {base}\n\
-         \nTry:\n  curl '{base}/_cat/indices?v'\n  curl '{base}/app-logs-*/_search?q=level:ERROR&size=3&pretty'\n  curl -H 'content-type: application/json' '{base}/app-logs-*/_search' -d '{{\"size\":0,\"aggs\":{{\"levels\":{{\"terms\":{{\"field\":\"level.keyword\"}}}}}}}}'\n  cargo run --release -- search --server {base} --since 15m 'level:ERROR AND service:checkout'\n  python3 -c \"from elasticsearch import Elasticsearch; print(Elasticsearch('{base}').count(index='app-logs-*'))\"\n\
+         \nTry:\n  curl '{base}/_cat/indices?v'\n  curl '{base}/app-logs-*/_search?q=level:ERROR&size=3&pretty'\n  curl -H 'content-type: application/json' '{base}/app-logs-*/_search' -d '{{\"size\":0,\"aggs\":{{\"levels\":{{\"terms\":{{\"field\":\"level.keyword\"}}}}}}}}'\n  {me} search --server {base} --since 15m 'level:ERROR AND service:checkout'\n  python3 -c \"from elasticsearch import Elasticsearch; print(Elasticsearch('{base}').count(index='app-logs-*'))\"\n\
          \n(The dashboard under /ui/ arrives with its issue.) Ctrl-C stops.\n",
         log = log_path.display(),
         data = args.data_dir.display(),
+        me = invoked_as(),
     );
     if args.seconds > 0 {
         tokio::time::sleep(Duration::from_secs(args.seconds)).await;
@@ -148,6 +158,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     running.shutdown.cancel();
     running.task.await??;
     Ok(0)
+}
+
+/// The command the user ran, to repeat in instructions: the path this
+/// binary was started by (as typed, or found on PATH), else `logweave`;
+/// quoted for a POSIX shell when it needs to be.
+fn invoked_as() -> String {
+    let me = std::env::args_os()
+        .next()
+        .map(|a| a.to_string_lossy().into_owned())
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "logweave".into());
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
+    if me.chars().all(plain) {
+        me
+    } else {
+        format!("'{}'", me.replace('\'', r"'\''"))
+    }
 }
 
 /// A TOML basic string.

@@ -2,9 +2,12 @@
 //! `demo`, `check-config`, `bench`. Flags override the config file.
 
 mod agent;
+mod analyze;
 mod bench;
+mod bench_anomalies;
 mod bench_forward;
 mod demo;
+mod eval;
 mod parse;
 mod search;
 
@@ -28,19 +31,24 @@ pub struct Cli {
 /// Flags shared by the roles that start a server.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ServerArgs {
-    /// TOML config file (every key has a default).
+    /// TOML config file (every key has a default); the flags below win
+    /// over it.
     #[arg(long, env = "LOGWEAVE_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Where indices and the write-ahead log live.
+    /// Where indices and the write-ahead log live [default: ./logweave-data,
+    /// or the config's server.data_dir].
     #[arg(long, env = "LOGWEAVE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of the Elasticsearch-compatible HTTP API.
+    /// Address of the Elasticsearch-compatible HTTP API [default:
+    /// 127.0.0.1:9200, or the config's server.http_addr].
     #[arg(long, env = "LOGWEAVE_HTTP_ADDR")]
     pub http_addr: Option<String>,
-    /// Address of the Fluentd forward input (TCP, and UDP for heartbeats).
+    /// Address of the Fluentd forward input, TCP and the UDP heartbeat
+    /// [default: 127.0.0.1:24224, or the config's server.forward_addr].
     #[arg(long, env = "LOGWEAVE_FORWARD_ADDR")]
     pub forward_addr: Option<String>,
-    /// Address of the syslog input (TCP and UDP).
+    /// Address of the syslog input, TCP and UDP [default: 127.0.0.1:5514,
+    /// or the config's server.syslog_addr].
     #[arg(long, env = "LOGWEAVE_SYSLOG_ADDR")]
     pub syslog_addr: Option<String>,
 }
@@ -105,10 +113,25 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Show what a route or parser makes of lines on stdin.
     Parse(parse::ParseArgs),
-    /// Validate a config file; errors name file, line and key.
-    CheckConfig { file: PathBuf },
-    /// Benchmarks: `bench ingest`, `bench forward`, `bench agent`.
+    /// Validate a config file; every problem in one run, with file, line and key.
+    CheckConfig {
+        /// The TOML config file to check (server and agent settings alike).
+        file: PathBuf,
+    },
+    /// Benchmarks: `bench ingest|forward|agent|parse|syslog|anomalies|forecast`.
     Bench(bench::BenchArgs),
+    /// Analysis: `analyze anomalies --input SERIES.csv` scores a file offline.
+    #[command(subcommand)]
+    Analyze(analyze::Analyze),
+    /// Evaluation harness: `eval anomalies DIR` (NAB layout).
+    #[command(subcommand)]
+    Eval(eval::Eval),
+}
+
+/// Whether log lines get ANSI colours: only on a terminal, and never when
+/// `NO_COLOR` is set to anything non-empty (no-color.org).
+pub fn log_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -190,12 +213,50 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Err(e) => {
                 for p in &e.problems {
-                    eprintln!("{}:{}: {}: {}", e.file, p.line, p.key, p.message);
+                    eprintln!("{}", p.render(&e.file));
                 }
                 Ok(1)
             }
         },
         Command::Bench(args) => bench::run(args),
         Command::Parse(args) => parse::run(args),
+        Command::Analyze(cmd) => analyze::run(cmd),
+        Command::Eval(cmd) => eval::run(cmd),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults `server --help` names are the ones an empty config has.
+    #[test]
+    fn server_help_names_the_real_defaults() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("server")
+            .expect("server subcommand")
+            .render_help()
+            .to_string();
+        let c = Config::default_config();
+        for d in [
+            c.data_dir.display().to_string(),
+            c.http_addr.to_string(),
+            c.forward_addr.to_string(),
+            c.syslog_addr.to_string(),
+        ] {
+            assert!(help.contains(&format!("default: {d}")), "{d} not in {help}");
+        }
+    }
+
+    #[test]
+    fn log_colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(log_colour(true, None));
+        assert!(log_colour(true, Some(OsStr::new(""))));
+        assert!(!log_colour(true, Some(OsStr::new("1"))));
+        assert!(!log_colour(false, None));
+        assert!(!log_colour(false, Some(OsStr::new("1"))));
     }
 }

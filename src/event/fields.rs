@@ -83,6 +83,18 @@ pub struct Detected<'a> {
     pub level: Option<Level>,
     pub service: Option<Cow<'a, str>>,
     pub host: Option<Cow<'a, str>>,
+    /// The free-text message (`message`, `msg`, `MESSAGE`, `log`,
+    /// `short_message`), which the pattern miner reads.
+    pub message: Option<&'a str>,
+}
+
+/// Keep the string `v` as the message if `rank` is better.
+fn offer_message<'a>(best: &mut Option<(usize, &'a str)>, rank: usize, v: &'a Value) {
+    if let Value::String(s) = v {
+        if best.is_none_or(|(r, _)| rank < r) {
+            *best = Some((rank, s.as_str()));
+        }
+    }
 }
 
 /// Keep `v` if `rank` is better than what `best` has.
@@ -110,12 +122,20 @@ fn nested<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 /// literal dotted key).
 pub fn detect(record: &Map<String, Value>) -> Detected<'_> {
     let (mut level, mut service, mut host) = (None, None, None);
+    let mut message: Option<(usize, &str)> = None;
     for (k, v) in record {
         match k.as_str() {
+            "message" => offer_message(&mut message, 0, v),
+            "msg" => offer_message(&mut message, 1, v),
+            "MESSAGE" => offer_message(&mut message, 2, v),
+            "short_message" => offer_message(&mut message, 4, v),
             "level" => offer(&mut level, 0, Some(v)),
             "severity" => offer(&mut level, 2, Some(v)),
             "log.level" => offer(&mut level, 4, Some(v)),
-            "log" => offer(&mut level, 5, nested(v, "level")),
+            "log" => {
+                offer(&mut level, 5, nested(v, "level"));
+                offer_message(&mut message, 3, v);
+            }
             "lvl" => offer(&mut level, 6, Some(v)),
             "loglevel" => offer(&mut level, 8, Some(v)),
             "levelname" => offer(&mut level, 10, Some(v)),
@@ -148,6 +168,7 @@ pub fn detect(record: &Map<String, Value>) -> Detected<'_> {
         level: level.and_then(|(_, s)| Level::parse(&s)),
         service: service.map(|(_, s)| s),
         host: host.map(|(_, s)| s),
+        message: message.map(|(_, s)| s),
     }
 }
 
@@ -248,6 +269,22 @@ mod tests {
         assert_eq!(d.level, Some(Level::Warn));
         assert_eq!(d.service.as_deref(), Some("api"));
         assert_eq!(d.host.as_deref(), Some("n1"));
+        assert_eq!(d.message, None);
+    }
+
+    #[test]
+    fn message_names_in_order() {
+        let d = |v: serde_json::Value| detect(v.as_object().unwrap()).message.map(String::from);
+        assert_eq!(d(json!({"msg": "b", "message": "a"})), Some("a".into()));
+        assert_eq!(
+            d(json!({"log": "docker line", "MESSAGE": "j"})),
+            Some("j".into())
+        );
+        assert_eq!(d(json!({"log": "docker line"})), Some("docker line".into()));
+        assert_eq!(
+            d(json!({"message": 42, "short_message": "g"})),
+            Some("g".into())
+        );
     }
 
     proptest::proptest! {

@@ -101,6 +101,10 @@ pub struct Event {
     pub parsed: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// How its new fields are mapped.
     pub profile: FieldProfile,
+    /// The pattern id the miner gave its message, set by the indexer just
+    /// before the store applies it (not in the write-ahead log: a replay
+    /// mines again).
+    pub pattern: Option<u64>,
 }
 
 /// Field names, in order of preference, where a record's own time is found.

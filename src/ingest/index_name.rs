@@ -3,6 +3,7 @@
 //! `%{+...}` sprintf does.
 
 use crate::event::timestamp::{civil_from_days, EpochMillis};
+use crate::store::{validate_index_name, StoreError};
 
 /// Expand `%{+FORMAT}` parts of `template` for the instant `ms`. FORMAT
 /// uses Joda letters `YYYY`/`yyyy`, `MM`, `dd`, `HH`, `ww` is not supported.
@@ -26,6 +27,40 @@ pub fn expand(template: &str, ms: EpochMillis) -> String {
         }
         name.clone()
     })
+}
+
+/// Expand `template` for `ms` and check the name; when the template looks
+/// like a date template whose braces were lost, the error says so.
+pub fn expand_checked(template: &str, ms: EpochMillis) -> Result<String, StoreError> {
+    let name = expand(template, ms);
+    match validate_index_name(&name) {
+        Ok(()) => Ok(name),
+        Err(StoreError::InvalidIndexName { name, reason }) => match mangled_hint(template) {
+            Some(hint) => Err(StoreError::InvalidIndexName {
+                name,
+                reason: format!("{reason}; {hint}"),
+            }),
+            None => Err(StoreError::InvalidIndexName { name, reason }),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// `app-%+YYYY.MM.dd` is what curl sends for `app-%{+YYYY.MM.dd}` without
+/// `-g`: it expands `{...}` in URLs as a list of alternatives.
+fn mangled_hint(template: &str) -> Option<String> {
+    let i = template.find("%+")?;
+    let fmt: String = template[i + 2..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect();
+    if !fmt.contains("YYYY") && !fmt.contains("yyyy") && !fmt.contains("dd") {
+        return None;
+    }
+    Some(format!(
+        "'%+{fmt}' looks like the date template '%{{+{fmt}}}' with its braces removed: \
+         curl expands {{}} in URLs, use curl -g (--globoff)"
+    ))
 }
 
 fn expand_uncached(template: &str, ms: EpochMillis) -> String {
@@ -74,5 +109,20 @@ mod tests {
         assert_eq!(expand("h-%{+HH}", ms + 1000 * 3600), "h-00");
         assert_eq!(expand("d-%{+dd}", ms + 1000 * 3600), "d-25");
         assert_eq!(expand("app-logs-%{+YYYY.MM.dd}", ms), "app-logs-2026.11.24");
+    }
+
+    #[test]
+    fn mangled_templates_are_named() {
+        let e = expand_checked("app-%+YYYY.MM.dd", 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be lowercase"), "{e}");
+        assert!(
+            e.contains("'%{+YYYY.MM.dd}'") && e.contains("curl -g"),
+            "{e}"
+        );
+        let e = expand_checked("Bad Name", 0).unwrap_err().to_string();
+        assert!(!e.contains("curl"), "{e}");
+        assert_eq!(expand_checked("app-%{+YYYY}", 0).unwrap(), "app-1970");
     }
 }

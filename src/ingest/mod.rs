@@ -5,6 +5,7 @@
 //! demand for `?refresh=true`), then truncates the log.
 
 pub mod index_name;
+pub mod patterns;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -63,6 +64,8 @@ pub struct IngestOptions {
     pub refresh_interval: Duration,
     /// Close index writers idle this long.
     pub writer_idle: Duration,
+    /// Pattern ids for events (`_pattern`); none when mining is off.
+    pub patterns: Option<patterns::PatternTagger>,
 }
 
 impl Default for IngestOptions {
@@ -70,6 +73,7 @@ impl Default for IngestOptions {
         IngestOptions {
             refresh_interval: Duration::from_secs(1),
             writer_idle: Duration::from_secs(120),
+            patterns: None,
         }
     }
 }
@@ -97,9 +101,13 @@ impl Ingest {
         let mut last: Lsn = 0;
         let mut replayed = 0u64;
         let mut replay_error: Option<String> = None;
+        let tagger = opts.patterns.clone();
         let mut flush = |first: Lsn, events: &mut Vec<Event>, replayed: &mut u64| {
             if events.is_empty() {
                 return;
+            }
+            if let Some(t) = &tagger {
+                t.tag(events);
             }
             match store.apply(first, events) {
                 Ok(s) => *replayed += s.indexed,
@@ -131,6 +139,9 @@ impl Ingest {
             anyhow::bail!("replaying the write-ahead log into the store failed: {e}; the log is kept, fix the cause and restart");
         }
         let start_lsn = opened.next_lsn.saturating_sub(1);
+        if let Some(t) = &opts.patterns {
+            t.persist()?;
+        }
         store.commit(start_lsn)?;
         opened.segments.truncate_through(start_lsn)?;
         if replayed > 0 {
@@ -295,8 +306,11 @@ fn run_indexer(
                     }
                 },
             };
-            if let Some(batch) = next {
+            if let Some(mut batch) = next {
                 let n = batch.events.len() as u64;
+                if let Some(t) = &opts.patterns {
+                    t.tag(&mut batch.events);
+                }
                 match store.apply(batch.first_lsn, &batch.events) {
                     Ok(s) => {
                         if s.unparsable > 0 {
@@ -330,7 +344,14 @@ fn run_indexer(
         }
         let forced = waiters.iter().any(|w| w.min_lsn <= applied);
         if forced || Instant::now() >= next_commit || !open {
-            if applied > committed || forced {
+            // the miner's new ids are durable before the events carrying them
+            let patterns_saved = match &opts.patterns {
+                Some(t) => t.persist().map_err(|e| {
+                    tracing::error!(error = %e, "patterns: saving the miner's changes failed; the commit waits and is retried");
+                }).is_ok(),
+                None => true,
+            };
+            if patterns_saved && (applied > committed || forced) {
                 match store.commit(applied) {
                     Ok(()) => {
                         committed = applied;

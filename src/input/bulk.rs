@@ -2,8 +2,13 @@
 //!
 //! Real senders vary: rsyslog puts `_type` in the action and a blank line
 //! after each document, Fluent Bit uses `create` with `_type: _doc`, some
-//! clients end without a newline. A bad line fails only its own item; the
-//! rest of the request is still indexed.
+//! clients end without a newline. A bad document fails only its own item;
+//! the rest of the request is still indexed. A malformed action/metadata
+//! line fails the whole request, in Elasticsearch's words: after it, which
+//! line is a document and which an action can only be guessed, and a guess
+//! would store documents under the wrong actions or answer items that do
+//! not line up with the request (Elasticsearch refuses such requests with
+//! 400 for the same reason).
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -33,6 +38,47 @@ impl BulkAction {
 pub struct ItemError {
     pub kind: &'static str,
     pub reason: String,
+}
+
+/// Why a whole bulk request is refused: a malformed action/metadata line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionLineError {
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+/// Action metadata Elasticsearch takes besides `_index` and `_id`
+/// (`_type` as 7.x clients and rsyslog send it); accepted and not used.
+const OTHER_PARAMS: &[&str] = &[
+    "_type",
+    "routing",
+    "op_type",
+    "version",
+    "version_type",
+    "if_seq_no",
+    "if_primary_term",
+    "retry_on_conflict",
+    "pipeline",
+    "_source",
+    "require_alias",
+    "require_data_stream",
+    "dynamic_templates",
+    "list_executed_pipelines",
+];
+
+/// The parameters whose value may be an object.
+const OBJECT_PARAMS: &[&str] = &["_source", "dynamic_templates"];
+
+/// The JSON token Elasticsearch's parser names for a value.
+fn token(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "VALUE_NULL",
+        Value::Bool(_) => "VALUE_BOOLEAN",
+        Value::Number(_) => "VALUE_NUMBER",
+        Value::String(_) => "VALUE_STRING",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+    }
 }
 
 /// One parsed item of a bulk request.
@@ -95,121 +141,145 @@ pub fn parse_doc(line: &[u8]) -> Result<Map<String, Value>, ItemError> {
     }
 }
 
-fn parse_action(
-    line: &[u8],
-    lineno: usize,
-) -> Result<(BulkAction, Option<String>, Option<String>), ItemError> {
-    let bad = |reason: String| ItemError {
+/// What an action line asks: the action, `_index` and `_id`.
+type Action = (BulkAction, Option<String>, Option<String>);
+
+/// Parse action/metadata line `lineno`, checking what Elasticsearch checks
+/// and in its order, with its messages.
+fn parse_action(line: &[u8], lineno: usize) -> Result<Action, ActionLineError> {
+    let malformed = |what: String| ActionLineError {
         kind: "illegal_argument_exception",
-        reason,
+        reason: format!("Malformed action/metadata line [{lineno}], {what}"),
     };
-    let v: Value = serde_json::from_slice(line).map_err(|e| {
-        bad(format!(
-            "Malformed action/metadata line [{lineno}], {e}: {}",
+    let v: Value = serde_json::from_slice(line).map_err(|e| ActionLineError {
+        kind: "x_content_parse_exception",
+        reason: format!(
+            "Malformed action/metadata line [{lineno}], not valid JSON ({e}): {}",
             preview(line)
-        ))
+        ),
     })?;
-    let m = v.as_object().filter(|m| m.len() == 1).ok_or_else(|| {
-        bad(format!(
-            "Malformed action/metadata line [{lineno}], expected an object with one action"
-        ))
-    })?;
-    let (name, meta) = m.iter().next().ok_or_else(|| bad("empty action".into()))?;
+    let Value::Object(m) = v else {
+        return Err(malformed(format!(
+            "expected START_OBJECT but found [{}]",
+            token(&v)
+        )));
+    };
+    let mut entries = m.into_iter();
+    let Some((name, meta)) = entries.next() else {
+        return Err(malformed(
+            "expected FIELD_NAME but found [END_OBJECT]".into(),
+        ));
+    };
     let action = match name.as_str() {
         "index" => BulkAction::Index,
         "create" => BulkAction::Create,
         "delete" => BulkAction::Delete,
         "update" => BulkAction::Update,
         other => {
-            return Err(bad(format!(
-                "Malformed action/metadata line [{lineno}], expected one of [create, delete, index, update] but found [{other}]"
+            return Err(malformed(format!(
+                "expected field [create], [delete], [index] or [update] but found [{other}]"
             )))
         }
     };
-    let meta = meta.as_object().ok_or_else(|| {
-        bad(format!(
-            "Malformed action/metadata line [{lineno}], expected an object after [{name}]"
-        ))
-    })?;
-    let text = |k: &str| -> Option<String> {
-        match meta.get(k) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        }
+    let Value::Object(meta) = meta else {
+        return Err(malformed(format!(
+            "expected START_OBJECT or END_OBJECT but found [{}]",
+            token(&meta)
+        )));
     };
-    Ok((action, text("_index"), text("_id")))
+    let (mut index, mut id) = (None, None);
+    for (k, v) in meta {
+        let simple = match &v {
+            Value::Null => continue,
+            Value::Array(_) => false,
+            Value::Object(_) => OBJECT_PARAMS.contains(&k.as_str()),
+            _ => true,
+        };
+        if !simple {
+            return Err(malformed(format!(
+                "expected a simple value for field [{k}] but found [{}]",
+                token(&v)
+            )));
+        }
+        let text = match v {
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        };
+        match k.as_str() {
+            "_index" => index = text,
+            "_id" => id = text,
+            known if OTHER_PARAMS.contains(&known) => {}
+            unknown => {
+                return Err(ActionLineError {
+                    kind: "illegal_argument_exception",
+                    reason: format!(
+                        "Action/metadata line [{lineno}] contains an unknown parameter [{unknown}]"
+                    ),
+                })
+            }
+        }
+    }
+    if entries.next().is_some() {
+        return Err(malformed(
+            "expected END_OBJECT but found [FIELD_NAME]".into(),
+        ));
+    }
+    Ok((action, index, id))
 }
 
 /// Parse a whole bulk body into items, in order.
-pub fn parse(body: &[u8]) -> Vec<BulkItem> {
+pub fn parse(body: &[u8]) -> Result<Vec<BulkItem>, ActionLineError> {
     parse_bytes(&Bytes::copy_from_slice(body))
 }
 
 /// Like [`parse`], but documents share `body`'s buffer instead of being copied.
-pub fn parse_bytes(body: &Bytes) -> Vec<BulkItem> {
+pub fn parse_bytes(body: &Bytes) -> Result<Vec<BulkItem>, ActionLineError> {
     let mut items = Vec::new();
     let mut it = lines(body).peekable();
     while let Some((lineno, line)) = it.next() {
         if is_blank(line) {
             continue;
         }
-        match parse_action(line, lineno) {
-            Ok((action, index, id)) => {
-                if action == BulkAction::Delete {
-                    items.push(BulkItem {
-                        action,
-                        index,
-                        id,
-                        doc: Ok((Bytes::new(), Map::new())),
-                    });
-                    continue;
-                }
-                // The document is the next non-blank line.
-                let mut doc_line = None;
-                while let Some((_, l)) = it.peek() {
-                    if is_blank(l) {
-                        it.next();
-                        continue;
-                    }
-                    doc_line = it.next();
-                    break;
-                }
-                let doc = match doc_line {
-                    None => Err(ItemError {
-                        kind: "illegal_argument_exception",
-                        reason: format!(
-                            "the [{}] action on line [{lineno}] has no document line",
-                            action.as_str()
-                        ),
-                    }),
-                    Some((_, l)) => parse_doc(l).map(|m| (body.slice_ref(l), m)),
-                };
-                items.push(BulkItem {
-                    action,
-                    index,
-                    id,
-                    doc,
-                });
-            }
-            Err(e) => {
-                // A broken action line: fail this item and skip a following
-                // line that looks like its document.
-                if let Some((_, l)) = it.peek() {
-                    if !is_blank(l) && parse_action(l, 0).is_err() {
-                        it.next();
-                    }
-                }
-                items.push(BulkItem {
-                    action: BulkAction::Index,
-                    index: None,
-                    id: None,
-                    doc: Err(e),
-                });
-            }
+        let (action, index, id) = parse_action(line, lineno)?;
+        if action == BulkAction::Delete {
+            items.push(BulkItem {
+                action,
+                index,
+                id,
+                doc: Ok((Bytes::new(), Map::new())),
+            });
+            continue;
         }
+        // The document is the next non-blank line.
+        let mut doc_line = None;
+        while let Some((_, l)) = it.peek() {
+            if is_blank(l) {
+                it.next();
+                continue;
+            }
+            doc_line = it.next();
+            break;
+        }
+        let doc = match doc_line {
+            None => Err(ItemError {
+                kind: "illegal_argument_exception",
+                reason: format!(
+                    "the [{}] action on line [{lineno}] has no document line",
+                    action.as_str()
+                ),
+            }),
+            Some((_, l)) => parse_doc(l).map(|m| (body.slice_ref(l), m)),
+        };
+        items.push(BulkItem {
+            action,
+            index,
+            id,
+            doc,
+        });
     }
-    items
+    Ok(items)
 }
 
 #[cfg(test)]
@@ -219,7 +289,7 @@ mod tests {
     #[test]
     fn senders_quirks() {
         let body = b"{\"index\":{\"_index\":\"a\",\"_type\":\"events\"}}\n{\"m\":1}\n\n{\"create\":{\"_type\":\"_doc\",\"_id\":\"x\"}}\r\n{\"m\":2}";
-        let items = parse(body);
+        let items = parse(body).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].index.as_deref(), Some("a"));
         assert_eq!(items[1].action, BulkAction::Create);
@@ -228,24 +298,32 @@ mod tests {
     }
 
     #[test]
-    fn bad_lines_fail_alone() {
-        let body = b"{\"index\":{}}\n{\"m\":\n{\"index\":{}}\n[1]\n{\"bogus\":{}}\n{\"m\":3}\n{\"index\":{}}\n{\"ok\":true}\n{\"index\":{}}\n\xff\xfe\n";
-        let items = parse(body);
-        assert_eq!(items.len(), 5);
+    fn bad_documents_fail_alone() {
+        let body = b"{\"index\":{}}\n{\"m\":\n{\"index\":{}}\n[1]\n{\"index\":{}}\n{\"ok\":true}\n{\"index\":{}}\n\xff\xfe\n";
+        let items = parse(body).unwrap();
+        assert_eq!(items.len(), 4);
         assert!(items[0].doc.is_err());
         assert!(items[1].doc.is_err());
-        assert!(items[2].doc.as_ref().unwrap_err().reason.contains("bogus"));
-        assert!(items[3].doc.is_ok());
-        assert!(items[4].doc.as_ref().unwrap_err().reason.contains("UTF-8"));
+        assert!(items[2].doc.is_ok());
+        assert!(items[3].doc.as_ref().unwrap_err().reason.contains("UTF-8"));
     }
 
     #[test]
-    fn deep_nesting_is_an_item_error() {
-        let deep = format!("{}{}", "{\"a\":".repeat(10_000), "1");
-        let body = format!("{{\"index\":{{}}}}\n{deep}\n");
-        let items = parse(body.as_bytes());
-        assert_eq!(items.len(), 1);
-        assert!(items[0].doc.is_err());
+    fn a_malformed_action_line_fails_the_request_naming_it() {
+        let err = parse(b"{\"index\":{}}\n{}\n\n{\"bogus\":{}}\n{\"m\":3}\n").unwrap_err();
+        assert_eq!(err.kind, "illegal_argument_exception");
+        assert_eq!(
+            err.reason,
+            "Malformed action/metadata line [4], expected field [create], [delete], [index] or [update] but found [bogus]"
+        );
+        // Elasticsearch's order: the metadata before extra keys.
+        let err = parse(b"{\"index\":{\"x\":1},\"y\":{}}\n{}\n").unwrap_err();
+        assert_eq!(
+            err.reason,
+            "Action/metadata line [1] contains an unknown parameter [x]"
+        );
+        // A null parameter is skipped, as Elasticsearch skips it.
+        assert!(parse(b"{\"index\":{\"x\":null}}\n{}\n").is_ok());
     }
 
     proptest::proptest! {
@@ -262,7 +340,7 @@ mod tests {
                 body.push_str(&serde_json::json!({"msg": d}).to_string());
                 body.push('\n');
             }
-            let items = parse(body.as_bytes());
+            let items = parse(body.as_bytes()).unwrap();
             proptest::prop_assert_eq!(items.len(), docs.len());
             proptest::prop_assert!(items.iter().all(|i| i.doc.is_ok()));
         }

@@ -493,6 +493,7 @@ fn decode_frames(
                 source,
                 parsed: Some(Box::new(record)),
                 profile,
+                pattern: None,
             });
         }
         let first = prefix.and(events.first().map(|e| (e.index.clone(), e.id.clone())));

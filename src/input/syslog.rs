@@ -144,6 +144,7 @@ fn to_event(text: &[u8], ctx: &SyslogContext, now: i64) -> Option<Event> {
         source: Bytes::from(serde_json::to_vec(&record).unwrap_or_default()),
         parsed: Some(Box::new(record)),
         profile: crate::event::FieldProfile::Syslog,
+        pattern: None,
     })
 }
 

@@ -6,8 +6,11 @@ use serde_json::{Map, Value};
 
 /// Parse logfmt: pairs separated by spaces, `=` between key and value,
 /// double-quoted values with `\"` and `\\` escapes, bare keys are `true`.
+/// A line with no `key=value` pair at all is not logfmt (free text would
+/// otherwise turn each word into a field).
 pub fn parse_logfmt(line: &str) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
+    let mut pairs = 0usize;
     let b = line.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -77,8 +80,9 @@ pub fn parse_logfmt(line: &str) -> Result<Map<String, Value>, String> {
             line[vs..i].to_string()
         };
         out.insert(key.to_string(), Value::String(value));
+        pairs += 1;
     }
-    if out.is_empty() {
+    if pairs == 0 {
         return Err("no key=value pairs".into());
     }
     Ok(out)
@@ -131,6 +135,12 @@ mod tests {
         );
         assert!(parse_logfmt(r#"a="open"#).is_err());
         assert!(parse_logfmt("   ").is_err());
+        // free text: bare words only
+        assert!(parse_logfmt("just words here").is_err());
+        assert_eq!(
+            Value::Object(parse_logfmt("error timeout code=5").unwrap()),
+            json!({"error":true,"timeout":true,"code":"5"})
+        );
         assert_eq!(Value::Object(parse_logfmt("k=").unwrap()), json!({"k":""}));
     }
 

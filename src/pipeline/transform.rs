@@ -189,9 +189,39 @@ const BUILTIN_REDACT: &[(&str, &str)] = &[
     ("bearer", r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"),
 ];
 
+/// Why a transform table is wrong, and which of its keys (`drop_if`,
+/// `route_if.condition`, ...; empty for the table as a whole), so that the
+/// config error points at the line of that key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransformError {
+    pub key: String,
+    pub message: String,
+}
+
+impl TransformError {
+    fn new(key: &str, message: impl Into<String>) -> TransformError {
+        TransformError {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for TransformError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.key.as_str() {
+            "" => f.write_str(&self.message),
+            k => write!(f, "{k}: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for TransformError {}
+
 impl Transform {
-    /// Check a spec; the error says what is wrong.
-    pub fn build(spec: &TransformSpec) -> Result<Transform, String> {
+    /// Check a spec; the error says what is wrong and where.
+    pub fn build(spec: &TransformSpec) -> Result<Transform, TransformError> {
+        type R = Result<Transform, TransformError>;
         let mut found = Vec::new();
         macro_rules! one {
             ($f:ident, $e:expr) => {
@@ -200,22 +230,22 @@ impl Transform {
                 }
             };
         }
-        one!(rename, |v: &FromTo| Ok::<_, String>(Transform::Rename(
+        one!(rename, |v: &FromTo| R::Ok(Transform::Rename(
             v.from.clone(),
             v.to.clone()
         )));
-        one!(copy, |v: &FromTo| Ok::<_, String>(Transform::Copy(
+        one!(copy, |v: &FromTo| R::Ok(Transform::Copy(
             v.from.clone(),
             v.to.clone()
         )));
-        one!(remove, |v: &Vec<String>| Ok::<_, String>(
-            Transform::Remove(v.clone())
-        ));
-        one!(set, |v: &SetSpec| Ok::<_, String>(Transform::Set(
+        one!(remove, |v: &Vec<String>| R::Ok(Transform::Remove(
+            v.clone()
+        )));
+        one!(set, |v: &SetSpec| R::Ok(Transform::Set(
             v.field.clone(),
             Template::parse(&v.value)
         )));
-        one!(add_fields, |m: &BTreeMap<String, String>| Ok::<_, String>(
+        one!(add_fields, |m: &BTreeMap<String, String>| R::Ok(
             Transform::AddFields(
                 m.iter()
                     .map(|(k, v)| (k.clone(), Template::parse(v)))
@@ -224,9 +254,9 @@ impl Transform {
         ));
         one!(convert, |v: &ConvertSpec| Conversion::from_name(&v.to)
             .map(|c| Transform::Convert(v.field.clone(), c))
-            .ok_or_else(|| format!(
-                "convert: '{}' is not one of int, float, bool, string",
-                v.to
+            .ok_or_else(|| TransformError::new(
+                "convert.to",
+                format!("'{}' is not one of int, float, bool, string", v.to)
             )));
         if let Some(f) = &spec.normalize_level {
             found.push(Transform::NormalizeLevel(
@@ -236,12 +266,11 @@ impl Transform {
         one!(timestamp, |v: &TimestampSpec| {
             let tz = match &v.time_zone {
                 None => None,
-                Some(z) => Some(
-                    jiff::tz::TimeZone::get(z)
-                        .map_err(|_| format!("timestamp: unknown time zone '{z}'"))?,
-                ),
+                Some(z) => Some(jiff::tz::TimeZone::get(z).map_err(|_| {
+                    TransformError::new("timestamp.time_zone", format!("unknown time zone '{z}'"))
+                })?),
             };
-            Ok::<_, String>(Transform::Timestamp {
+            R::Ok(Transform::Timestamp {
                 field: v.field.clone(),
                 formats: v.formats.clone(),
                 tz,
@@ -249,13 +278,13 @@ impl Transform {
         });
         one!(drop_if, |v: &String| condition::parse(v)
             .map(Transform::DropIf)
-            .map_err(|e| format!("drop_if: {e}")));
+            .map_err(|e| TransformError::new("drop_if", e)));
         one!(keep_if, |v: &String| condition::parse(v)
             .map(Transform::KeepIf)
-            .map_err(|e| format!("keep_if: {e}")));
+            .map_err(|e| TransformError::new("keep_if", e)));
         one!(sample, |v: &SampleSpec| {
             if v.rate == 0 {
-                return Err("sample: rate must be at least 1".to_string());
+                return Err(TransformError::new("sample.rate", "must be at least 1"));
             }
             Ok(Transform::Sample {
                 rate: v.rate,
@@ -266,17 +295,26 @@ impl Transform {
             let mut res = Vec::new();
             for p in &v.patterns {
                 let (_, re) = BUILTIN_REDACT.iter().find(|(n, _)| n == p).ok_or_else(|| {
-                    format!("redact: unknown pattern '{p}' (email, ipv4, ipv6, card, bearer)")
+                    TransformError::new(
+                        "redact.patterns",
+                        format!("unknown pattern '{p}' (email, ipv4, ipv6, card, bearer)"),
+                    )
                 })?;
-                res.push(regex::Regex::new(re).map_err(|e| format!("redact: {e}"))?);
-            }
-            for c in &v.custom {
                 res.push(
-                    regex::Regex::new(c).map_err(|e| format!("redact: bad regex '{c}': {e}"))?,
+                    regex::Regex::new(re)
+                        .map_err(|e| TransformError::new("redact.patterns", e.to_string()))?,
                 );
             }
+            for c in &v.custom {
+                res.push(regex::Regex::new(c).map_err(|e| {
+                    TransformError::new("redact.custom", format!("bad regex '{c}': {e}"))
+                })?);
+            }
             if res.is_empty() {
-                return Err("redact: give patterns or custom regexes".to_string());
+                return Err(TransformError::new(
+                    "redact",
+                    "give patterns or custom regexes",
+                ));
             }
             Ok(Transform::Redact {
                 res,
@@ -285,15 +323,16 @@ impl Transform {
             })
         });
         one!(route_if, |v: &RouteIfSpec| {
-            let c = condition::parse(&v.condition).map_err(|e| format!("route_if: {e}"))?;
-            crate::store::validate_index_name(&crate::ingest::index_name::expand(&v.index, 0))
-                .map_err(|e| format!("route_if: {e}"))?;
-            Ok::<_, String>(Transform::RouteIf(c, v.index.clone()))
+            let c = condition::parse(&v.condition)
+                .map_err(|e| TransformError::new("route_if.condition", e))?;
+            crate::ingest::index_name::expand_checked(&v.index, 0)
+                .map_err(|e| TransformError::new("route_if.index", e.to_string()))?;
+            R::Ok(Transform::RouteIf(c, v.index.clone()))
         });
         match found.len() {
             1 => Ok(found.pop().expect("one")),
-            0 => Err("a transform needs one of rename, copy, remove, set, add_fields, convert, normalize_level, timestamp, drop_if, keep_if, sample, redact, route_if".into()),
-            n => Err(format!("a transform table holds one transform, this one has {n}")),
+            0 => Err(TransformError::new("", "a transform needs one of rename, copy, remove, set, add_fields, convert, normalize_level, timestamp, drop_if, keep_if, sample, redact, route_if")),
+            n => Err(TransformError::new("", format!("a transform table holds one transform, this one has {n}"))),
         }
     }
 }
@@ -502,7 +541,10 @@ mod tests {
             transforms: Vec<TransformSpec>,
         }
         let w: W = toml::from_str(toml_text).map_err(|e| e.to_string())?;
-        w.transforms.iter().map(Transform::build).collect()
+        w.transforms
+            .iter()
+            .map(|t| Transform::build(t).map_err(|e| e.to_string()))
+            .collect()
     }
 
     fn rec(v: Value) -> Map<String, Value> {

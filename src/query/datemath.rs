@@ -139,7 +139,7 @@ pub fn eval(
             None => (trimmed, ""),
         };
         let parsed = match format {
-            Some(f) => f.parse(anchor, tz),
+            Some(f) => f.parse_rounding(anchor, tz, round_up),
             None => DateFormat::default_format().parse(anchor, tz),
         };
         let Some(ms) = parsed else {

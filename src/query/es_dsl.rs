@@ -564,14 +564,14 @@ pub fn parse_sort(v: &Value) -> Result<Vec<SortSpec>, DslError> {
                         Some((f, o)) => (f, parse_order(o)?),
                         None => (part, None),
                     };
-                    out.push(sort_spec(f.trim(), o, Missing::Last, None));
+                    out.push(sort_spec(f.trim(), o, Missing::Last, None, None));
                 }
             }
             Value::Object(m) => {
                 for (f, spec) in m {
                     match spec {
                         Value::String(o) => {
-                            out.push(sort_spec(f, parse_order(o)?, Missing::Last, None))
+                            out.push(sort_spec(f, parse_order(o)?, Missing::Last, None, None))
                         }
                         Value::Object(o) => {
                             let order = match o.get("order") {
@@ -586,7 +586,16 @@ pub fn parse_sort(v: &Value) -> Result<Vec<SortSpec>, DslError> {
                             };
                             let format =
                                 o.get("format").and_then(Value::as_str).map(str::to_string);
-                            out.push(sort_spec(f, order, missing, format));
+                            let unmapped = match o.get("unmapped_type") {
+                                None | Some(Value::Null) => None,
+                                Some(Value::String(t)) => Some(t.clone()),
+                                Some(_) => {
+                                    return Err(perr(format!(
+                                        "[unmapped_type] of sort field [{f}] must be a string"
+                                    )))
+                                }
+                            };
+                            out.push(sort_spec(f, order, missing, format, unmapped));
                         }
                         _ => return Err(perr(format!("malformed sort for field [{f}]"))),
                     }
@@ -613,6 +622,7 @@ fn sort_spec(
     order: Option<Order>,
     missing: Missing,
     format: Option<String>,
+    unmapped_type: Option<String>,
 ) -> SortSpec {
     match field {
         "_score" => SortSpec {
@@ -628,6 +638,7 @@ fn sort_spec(
                 field: f.to_string(),
                 missing,
                 format,
+                unmapped_type,
             },
             order: order.unwrap_or(Order::Asc),
         },
@@ -701,6 +712,7 @@ pub fn parse_search_body(body: &Value) -> Result<SearchRequest, DslError> {
                     .map(|x| x as u64)
             }
             "post_filter" => req.post_filter = Some(parse_query(v, 0)?),
+            "highlight" => req.highlight = Some(parse_highlight(v)?),
             // Accepted and ignored: they do not change which documents match.
             "version"
             | "seq_no_primary_term"
@@ -708,7 +720,6 @@ pub fn parse_search_body(body: &Value) -> Result<SearchRequest, DslError> {
             | "stored_fields"
             | "docvalue_fields"
             | "fields"
-            | "highlight"
             | "min_score"
             | "terminate_after"
             | "profile"
@@ -729,6 +740,155 @@ pub fn parse_search_body(body: &Value) -> Result<SearchRequest, DslError> {
         }
     }
     Ok(req)
+}
+
+/// `highlight`: options at the top apply to every field; `fields` (an
+/// object, or an array of one-field objects to keep an order) names the
+/// fields or patterns and may override them per field.
+pub fn parse_highlight(v: &Value) -> Result<Highlight, DslError> {
+    let m = v
+        .as_object()
+        .ok_or_else(|| perr("[highlight] must be an object"))?;
+    let mut global = HighlightOptions::default();
+    let mut fields = None;
+    for (k, val) in m {
+        if k == "fields" {
+            fields = Some(val);
+        } else {
+            highlight_option(&mut global, k, val)?;
+        }
+    }
+    let mut out = Highlight::default();
+    let mut add = |name: &str, opts: &Value| -> Result<(), DslError> {
+        let mut o = global.clone();
+        match opts {
+            Value::Object(fm) => {
+                for (k, val) in fm {
+                    highlight_option(&mut o, k, val)?;
+                }
+            }
+            Value::Null => {}
+            _ => {
+                return Err(perr(format!(
+                    "[highlight] field [{name}] must be an object"
+                )))
+            }
+        }
+        out.fields.push((name.to_string(), o));
+        Ok(())
+    };
+    match fields {
+        Some(Value::Object(fs)) => {
+            for (name, opts) in fs {
+                add(name, opts)?;
+            }
+        }
+        Some(Value::Array(items)) => {
+            for it in items {
+                let one = it.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+                    perr("[highlight] [fields] array items must be objects with one field")
+                })?;
+                for (name, opts) in one {
+                    add(name, opts)?;
+                }
+            }
+        }
+        Some(Value::String(name)) => add(name, &Value::Null)?,
+        None => return Err(perr("[highlight] requires [fields]")),
+        Some(_) => return Err(perr("[highlight] [fields] must be an object or an array")),
+    }
+    Ok(out)
+}
+
+/// One highlight option (global or per field).
+fn highlight_option(o: &mut HighlightOptions, k: &str, v: &Value) -> Result<(), DslError> {
+    let tags = |v: &Value| -> Result<String, DslError> {
+        let first = match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(a) => a.first().and_then(Value::as_str).map(str::to_string),
+            _ => None,
+        };
+        first.ok_or_else(|| {
+            perr(format!(
+                "[highlight] [{k}] must be a string or an array of strings"
+            ))
+        })
+    };
+    let count = |v: &Value| -> Result<usize, DslError> {
+        match v {
+            Value::Number(n) => n.as_u64().map(|x| x as usize),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            perr(format!(
+                "[highlight] [{k}] must be a non-negative integer, got {v}"
+            ))
+        })
+    };
+    match k {
+        // The plain highlighter uses the first tag of each list.
+        "pre_tags" => o.pre_tag = tags(v)?,
+        "post_tags" => o.post_tag = tags(v)?,
+        "tags_schema" => match v.as_str() {
+            Some("styled") => {
+                o.pre_tag = "<em class=\"hlt1\">".into();
+                o.post_tag = "</em>".into();
+            }
+            _ => return Err(perr(format!("Unknown tag schema [{v}]"))),
+        },
+        "fragment_size" => o.fragment_size = count(v)?,
+        "number_of_fragments" => o.number_of_fragments = count(v)?,
+        "no_match_size" => o.no_match_size = count(v)?,
+        "require_field_match" => {
+            o.require_field_match = match v {
+                Value::Bool(b) => *b,
+                Value::String(s) if s == "true" || s == "false" => s == "true",
+                _ => return Err(perr("[highlight] [require_field_match] must be a boolean")),
+            }
+        }
+        "order" => {
+            o.order_by_score = match v.as_str() {
+                Some("score") => true,
+                Some("none") => false,
+                _ => {
+                    return Err(perr(format!(
+                        "[highlight] unknown order [{v}], expected [score] or [none]"
+                    )))
+                }
+            }
+        }
+        "encoder" => {
+            o.html_encode = match v.as_str() {
+                Some("html") => true,
+                Some("default") => false,
+                _ => {
+                    return Err(perr(format!(
+                        "[highlight] unknown encoder [{v}], expected [default] or [html]"
+                    )))
+                }
+            }
+        }
+        "highlight_query" => o.query = Some(parse_query(v, 0)?),
+        // Every highlighter type is answered by the plain one; the tuning
+        // knobs of the others do not apply to it.
+        "type" => match v.as_str() {
+            Some("plain" | "unified" | "fvh") => {}
+            _ => return Err(perr(format!("unknown highlighter type [{v}]"))),
+        },
+        "fragmenter"
+        | "boundary_chars"
+        | "boundary_max_scan"
+        | "boundary_scanner"
+        | "boundary_scanner_locale"
+        | "force_source"
+        | "phrase_limit"
+        | "fragment_offset"
+        | "matched_fields"
+        | "max_analyzed_offset" => {}
+        other => return Err(perr(format!("[highlight] unknown field [{other}]"))),
+    }
+    Ok(())
 }
 
 /// `track_total_hits`: bool or a number.
@@ -814,6 +974,49 @@ mod tests {
             v = json!({"bool": {"must": [v]}});
         }
         assert!(parse_query(&v, 0).is_err());
+    }
+
+    #[test]
+    fn highlight_options_merge_and_errors_name_the_option() {
+        let h = parse_highlight(&json!({
+            "pre_tags": ["<b>"], "post_tags": ["</b>"], "fragment_size": 50,
+            "fields": {"message": {"number_of_fragments": 0}, "mess*": {}, "title": {
+                "require_field_match": false, "highlight_query": {"match": {"title": "x"}},
+                "order": "score", "encoder": "html", "type": "unified"}}
+        }))
+        .unwrap();
+        let names: Vec<&str> = h.fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["message", "mess*", "title"]);
+        let (m, star, t) = (&h.fields[0].1, &h.fields[1].1, &h.fields[2].1);
+        assert_eq!((m.pre_tag.as_str(), m.post_tag.as_str()), ("<b>", "</b>"));
+        assert_eq!((m.fragment_size, m.number_of_fragments), (50, 0));
+        assert_eq!(star.number_of_fragments, 5);
+        assert!(!t.require_field_match && t.order_by_score && t.html_encode && t.query.is_some());
+        let d = HighlightOptions::default();
+        assert_eq!(
+            (d.pre_tag.as_str(), d.fragment_size, d.number_of_fragments),
+            ("<em>", 100, 5)
+        );
+        // Array form keeps the order.
+        let h = parse_highlight(&json!({"fields": [{"b": {}}, {"a": {}}]})).unwrap();
+        assert_eq!(h.fields[0].0, "b");
+        for (bad, says) in [
+            (
+                json!({"fields": {"m": {"fragmnt_size": 3}}}),
+                "fragmnt_size",
+            ),
+            (
+                json!({"fields": {"m": {}}, "number_of_fragments": -1}),
+                "number_of_fragments",
+            ),
+            (json!({"pre_tags": "<b>"}), "[fields]"),
+            (json!({"fields": {"m": {"order": "best"}}}), "order"),
+        ] {
+            let e = parse_search_body(&json!({"highlight": bad})).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let s = parse_sort(&json!([{"x": {"order": "desc", "unmapped_type": "long"}}])).unwrap();
+        assert!(matches!(&s[0].key, SortKey::Field { unmapped_type: Some(t), .. } if t == "long"));
     }
 
     #[test]

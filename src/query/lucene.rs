@@ -10,13 +10,57 @@ use serde_json::Value;
 
 use super::model::{BoolQuery, Operator, Query, Range, RangeBound};
 
-/// A syntax error with the position (in characters) where it was found.
+/// A syntax error with the position where it was found: the index of a
+/// character of `query` (counted in characters, from 0), or its length when
+/// the query ended too early. Displayed with the query's line and a caret
+/// under that character, so the user sees their own text.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("failed to parse query [{query}]: {reason} at position {pos}")]
 pub struct LuceneError {
     pub query: String,
     pub reason: String,
     pub pos: usize,
+}
+
+/// Widest excerpt of a line shown above the caret.
+const EXCERPT_CHARS: usize = 80;
+
+impl std::fmt::Display for LuceneError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "failed to parse query [{}]: {} at position {}",
+            self.query, self.reason, self.pos
+        )?;
+        // The line holding the position, and the column in it.
+        let chars: Vec<char> = self.query.chars().collect();
+        let pos = self.pos.min(chars.len());
+        let start = chars[..pos]
+            .iter()
+            .rposition(|c| *c == '\n')
+            .map_or(0, |i| i + 1);
+        let end = chars[pos..]
+            .iter()
+            .position(|c| *c == '\n')
+            .map_or(chars.len(), |i| pos + i);
+        // Long lines: a window around the position, marked with `...`.
+        let from = pos.saturating_sub(EXCERPT_CHARS / 2).max(start);
+        let to = (from + EXCERPT_CHARS).min(end);
+        let mut line = String::new();
+        if from > start {
+            line.push_str("...");
+        }
+        let caret_col = line.chars().count() + (pos - from);
+        // Tabs and other controls would shift the caret: show them as spaces.
+        line.extend(
+            chars[from..to]
+                .iter()
+                .map(|c| if c.is_control() { ' ' } else { *c }),
+        );
+        if to < end {
+            line.push_str("...");
+        }
+        write!(f, "\n{line}\n{}^", " ".repeat(caret_col))
+    }
 }
 
 /// Options that shape how bare terms are interpreted.
@@ -68,6 +112,9 @@ struct Lexer<'a> {
     i: usize,
     src: &'a str,
     simple: bool,
+    /// Between `[`/`{` and `]`/`}`: bounds run to the next space or closing
+    /// bracket and `TO` is the keyword (elsewhere it is a plain term).
+    in_range: bool,
 }
 
 fn is_special(c: char) -> bool {
@@ -75,11 +122,11 @@ fn is_special(c: char) -> bool {
 }
 
 impl Lexer<'_> {
-    fn err(&self, reason: impl Into<String>) -> LuceneError {
+    fn err_at(&self, pos: usize, reason: impl Into<String>) -> LuceneError {
         LuceneError {
             query: self.src.to_string(),
             reason: reason.into(),
-            pos: self.i,
+            pos,
         }
     }
 
@@ -129,10 +176,12 @@ impl Lexer<'_> {
                 }
                 '[' | '{' if !self.simple => {
                     self.i += 1;
+                    self.in_range = true;
                     Tok::LBracket(c == '[')
                 }
                 ']' | '}' if !self.simple => {
                     self.i += 1;
+                    self.in_range = false;
                     Tok::RBracket(c == ']')
                 }
                 ':' if !self.simple => {
@@ -147,7 +196,7 @@ impl Lexer<'_> {
                     self.i += 1;
                     Tok::Caret(
                         self.number_after()
-                            .ok_or_else(|| self.err("expected a number after '^'"))?,
+                            .ok_or_else(|| self.err_at(start, "expected a number after '^'"))?,
                     )
                 }
                 '+' if self.prefix_position() => {
@@ -182,7 +231,7 @@ impl Lexer<'_> {
                     let mut s = String::new();
                     loop {
                         match self.chars.get(self.i) {
-                            None => return Err(self.err("unterminated phrase")),
+                            None => return Err(self.err_at(start, "unterminated phrase")),
                             Some('"') => {
                                 self.i += 1;
                                 break;
@@ -206,7 +255,9 @@ impl Lexer<'_> {
                     let mut s = String::new();
                     loop {
                         match self.chars.get(self.i) {
-                            None => return Err(self.err("unterminated regular expression")),
+                            None => {
+                                return Err(self.err_at(start, "unterminated regular expression"))
+                            }
                             Some('/') => {
                                 self.i += 1;
                                 break;
@@ -237,6 +288,9 @@ impl Lexer<'_> {
                     })
                 }
                 _ => {
+                    // A value after `field:` keeps further colons
+                    // (`url:http://x`, `at:12:00`).
+                    let value = matches!(out.last(), Some((_, Tok::Colon | Tok::Cmp(_))));
                     let mut s = String::new();
                     while self.i < self.chars.len() {
                         let ch = self.chars[self.i];
@@ -247,7 +301,12 @@ impl Lexer<'_> {
                             self.i += 2;
                             continue;
                         }
-                        if ch.is_whitespace() || (is_special(ch) && !(self.simple && ch == ':')) {
+                        let ends = if self.in_range {
+                            matches!(ch, ']' | '}')
+                        } else {
+                            is_special(ch) && !((self.simple || value) && ch == ':')
+                        };
+                        if ch.is_whitespace() || ends {
                             break;
                         }
                         if self.simple && (ch == '|' || ch == '+') {
@@ -257,13 +316,14 @@ impl Lexer<'_> {
                         self.i += 1;
                     }
                     if s.is_empty() {
-                        return Err(self.err(format!("unexpected character '{c}'")));
+                        return Err(self.err_at(start, format!("unexpected character '{c}'")));
                     }
                     match s.as_str() {
+                        "TO" if self.in_range => Tok::To,
+                        _ if self.in_range => Tok::Word(s),
                         "AND" if !self.simple => Tok::And,
                         "OR" if !self.simple => Tok::Or,
                         "NOT" if !self.simple => Tok::Not,
-                        "TO" => Tok::To,
                         _ => Tok::Word(s),
                     }
                 }
@@ -296,6 +356,7 @@ pub fn parse(src: &str, opts: &Options) -> Result<Query, LuceneError> {
         i: 0,
         src,
         simple: opts.simple,
+        in_range: false,
     }
     .tokens()?;
     if toks.is_empty() {
@@ -313,21 +374,37 @@ pub fn parse(src: &str, opts: &Options) -> Result<Query, LuceneError> {
         depth: 0,
     };
     let q = p.parse_or(None)?;
-    if p.i < p.toks.len() {
-        return Err(p.err("unexpected ')'"));
+    if let Some(t) = p.peek() {
+        return Err(p.err(format!("unexpected {}", describe(t))));
     }
     Ok(q)
 }
 
 impl Parser<'_> {
-    fn err(&self, reason: impl Into<String>) -> LuceneError {
+    fn err_at_token(&self, i: usize, reason: impl Into<String>) -> LuceneError {
         LuceneError {
             query: self.src.to_string(),
             reason: reason.into(),
-            pos: self
-                .toks
-                .get(self.i)
-                .map_or(self.src.chars().count(), |t| t.0),
+            pos: self.toks.get(i).map_or(self.src.chars().count(), |t| t.0),
+        }
+    }
+    /// An error at the next token (or the end of the query).
+    fn err(&self, reason: impl Into<String>) -> LuceneError {
+        self.err_at_token(self.i, reason)
+    }
+    /// An error at the token [`Parser::next`] just returned (or the end).
+    fn err_prev(&self, reason: impl Into<String>) -> LuceneError {
+        self.err_at_token(self.i.wrapping_sub(1), reason)
+    }
+    /// Consume the `)` closing a group, or say what is there instead.
+    fn close_paren(&mut self) -> Result<(), LuceneError> {
+        match self.peek() {
+            Some(Tok::RParen) => {
+                self.next();
+                Ok(())
+            }
+            Some(t) => Err(self.err(format!("expected ')' but found {}", describe(t)))),
+            None => Err(self.err("missing ')' at the end of the query")),
         }
     }
     fn peek(&self) -> Option<&Tok> {
@@ -439,9 +516,7 @@ impl Parser<'_> {
         match self.next() {
             Some(Tok::LParen) => {
                 let q = self.parse_or(field)?;
-                if self.next() != Some(Tok::RParen) {
-                    return Err(self.err("missing ')'"));
-                }
+                self.close_paren()?;
                 Ok(self.boost(q))
             }
             Some(Tok::Word(w)) => {
@@ -478,8 +553,8 @@ impl Parser<'_> {
             Some(Tok::LBracket(incl)) if field.is_some() => {
                 self.parse_range(field.unwrap_or_default(), incl)
             }
-            Some(t) => Err(self.err(format!("unexpected {}", describe(&t)))),
-            None => Err(self.err("unexpected end of query")),
+            Some(t) => Err(self.err_prev(format!("unexpected {}", describe(&t)))),
+            None => Err(self.err_prev("unexpected end of query")),
         }
     }
 
@@ -502,16 +577,14 @@ impl Parser<'_> {
         if field == "_exists_" {
             return match self.next() {
                 Some(Tok::Word(f)) => Ok(Query::Exists { field: f }),
-                _ => Err(self.err("expected a field name after _exists_:")),
+                _ => Err(self.err_prev("expected a field name after _exists_:")),
             };
         }
         match self.peek() {
             Some(Tok::LParen) => {
                 self.next();
                 let q = self.parse_or(Some(field))?;
-                if self.next() != Some(Tok::RParen) {
-                    return Err(self.err("missing ')'"));
-                }
+                self.close_paren()?;
                 Ok(self.boost(q))
             }
             Some(Tok::LBracket(incl)) => {
@@ -525,7 +598,7 @@ impl Parser<'_> {
                 let v = match self.next() {
                     Some(Tok::Word(w)) => w,
                     Some(Tok::Phrase(p)) => p,
-                    _ => return Err(self.err(format!("expected a value after '{op}'"))),
+                    _ => return Err(self.err_prev(format!("expected a value after '{op}'"))),
                 };
                 let b = Some(RangeBound {
                     value: Value::String(v),
@@ -561,19 +634,25 @@ impl Parser<'_> {
         let lo = match self.next() {
             Some(Tok::Word(w)) => w,
             Some(Tok::Phrase(p)) => p,
-            _ => return Err(self.err("expected a lower bound in range")),
+            _ => return Err(self.err_prev("expected a lower bound in range")),
         };
-        if self.next() != Some(Tok::To) {
-            return Err(self.err("expected 'TO' in range"));
+        match self.next() {
+            Some(Tok::To) => {}
+            Some(t) => {
+                return Err(
+                    self.err_prev(format!("expected 'TO' in range but found {}", describe(&t)))
+                )
+            }
+            None => return Err(self.err_prev("expected 'TO' in range")),
         }
         let hi = match self.next() {
             Some(Tok::Word(w)) => w,
             Some(Tok::Phrase(p)) => p,
-            _ => return Err(self.err("expected an upper bound in range")),
+            _ => return Err(self.err_prev("expected an upper bound in range")),
         };
         let upper_incl = match self.next() {
             Some(Tok::RBracket(incl)) => incl,
-            _ => return Err(self.err("expected ']' or '}' to close range")),
+            _ => return Err(self.err_prev("expected ']' or '}' to close range")),
         };
         let bound = |v: String, inclusive| {
             (v != "*").then(|| RangeBound {
@@ -629,16 +708,29 @@ impl Parser<'_> {
     }
 }
 
+/// A token as the user wrote it, for error messages.
 fn describe(t: &Tok) -> String {
     match t {
+        Tok::Word(w) => format!("'{w}'"),
+        Tok::Phrase(p) => format!("phrase \"{p}\""),
+        Tok::Regex(r) => format!("regular expression /{r}/"),
+        Tok::LParen => "'('".into(),
         Tok::RParen => "')'".into(),
+        Tok::LBracket(true) => "'['".into(),
+        Tok::LBracket(false) => "'{'".into(),
+        Tok::RBracket(true) => "']'".into(),
+        Tok::RBracket(false) => "'}'".into(),
         Tok::Colon => "':'".into(),
+        Tok::Tilde(_) => "'~'".into(),
+        Tok::Caret(_) => "'^'".into(),
+        Tok::Plus => "'+'".into(),
+        Tok::Minus => "'-'".into(),
+        Tok::Bang => "'!'".into(),
         Tok::And => "'AND'".into(),
         Tok::Or => "'OR'".into(),
+        Tok::Not => "'NOT'".into(),
         Tok::To => "'TO'".into(),
-        Tok::RBracket(_) => "']'".into(),
-        Tok::LBracket(_) => "'['".into(),
-        other => format!("{other:?}").to_lowercase(),
+        Tok::Cmp(op) => format!("'{op}'"),
     }
 }
 
@@ -715,6 +807,18 @@ mod tests {
         }
     }
 
+    /// A term without a field (all default fields).
+    fn bare(text: &str) -> Query {
+        Query::Match {
+            fields: Vec::new(),
+            text: text.into(),
+            operator: Operator::Or,
+            minimum_should_match: None,
+            lenient: true,
+            fuzziness: None,
+        }
+    }
+
     #[test]
     fn and_or_not() {
         let q = p("level:ERROR AND service:app1");
@@ -787,6 +891,59 @@ mod tests {
         assert!(parse("status:[1 TO", &Options::default()).is_err());
         assert!(parse("\"open", &Options::default()).is_err());
         assert!(parse("a AND", &Options::default()).is_err());
+    }
+
+    #[test]
+    fn lucene_parse_errors_point_at_the_users_text() {
+        // Outside brackets `TO` is a plain term, as in Lucene.
+        match p("level:A TO Z") {
+            Query::Bool(b) => assert_eq!(b.should, vec![m("level", "A"), bare("TO"), bare("Z")]),
+            other => panic!("{other:?}"),
+        }
+        // A second colon belongs to the value.
+        assert_eq!(p("foo:bar:baz"), m("foo", "bar:baz"));
+        assert_eq!(p("url:http://x:8080/a"), m("url", "http://x:8080/a"));
+        // Inside brackets a bound runs to the next space or bracket.
+        match p("t:[2026-11-24T10:00:00 TO 2026-11-24T12:00:00}") {
+            Query::Range { field, range } => {
+                assert_eq!(field, "t");
+                assert_eq!(range.lower.unwrap().value, "2026-11-24T10:00:00");
+                let hi = range.upper.unwrap();
+                assert_eq!(
+                    (hi.value, hi.inclusive),
+                    ("2026-11-24T12:00:00".into(), false)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Every error quotes the query and points at a character that is
+        // there: (query, position, what the message must name).
+        for (q, pos, what) in [
+            ("a:b )", 4, "')'"),
+            ("level:(ERROR", 12, "missing ')'"),
+            ("level:(ERROR ]", 13, "']'"),
+            ("status:[1 TO", 12, "upper bound"),
+            ("status:[1 5]", 10, "'TO'"),
+            ("msg:\"open", 4, "unterminated phrase"),
+            ("a AND", 5, "end of query"),
+            ("a AND )", 6, "')'"),
+            ("x^ y", 1, "'^'"),
+            ("name:/ab", 5, "unterminated regular expression"),
+        ] {
+            let e = parse(q, &Options::default()).unwrap_err();
+            assert_eq!((e.query.as_str(), e.pos), (q, pos), "{e}");
+            let text = e.to_string();
+            assert!(text.contains(what), "{q}: {text}");
+            assert!(text.contains(&format!("[{q}]")), "{text}");
+            // The caret line points under the position.
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines[lines.len() - 2], q, "{text}");
+            assert_eq!(
+                lines[lines.len() - 1],
+                format!("{}^", " ".repeat(pos)),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -168,6 +168,10 @@ pub enum SortKey {
         field: FieldName,
         missing: Missing,
         format: Option<String>,
+        /// `unmapped_type`: sort indices that do not map the field as if it
+        /// had this type and no values; without it, a field no searched
+        /// index maps is an error (as in Elasticsearch).
+        unmapped_type: Option<String>,
     },
 }
 
@@ -184,6 +188,50 @@ pub struct SourceFilter {
     pub disabled: bool,
     pub includes: Vec<String>,
     pub excludes: Vec<String>,
+}
+
+/// How one field of the hits is highlighted (`highlight` of a search).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HighlightOptions {
+    pub pre_tag: String,
+    pub post_tag: String,
+    /// Characters per fragment (roughly: fragments are cut at word starts).
+    pub fragment_size: usize,
+    /// Most fragments per field; 0 returns each matching value whole.
+    pub number_of_fragments: usize,
+    /// Characters from the start of the field to return when nothing matched.
+    pub no_match_size: usize,
+    /// Only terms from clauses on this field highlight it.
+    pub require_field_match: bool,
+    /// Fragments best first instead of in the order of the text.
+    pub order_by_score: bool,
+    /// HTML-escape the text (`encoder: html`).
+    pub html_encode: bool,
+    /// Terms come from this query instead of the search's.
+    pub query: Option<Query>,
+}
+
+impl Default for HighlightOptions {
+    fn default() -> Self {
+        HighlightOptions {
+            pre_tag: "<em>".into(),
+            post_tag: "</em>".into(),
+            fragment_size: 100,
+            number_of_fragments: 5,
+            no_match_size: 0,
+            require_field_match: true,
+            order_by_score: false,
+            html_encode: false,
+            query: None,
+        }
+    }
+}
+
+/// The fields to highlight (names or `*` patterns), in request order,
+/// each with its options (global ones already merged in).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Highlight {
+    pub fields: Vec<(FieldName, HighlightOptions)>,
 }
 
 /// How many hits to count exactly.
@@ -211,6 +259,7 @@ pub struct SearchRequest {
     pub timeout_ms: Option<u64>,
     /// Return `_version`-like extras is not supported; kept for completeness.
     pub post_filter: Option<Query>,
+    pub highlight: Option<Highlight>,
 }
 
 impl Default for SearchRequest {
@@ -227,6 +276,99 @@ impl Default for SearchRequest {
             aggs: Vec::new(),
             timeout_ms: None,
             post_filter: None,
+            highlight: None,
         }
+    }
+}
+
+impl Query {
+    /// Replaces, anywhere in the tree, an exact match on `field` (a `term`
+    /// or `terms` clause) by a `terms` clause over what `expand` gives for
+    /// each value. Used for `_pattern`: a merged template's id must also
+    /// find the events stored under the ids merged into it.
+    pub fn expand_terms(&mut self, field: &str, expand: &mut dyn FnMut(&str) -> Vec<String>) {
+        let values_of = |vals: Vec<Value>, expand: &mut dyn FnMut(&str) -> Vec<String>| {
+            let mut out: Vec<Value> = Vec::new();
+            for v in vals {
+                match v.as_str() {
+                    Some(s) => out.extend(expand(s).into_iter().map(Value::String)),
+                    None => out.push(v),
+                }
+            }
+            out
+        };
+        match self {
+            Query::Term {
+                field: f, value, ..
+            } if f == field => {
+                let values = values_of(vec![value.clone()], expand);
+                *self = Query::Terms {
+                    field: field.to_string(),
+                    values,
+                };
+            }
+            Query::Terms { field: f, values } if f == field => {
+                *values = values_of(std::mem::take(values), expand);
+            }
+            Query::Bool(b) => {
+                for q in b
+                    .must
+                    .iter_mut()
+                    .chain(b.should.iter_mut())
+                    .chain(b.must_not.iter_mut())
+                    .chain(b.filter.iter_mut())
+                {
+                    q.expand_terms(field, expand);
+                }
+            }
+            Query::ConstantScore { filter: q, .. } | Query::Boost { inner: q, .. } => {
+                q.expand_terms(field, expand)
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn term_becomes_terms_of_its_members_at_any_depth() {
+        let mut q = Query::Bool(Box::new(BoolQuery {
+            must: vec![Query::Term {
+                field: "_pattern".into(),
+                value: json!("a"),
+                case_insensitive: false,
+            }],
+            must_not: vec![Query::Terms {
+                field: "_pattern".into(),
+                values: vec![json!("b")],
+            }],
+            filter: vec![Query::Term {
+                field: "level".into(),
+                value: json!("a"),
+                case_insensitive: false,
+            }],
+            ..BoolQuery::default()
+        }));
+        q.expand_terms("_pattern", &mut |v| vec![v.to_string(), format!("{v}2")]);
+        let Query::Bool(b) = q else { panic!() };
+        assert_eq!(
+            b.must[0],
+            Query::Terms {
+                field: "_pattern".into(),
+                values: vec![json!("a"), json!("a2")]
+            }
+        );
+        assert_eq!(
+            b.must_not[0],
+            Query::Terms {
+                field: "_pattern".into(),
+                values: vec![json!("b"), json!("b2")]
+            }
+        );
+        assert!(matches!(&b.filter[0], Query::Term { field, .. } if field == "level"));
     }
 }

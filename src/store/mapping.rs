@@ -1,7 +1,9 @@
 //! Dynamic mapping: the type each field got the first time it was seen, as
 //! Elasticsearch's dynamic mapping would give it. Strings are `text` with a
 //! `.keyword` sub-field, unless they look like dates; whole numbers are
-//! `long`, others `float`; booleans `boolean`.
+//! `long`, others `float`; booleans `boolean`. An explicit mapping may give
+//! a date field its own `format`, which then decides how its values are read
+//! (at index time and in queries) and shown.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::event::timestamp::DateShape;
+use crate::query::date_format::DateFormat;
 
 /// The type of one field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FieldKind {
     /// Analysed text, with an exact `.keyword` sub-field for values up to 256 chars.
@@ -22,8 +25,37 @@ pub enum FieldKind {
     Float,
     Boolean,
     Date {
+        /// How the first value looked, for fields dynamic mapping found.
         shape: DateShape,
+        /// The `format` of an explicit mapping. When set it wins over
+        /// `shape`: values must match it (others are kept in `_source`
+        /// only), query bounds are read with it, and results render with
+        /// its first alternative, as in Elasticsearch.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<DateFormat>,
     },
+}
+
+impl FieldKind {
+    /// A date field found by dynamic mapping.
+    pub fn dynamic_date(shape: DateShape) -> FieldKind {
+        FieldKind::Date {
+            shape,
+            format: None,
+        }
+    }
+
+    /// The format a date field is shown with: its explicit one, else the
+    /// one matching the shape dynamic mapping saw.
+    pub fn date_format(&self) -> Option<DateFormat> {
+        match self {
+            FieldKind::Date {
+                format: Some(f), ..
+            } => Some(f.clone()),
+            FieldKind::Date { shape, .. } => DateFormat::parse_spec(shape.es_format()).ok(),
+            _ => None,
+        }
+    }
 }
 
 /// The fields of one index.
@@ -66,12 +98,13 @@ impl Mapping {
             "log.level.normalized" | "@level" => return Resolved::Normalized("_level"),
             "@service" => return Resolved::Normalized("_service"),
             "@host" => return Resolved::Normalized("_host"),
+            "_pattern" => return Resolved::Normalized("_pattern"),
             _ => {}
         }
         if let Some(kind) = self.fields.get(name) {
             return Resolved::Path {
                 path: name.to_string(),
-                kind: *kind,
+                kind: kind.clone(),
                 keyword: *kind == FieldKind::Keyword,
             };
         }
@@ -118,7 +151,12 @@ impl Mapping {
                 FieldKind::Long => json!({"type": "long"}),
                 FieldKind::Float => json!({"type": "float"}),
                 FieldKind::Boolean => json!({"type": "boolean"}),
-                FieldKind::Date { shape } => json!({"type": "date", "format": shape.es_format()}),
+                FieldKind::Date {
+                    format: Some(f), ..
+                } => json!({"type": "date", "format": f.spec()}),
+                FieldKind::Date { shape, .. } => {
+                    json!({"type": "date", "format": shape.es_format()})
+                }
             };
             insert_path(&mut props, path, leaf);
         }
@@ -208,6 +246,37 @@ mod tests {
         assert!(wildcard_match("a?c", "abc"));
         assert!(!wildcard_match("app-*", "logs-1"));
         assert!(wildcard_match("*", ""));
+    }
+
+    #[test]
+    fn explicit_date_format_persists_and_shows() {
+        let mut m = Mapping::default();
+        let f = DateFormat::parse_spec("dd/MM/yyyy||epoch_millis").unwrap();
+        m.fields.insert(
+            "t".into(),
+            FieldKind::Date {
+                shape: DateShape::Iso,
+                format: Some(f.clone()),
+            },
+        );
+        m.fields
+            .insert("d".into(), FieldKind::dynamic_date(DateShape::IsoSpace));
+        assert_eq!(
+            m.to_es()["properties"]["t"]["format"],
+            "dd/MM/yyyy||epoch_millis"
+        );
+        assert_eq!(
+            m.to_es()["properties"]["d"]["format"],
+            DateShape::IsoSpace.es_format()
+        );
+        // The commit payload keeps the format; payloads written before
+        // formats existed still load.
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Mapping>(&text).unwrap(), m);
+        let old: Mapping =
+            serde_json::from_str(r#"{"fields":{"d":{"type":"date","shape":"Iso"}}}"#).unwrap();
+        assert_eq!(old.fields["d"], FieldKind::dynamic_date(DateShape::Iso));
+        assert_eq!(m.fields["t"].date_format(), Some(f));
     }
 
     #[test]

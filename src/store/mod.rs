@@ -24,6 +24,10 @@ pub enum StoreError {
     /// The query is valid DSL but cannot run against these fields.
     #[error("{0}")]
     BadQuery(String),
+    /// The request cannot run on any searched index's fields (Elasticsearch
+    /// answers these as `query_shard_exception`).
+    #[error("{0}")]
+    QueryShard(String),
     #[error("search engine: {0}")]
     Engine(String),
     #[error("io at {path}: {source}")]
@@ -70,6 +74,8 @@ pub struct Hit {
     pub source: Option<Value>,
     /// Sort values when the request sorted by fields.
     pub sort: Option<Vec<Value>>,
+    /// Highlighted fragments per field, when asked for and found.
+    pub highlight: Option<serde_json::Map<String, Value>>,
     /// Opaque position for scroll continuation.
     pub cursor: Vec<Value>,
 }

@@ -357,6 +357,7 @@ mod tests {
             source: bytes::Bytes::from(format!("{{\"n\":{i}}}")),
             parsed: None,
             profile: crate::event::FieldProfile::Dynamic,
+            pattern: None,
         }
     }
 

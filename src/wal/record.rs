@@ -115,6 +115,7 @@ pub fn decode_record(data: &[u8]) -> Result<(Lsn, Event, usize), RecordError> {
             source,
             parsed: None,
             profile,
+            pattern: None,
         },
         8 + len,
     ))
@@ -141,6 +142,7 @@ mod tests {
                 source: Bytes::from_static(b"{\"message\":\"m\"}"),
                 parsed: None,
                 profile,
+                pattern: None,
             };
             let mut out = Vec::new();
             encode_record(&mut out, 7, &ev);
@@ -160,6 +162,7 @@ mod tests {
             source: Bytes::from_static(b"{}"),
             parsed: None,
             profile: FieldProfile::Dynamic,
+            pattern: None,
         };
         encode_record(&mut out, 1, &ev);
         assert_eq!(out[16], 1, "op byte of an old-style Create record");

@@ -82,12 +82,13 @@ def free_port():
 
 
 def read_positions(path):
-    """The agent's position file: {resolved path: (offset, "dev:ino")} (hex, like Fluentd's pos_file)."""
+    """The agent's position file: {resolved path: (offset, "dev:ino")} (hex, like Fluentd's pos_file;
+    the last column, the file's head, and the `glob` lines are left out)."""
     out = {}
     for line in Path(path).read_text().splitlines():
-        if not line.strip():
+        if not line.strip() or line.startswith("glob\t"):
             continue
-        p, off, key = line.rsplit("\t", 2)
+        p, off, key, _head = line.rsplit("\t", 3)
         out[str(Path(p).resolve())] = (int(off, 16), key)
     return out
 

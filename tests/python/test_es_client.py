@@ -1161,6 +1161,78 @@ def test_percentile_oracle_sanity():
 
 
 # ---------------------------------------------------------------------------
+# Highlighting and sorting on unmapped fields
+# ---------------------------------------------------------------------------
+
+
+def highlighted(text, phrase, pre="<em>", post="</em>"):
+    """`text` with every word of each occurrence of `phrase` wrapped in the tags."""
+    words = list(re.finditer(r"\w+", text))
+    want = tokens(phrase)
+    marked = set()
+    for i in range(len(words) - len(want) + 1):
+        if [w.group().lower() for w in words[i : i + len(want)]] == want:
+            marked.update(range(i, i + len(want)))
+    out, at = [], 0
+    for i in sorted(marked):
+        w = words[i]
+        out += [text[at : w.start()], pre, w.group(), post]
+        at = w.end()
+    return "".join(out) + text[at:]
+
+
+def test_highlight_marks_the_phrase_in_every_hit(es):
+    body = {
+        "query": {"match_phrase": {"message": PHRASE}},
+        "size": 10000,
+        "_source": ["seq"],
+        "highlight": {"pre_tags": ["<mark>"], "post_tags": ["</mark>"], "fields": {"message": {}}},
+    }
+    resp = search(es, body, track_total_hits=True)
+    expected = {
+        d["seq"]: [highlighted(d["message"], PHRASE, "<mark>", "</mark>")]
+        for d in DOCS
+        if has_phrase(d, "message", PHRASE)
+    }
+    assert expected
+    got = {h["_source"]["seq"]: h["highlight"]["message"] for h in resp["hits"]["hits"]}
+    assert got == expected
+
+
+def test_highlight_of_query_string_terms_with_default_tags(es):
+    body = {
+        "query": {"query_string": {"query": "message:timeout AND level:WARN"}},
+        "size": 10000,
+        "highlight": {"fields": {"message": {}, "level": {}}},
+    }
+    resp = search(es, body)
+    pool = [d for d in DOCS if has_word(d, "message", "timeout") and d["level"] == "WARN"]
+    assert pool
+    assert len(resp["hits"]["hits"]) == len(pool)
+    for h in resp["hits"]["hits"]:
+        msg = h["_source"]["message"]
+        assert h["highlight"] == {
+            "message": [highlighted(msg, "timeout")],
+            "level": ["<em>WARN</em>"],
+        }
+
+
+def test_sort_on_unmapped_field_is_a_bad_request(es):
+    with pytest.raises(BadRequest) as e:
+        search(es, {"query": {"match_all": {}}, "sort": [{"no_such_field": "asc"}]})
+    assert e.value.status_code == 400
+    info = error_info(e)
+    assert info["error"]["type"] == "query_shard_exception"
+    assert "No mapping found for [no_such_field] in order to sort on" in info["error"]["reason"]
+    resp = search(
+        es,
+        {"size": 5, "sort": [{"no_such_field": {"order": "asc", "unmapped_type": "long"}}, {"@timestamp": "asc"}]},
+    )
+    first = by_time(DOCS)[:5]
+    assert [h["sort"] for h in resp["hits"]["hits"]] == [[2**63 - 1, ms(d)] for d in first]
+
+
+# ---------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------
 
@@ -1211,3 +1283,40 @@ def test_server_still_serves_after_errors(es):
         with pytest.raises(BadRequest):
             search(es, {"query": {"no_such_query": {}}})
     assert count(es) == N_DOCS
+
+
+def test_unsupported_api_is_400_no_handler_found(es):
+    # Issue 10, item 6: an API name is never an index; the client gets
+    # Elasticsearch's RestController answer, not "no such index [_nodes]".
+    with pytest.raises(BadRequest) as e:
+        es.nodes.info()
+    assert e.value.status_code == 400
+    assert error_info(e) == {"error": "no handler found for uri [/_nodes] and method [GET]"}
+
+
+def test_bulk_malformed_action_line_is_400_naming_the_line(es):
+    # Issue 10, item 7: the whole request is refused, as Elasticsearch does.
+    body = '{"index":{"_index":"%s"}}\n{"m":1}\n{"msg":"x"}\n{"m":2}\n' % DAY1
+    with pytest.raises(BadRequest) as e:
+        es.bulk(body=body)
+    assert e.value.status_code == 400
+    assert error_info(e)["error"]["type"] == "illegal_argument_exception"
+    assert error_info(e)["error"]["reason"] == (
+        "Malformed action/metadata line [3], expected field [create], [delete], "
+        "[index] or [update] but found [msg]")
+    assert count(es) == N_DOCS
+
+
+def test_cat_indices_json_with_columns_and_sort(es):
+    # Issue 10, item 14.
+    rows = raw(es.cat.indices(index=INDEX_PATTERN, format="json", h="i,dc", s="i:desc"))
+    want = Counter(index_of(d) for d in DOCS)
+    assert [(r["i"], int(r["dc"])) for r in rows] == sorted(want.items(), reverse=True)
+
+
+def test_cat_count_and_health_as_text(es):
+    text = raw(es.cat.count(index=INDEX_PATTERN, h="count"))
+    assert text == "%d\n" % N_DOCS
+    lines = raw(es.cat.health(v=True)).splitlines()
+    assert lines[0].split()[:4] == ["epoch", "timestamp", "cluster", "status"]
+    assert lines[1].split()[2:4] == ["logweave", "green"]

@@ -192,6 +192,128 @@ pub fn assert_es_error(r: &Resp, status: u16) -> (String, String) {
     (typ.to_string(), reason.to_string())
 }
 
+// ---------------------------------------------------------------- raw HTTP
+
+/// One response read off a raw connection by [`raw_exchange`].
+#[derive(Clone)]
+pub struct RawResp {
+    pub status: u16,
+    /// Header names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for RawResp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawResp")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
+}
+
+impl RawResp {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// As a [`Resp`], for [`assert_es_error`] and [`Resp::json`].
+    pub fn resp(&self) -> Resp {
+        Resp {
+            status: self.status,
+            body: self.body.clone(),
+        }
+    }
+}
+
+/// Write `request` byte for byte on a new connection (no client-side URL
+/// checks or escaping, so a test can send what curl sends), then read every
+/// response until the server closes the connection. The last request should
+/// say `Connection: close`.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Vec<RawResp> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connecting for a raw exchange");
+    s.write_all(request).await.expect("writing a raw request");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "the server neither answered nor closed within 30 s; got so far:\n{}",
+        String::from_utf8_lossy(&buf)
+    );
+    parse_raw_responses(&buf)
+}
+
+/// Split a byte stream of HTTP/1.1 responses (Content-Length or chunked).
+pub fn parse_raw_responses(mut buf: &[u8]) -> Vec<RawResp> {
+    let whole = String::from_utf8_lossy(buf).into_owned();
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let end = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("a response head without its end in:\n{whole}"));
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf = &buf[end + 4..];
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?} in:\n{whole}"));
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let mut body = Vec::new();
+        if get("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+            loop {
+                let eol = buf
+                    .windows(2)
+                    .position(|w| w == b"\r\n")
+                    .unwrap_or_else(|| panic!("a cut chunk size line in:\n{whole}"));
+                let size_text = String::from_utf8_lossy(&buf[..eol]).into_owned();
+                let size =
+                    usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                        .unwrap_or_else(|_| panic!("bad chunk size {size_text:?} in:\n{whole}"));
+                buf = &buf[eol + 2..];
+                if size == 0 {
+                    let end = buf
+                        .windows(2)
+                        .position(|w| w == b"\r\n")
+                        .unwrap_or_else(|| panic!("no end of chunked body in:\n{whole}"));
+                    buf = &buf[end + 2..];
+                    break;
+                }
+                body.extend_from_slice(&buf[..size]);
+                buf = &buf[size + 2..];
+            }
+        } else {
+            let n: usize = get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            assert!(n <= buf.len(), "a body cut short in:\n{whole}");
+            body.extend_from_slice(&buf[..n]);
+            buf = &buf[n..];
+        }
+        out.push(RawResp {
+            status,
+            headers,
+            body,
+        });
+    }
+    out
+}
+
 // ---------------------------------------------------------------- in-process
 
 /// A configuration for tests: `data_dir`, an ephemeral port on loopback,

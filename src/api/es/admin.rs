@@ -1,14 +1,16 @@
 //! Cluster and index administration endpoints that clients and tools probe:
-//! `/`, health, `_cat/indices`, mappings, create/delete index, refresh.
+//! `/`, health, mappings, create/delete index, refresh (`_cat` is in
+//! `cat.rs`).
 
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::{flag, json_response, resolve_opts, Params};
+use super::{json_response, resolve_opts, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
+use crate::query::date_format::DateFormat;
 use crate::store::mapping::{FieldKind, Mapping};
 use crate::store::ResolveOptions;
 
@@ -69,127 +71,6 @@ pub async fn health(AxState(st): AxState<State>) -> Response {
         })
         .to_string(),
     )
-}
-
-/// `GET /_cat/health`
-pub async fn cat_health(AxState(st): AxState<State>, Query(p): Query<Params>) -> Response {
-    let n = index_count(&st);
-    let epoch = crate::event::now_ms() / 1000;
-    if p.get("format").is_some_and(|f| f == "json") {
-        return json_response(
-            StatusCode::OK,
-            json!([{"epoch": epoch.to_string(), "cluster": "logweave", "status": "green", "node.total": "1", "node.data": "1", "shards": n.to_string(), "pri": n.to_string(), "relo": "0", "init": "0", "unassign": "0", "pending_tasks": "0", "active_shards_percent": "100.0%"}]).to_string(),
-        );
-    }
-    format!("{epoch} logweave green 1 1 {n} {n} 0 0 0 0 - 100.0%\n").into_response()
-}
-
-fn human_bytes(b: u64) -> String {
-    let units = ["b", "kb", "mb", "gb", "tb"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b}b")
-    } else {
-        format!("{:.1}{}", v, units[i])
-    }
-}
-
-async fn cat(st: State, pattern: Option<String>, p: Params) -> Result<Response, ApiError> {
-    let names = st.ingest.store.resolve(
-        pattern.as_deref().unwrap_or("_all"),
-        ResolveOptions::default(),
-    )?;
-    let raw_bytes = p.get("bytes").is_some_and(|b| b == "b");
-    let rows: Vec<Value> = st
-        .ingest
-        .store
-        .list()
-        .into_iter()
-        .filter(|i| names.contains(&i.name))
-        .map(|i| {
-            let size = if raw_bytes {
-                i.bytes.to_string()
-            } else {
-                human_bytes(i.bytes)
-            };
-            json!({
-                "health": "green", "status": "open", "index": i.name, "uuid": i.uuid,
-                "pri": "1", "rep": "0", "docs.count": i.docs.to_string(), "docs.deleted": "0",
-                "store.size": size, "pri.store.size": size, "dataset.size": size,
-            })
-        })
-        .collect();
-    if p.get("format").is_some_and(|f| f == "json") {
-        return Ok(json_response(
-            StatusCode::OK,
-            Value::Array(rows).to_string(),
-        ));
-    }
-    let cols = [
-        "health",
-        "status",
-        "index",
-        "uuid",
-        "pri",
-        "rep",
-        "docs.count",
-        "docs.deleted",
-        "store.size",
-        "pri.store.size",
-    ];
-    let mut table: Vec<Vec<String>> = Vec::new();
-    if flag(&p, "v").unwrap_or(false) {
-        table.push(cols.iter().map(|c| c.to_string()).collect());
-    }
-    for r in &rows {
-        table.push(
-            cols.iter()
-                .map(|c| r[c].as_str().unwrap_or("").to_string())
-                .collect(),
-        );
-    }
-    let widths: Vec<usize> = (0..cols.len())
-        .map(|c| {
-            table
-                .iter()
-                .map(|row| row[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in table {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!("{v:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(line.join(" ").trim_end());
-        out.push('\n');
-    }
-    Ok(([("content-type", "text/plain; charset=UTF-8")], out).into_response())
-}
-
-/// `GET /_cat/indices`
-pub async fn cat_indices(
-    AxState(st): AxState<State>,
-    Query(p): Query<Params>,
-) -> Result<Response, ApiError> {
-    cat(st, None, p).await
-}
-
-/// `GET /_cat/indices/{index}`
-pub async fn cat_indices_for(
-    AxState(st): AxState<State>,
-    Path(index): Path<String>,
-    Query(p): Query<Params>,
-) -> Result<Response, ApiError> {
-    cat(st, Some(index), p).await
 }
 
 fn mappings_of(st: &State, names: &[String]) -> Value {
@@ -284,6 +165,29 @@ pub async fn head_index(AxState(st): AxState<State>, Path(index): Path<String>) 
     }
 }
 
+/// The `format` of a date field's definition, if it has one; a format the
+/// date parser does not know is refused, naming it and the field.
+fn date_format_of(def: &Value, path: &str) -> Result<Option<DateFormat>, ApiError> {
+    match def.get("format") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(spec)) => DateFormat::parse_spec(spec).map(Some).map_err(|e| {
+            ApiError::bad_request(
+                "mapper_parsing_exception",
+                format!(
+                    "Failed to parse mapping: Invalid format: [{spec}] for field [{path}]: {}",
+                    e.1
+                ),
+            )
+        }),
+        Some(other) => Err(ApiError::bad_request(
+            "mapper_parsing_exception",
+            format!(
+                "Failed to parse mapping: [format] of field [{path}] must be a string, got {other}"
+            ),
+        )),
+    }
+}
+
 /// Translate explicit mapping `properties` into field kinds (unknown types
 /// are refused with their name).
 fn mapping_from_es(
@@ -318,17 +222,10 @@ fn mapping_from_es(
             "long" | "integer" | "short" | "byte" | "unsigned_long" => FieldKind::Long,
             "float" | "double" | "half_float" | "scaled_float" => FieldKind::Float,
             "boolean" => FieldKind::Boolean,
-            "date" | "date_nanos" => {
-                let fmt = def.get("format").and_then(Value::as_str).unwrap_or("");
-                let shape = if fmt.starts_with("yyyy-MM-dd HH:mm:ss") {
-                    crate::event::timestamp::DateShape::IsoSpace
-                } else if fmt.starts_with("yyyy/MM/dd HH:mm:ss") {
-                    crate::event::timestamp::DateShape::Slash
-                } else {
-                    crate::event::timestamp::DateShape::Iso
-                };
-                FieldKind::Date { shape }
-            }
+            "date" | "date_nanos" => FieldKind::Date {
+                shape: crate::event::timestamp::DateShape::Iso,
+                format: date_format_of(def, &path)?,
+            },
             "object" | "nested" | "flattened" => continue,
             other => {
                 return Err(ApiError::bad_request(

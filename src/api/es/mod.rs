@@ -2,6 +2,7 @@
 //! admin endpoints clients probe.
 
 pub mod admin;
+pub mod cat;
 pub mod scroll;
 pub mod search;
 pub mod write;

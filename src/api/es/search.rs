@@ -128,6 +128,9 @@ fn render(
             if let Some(s) = &h.source {
                 m.insert("_source".into(), s.clone());
             }
+            if let Some(hl) = &h.highlight {
+                m.insert("highlight".into(), Value::Object(hl.clone()));
+            }
             let mut sort = h.sort.clone();
             if pit.is_some() {
                 let n = h.cursor.len();
@@ -202,6 +205,10 @@ async fn do_search(
     }
     let mut req = parse_search_body(&body_v)?;
     apply_params(&mut req, &p)?;
+    st.expand_patterns(&mut req.query);
+    if let Some(f) = req.post_filter.as_mut() {
+        st.expand_patterns(f);
+    }
     // Point in time: search its snapshot; `search_after` carries a tiebreak.
     if let Some(pit) = pit {
         if index.is_some() {
@@ -514,6 +521,7 @@ async fn do_count(
         )
         .map_err(es_dsl::DslError::from)?;
     }
+    st.expand_patterns(&mut query);
     let expr = index.unwrap_or_else(|| "_all".to_string());
     let names = st.ingest.store.resolve(&expr, resolve_opts(&p))?;
     let store = st.ingest.store.clone();

@@ -145,10 +145,7 @@ fn prepare(
         let named = match names.get(&(template.clone(), day)) {
             Some(n) => n.clone(),
             None => {
-                let expanded = index_name::expand(&template, ts);
-                let n = validate_index_name(&expanded)
-                    .map(|_| expanded)
-                    .map_err(|e| e.to_string());
+                let n = index_name::expand_checked(&template, ts).map_err(|e| e.to_string());
                 if template.contains("%{+") && template.contains("HH") {
                     n
                 } else {
@@ -219,6 +216,7 @@ fn prepare(
             source,
             parsed: Some(Box::new(record)),
             profile: crate::event::FieldProfile::Dynamic,
+            pattern: None,
         });
     }
     (events, results, actions)
@@ -244,7 +242,8 @@ async fn do_bulk(
     let _permit = inflight_permit(&st, body.len())?;
     let items = tokio::task::spawn_blocking(move || bulk::parse_bytes(&body))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::bad_request(e.kind, e.reason))?;
     let st2 = st.clone();
     let (events, results, actions) =
         tokio::task::spawn_blocking(move || prepare(&st2, default_index.as_deref(), items))

@@ -15,7 +15,6 @@ use tantivy::{DocId, SegmentReader};
 use super::columns::{self, FieldCol, ValueKind};
 use super::compile::parse_tz;
 use super::search::{self, KeyMaker, Part, SortVal, Sorter};
-use crate::event::timestamp::format_iso_millis;
 use crate::query::aggs::{AggKind, AggSpec, BucketOrder, Interval, RangeSpec};
 use crate::query::date_format::DateFormat;
 use crate::query::datemath::{self, add_units, floor_to_unit};
@@ -257,7 +256,7 @@ fn sub_bucket(
     })
 }
 
-fn num_key(kind: ValueKind, v: f64) -> Key {
+fn num_key(kind: &ValueKind, v: f64) -> Key {
     match kind {
         ValueKind::Long | ValueKind::Date(_) => Key::I(v as i64),
         ValueKind::Bool => Key::B(v != 0.0),
@@ -265,7 +264,7 @@ fn num_key(kind: ValueKind, v: f64) -> Key {
     }
 }
 
-fn json_key(v: &Value, kind: ValueKind) -> Key {
+fn json_key(v: &Value, kind: &ValueKind) -> Key {
     match v {
         Value::Number(n) => num_key(kind, n.as_f64().unwrap_or(0.0)),
         Value::Bool(b) => Key::B(*b),
@@ -360,7 +359,7 @@ fn collect_one(
         AggKind::Terms { field, missing, .. } => {
             let kind = columns::kind_of(mapping, field)?;
             let col = open(field)?;
-            let miss_key = missing.as_ref().map(|m| json_key(m, kind));
+            let miss_key = missing.as_ref().map(|m| json_key(m, &kind));
             let mut buckets = HashMap::new();
             match &col {
                 FieldCol::Str(c) if spec.subs.is_empty() => {
@@ -417,7 +416,7 @@ fn collect_one(
                                 }
                             }
                             FieldCol::Const(s) => out.push(Key::S(s.clone())),
-                            other => other.for_each_num(d, |v| out.push(num_key(kind, v))),
+                            other => other.for_each_num(d, |v| out.push(num_key(&kind, v))),
                         }
                         if out.is_empty() {
                             if let Some(k) = &miss_key {
@@ -505,7 +504,7 @@ fn collect_one(
             ..
         } => {
             let col = open(field)?;
-            let (tz, fmt) = date_range_ctx(time_zone, format)?;
+            let (tz, fmt) = date_range_ctx(time_zone, format, explicit_format(mapping, field))?;
             let mut bounds = Vec::new();
             for r in ranges {
                 bounds.push((
@@ -617,7 +616,7 @@ fn collect_one(
                 other => {
                     for &d in docs {
                         other.for_each_num(d, |v| {
-                            set.insert(num_key(kind, v));
+                            set.insert(num_key(&kind, v));
                         });
                     }
                 }
@@ -672,9 +671,23 @@ fn collect_one(
     })
 }
 
+/// The explicit mapping `format` of a date field, if it has one.
+fn explicit_format(mapping: &crate::store::mapping::Mapping, field: &str) -> Option<DateFormat> {
+    match mapping.resolve(field) {
+        crate::store::mapping::Resolved::Path {
+            kind: crate::store::mapping::FieldKind::Date { format, .. },
+            ..
+        } => format,
+        _ => None,
+    }
+}
+
+/// Zone and format of a `date_range`: the request's format, else the
+/// field's explicit one (bounds are read and keys shown in it).
 fn date_range_ctx(
     time_zone: &Option<String>,
     format: &Option<String>,
+    field_format: Option<DateFormat>,
 ) -> Result<(TimeZone, Option<DateFormat>), StoreError> {
     let tz = match time_zone {
         Some(z) => parse_tz(z)?,
@@ -684,7 +697,7 @@ fn date_range_ctx(
         Some(f) => {
             Some(DateFormat::parse_spec(f).map_err(|e| StoreError::BadQuery(e.to_string()))?)
         }
-        None => None,
+        None => field_format,
     };
     Ok((tz, fmt))
 }
@@ -831,17 +844,14 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[lo] * (1.0 - w) + sorted[hi.min(sorted.len() - 1)] * w)
 }
 
-fn date_string(kind: ValueKind, ms: i64, fmt: Option<&str>, tz: &TimeZone) -> String {
+fn date_string(kind: &ValueKind, ms: i64, fmt: Option<&str>, tz: &TimeZone) -> String {
     if let Some(f) = fmt {
         if let Ok(df) = DateFormat::parse_spec(f) {
             return df.format(ms, tz);
         }
     }
     match kind {
-        ValueKind::Date(Some(shape)) => match DateFormat::parse_spec(shape.es_format()) {
-            Ok(df) => df.format(ms, tz),
-            Err(_) => format_iso_millis(ms),
-        },
+        ValueKind::Date(Some(df)) => df.format(ms, tz),
         _ => DateFormat::default_format().format(ms, tz),
     }
 }
@@ -981,7 +991,7 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
             let mut out = Vec::new();
             for (k, b) in list {
                 let mut m = Map::new();
-                match (&k, kind) {
+                match (&k, &kind) {
                     (Key::S(s), _) => {
                         m.insert("key".into(), json!(s.as_ref()));
                     }
@@ -989,7 +999,7 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
                         m.insert("key".into(), json!(i));
                         m.insert(
                             "key_as_string".into(),
-                            json!(date_string(kind, *i, None, &TimeZone::UTC)),
+                            json!(date_string(&kind, *i, None, &TimeZone::UTC)),
                         );
                     }
                     (Key::I(i), _) => {
@@ -1068,7 +1078,7 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
             let mut arr = Vec::new();
             let mut obj = Map::new();
             for (k, b) in list {
-                let ks = date_string(kind, k, format.as_deref(), &tz);
+                let ks = date_string(&kind, k, format.as_deref(), &tz);
                 let mut m = Map::new();
                 m.insert("key_as_string".into(), json!(ks));
                 m.insert("key".into(), json!(k));
@@ -1140,6 +1150,7 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
         }
         (
             AggKind::DateRange {
+                field,
                 ranges,
                 keyed,
                 format,
@@ -1148,7 +1159,10 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
             },
             Partial::Fixed(bs),
         ) => {
-            let (tz, fmt) = date_range_ctx(time_zone, format)?;
+            let field_fmt = parts
+                .iter()
+                .find_map(|p| explicit_format(&p.mapping, field));
+            let (tz, fmt) = date_range_ctx(time_zone, format, field_fmt)?;
             render_ranges(spec, ranges, bs, *keyed, parts, Some((tz, fmt)))?
         }
         (AggKind::Filter(_), Partial::Fixed(mut bs))
@@ -1186,17 +1200,17 @@ fn finish(spec: &AggSpec, p: Partial, parts: &[Part]) -> Result<Value, StoreErro
             }
         }
         (AggKind::Avg { .. }, Partial::Stats { kind, stats }) => metric_value(
-            kind,
+            &kind,
             (stats.count > 0).then(|| stats.sum / stats.count as f64),
         ),
         (AggKind::Sum { .. }, Partial::Stats { kind, stats }) => {
-            metric_value(kind, Some(stats.sum))
+            metric_value(&kind, Some(stats.sum))
         }
         (AggKind::Min { .. }, Partial::Stats { kind, stats }) => {
-            metric_value(kind, (stats.count > 0).then_some(stats.min))
+            metric_value(&kind, (stats.count > 0).then_some(stats.min))
         }
         (AggKind::Max { .. }, Partial::Stats { kind, stats }) => {
-            metric_value(kind, (stats.count > 0).then_some(stats.max))
+            metric_value(&kind, (stats.count > 0).then_some(stats.max))
         }
         (AggKind::Stats { .. }, Partial::Stats { stats, .. }) => stats_json(&stats),
         (AggKind::ExtendedStats { sigma, .. }, Partial::Stats { stats, .. }) => {
@@ -1354,7 +1368,7 @@ fn directed(c: std::cmp::Ordering, o: Order) -> std::cmp::Ordering {
     }
 }
 
-fn metric_value(kind: ValueKind, v: Option<f64>) -> Value {
+fn metric_value(kind: &ValueKind, v: Option<f64>) -> Value {
     let mut m = Map::new();
     m.insert("value".into(), opt_num(v));
     if let (ValueKind::Date(_), Some(x)) = (kind, v) {

@@ -30,11 +30,12 @@ pub enum FieldCol {
 }
 
 /// How values of the field should be rendered.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ValueKind {
     Long,
     Float,
-    Date(Option<crate::event::timestamp::DateShape>),
+    /// A date shown in the field's format (`None`: `@timestamp`'s default).
+    Date(Option<crate::query::date_format::DateFormat>),
     Str,
     Bool,
     Unknown,
@@ -55,7 +56,7 @@ pub fn kind_of(mapping: &Mapping, field: &str) -> Result<ValueKind, StoreError> 
             FieldKind::Long => ValueKind::Long,
             FieldKind::Float => ValueKind::Float,
             FieldKind::Boolean => ValueKind::Bool,
-            FieldKind::Date { shape } => ValueKind::Date(Some(shape)),
+            k @ FieldKind::Date { .. } => ValueKind::Date(k.date_format()),
         },
         Resolved::Unmapped => ValueKind::Unknown,
     })
@@ -85,7 +86,7 @@ pub fn open(
             let mut found = FieldCol::Absent;
             for h in handles {
                 let col = h.open()?;
-                let c = match (col, kind) {
+                let c = match (col, &kind) {
                     (DynamicColumn::Str(c), _) if want_str => FieldCol::Str(c),
                     (DynamicColumn::I64(c), FieldKind::Long | FieldKind::Float) => {
                         FieldCol::Num(NumCol::I64(c))

@@ -151,19 +151,38 @@ fn exact_num(ctx: &Ctx, path: &str, v: f64) -> Q {
     )
 }
 
-fn parse_date_value(v: &Value) -> Option<i64> {
+/// A term value for a date field: epoch millis, date math, or a string in
+/// the field's explicit `format` (only that, as in Elasticsearch) or, for
+/// dynamically mapped dates, any form ingest recognises.
+fn parse_date_value(v: &Value, format: Option<&DateFormat>) -> Option<i64> {
     match v {
         Value::Number(n) => n
             .as_i64()
             .or_else(|| n.as_f64().and_then(epoch_number_to_millis)),
-        Value::String(s) => datemath::eval(s, crate::event::now_ms(), false, &TimeZone::UTC, None)
-            .ok()
-            .or_else(|| parse_timestamp_str(s, None, crate::event::now_ms())),
+        Value::String(s) => {
+            let now = crate::event::now_ms();
+            match datemath::eval(s, now, false, &TimeZone::UTC, format) {
+                Ok(ms) => Some(ms),
+                Err(_) if format.is_none() => parse_timestamp_str(s, None, now),
+                Err(_) => None,
+            }
+        }
         _ => None,
     }
 }
 
-fn regex_escape(s: &str) -> String {
+/// What a failed date value says: the value, the field and the format.
+fn date_value_error(text: &str, field: &str, format: Option<&DateFormat>) -> StoreError {
+    match format {
+        Some(f) => bad(format!(
+            "failed to parse date field [{text}] with format [{}] of [{field}]",
+            f.spec()
+        )),
+        None => bad(format!("failed to parse date field [{text}] of [{field}]")),
+    }
+}
+
+pub(super) fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         if "\\.+*?()|[]{}^$#&-~\"<>@".contains(c) {
@@ -191,7 +210,7 @@ fn json_str_regex(
         .map_err(|e| bad(format!("invalid pattern [{value_regex}]: {e}")))
 }
 
-fn wildcard_to_regex(p: &str) -> String {
+pub(super) fn wildcard_to_regex(p: &str) -> String {
     let mut out = String::new();
     for c in p.chars() {
         match c {
@@ -310,6 +329,11 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
                         .filter_map(value_text)
                         .map(|s| Term::from_field_text(ctx.fields.id, &s)),
                 )),
+                // one set lookup over the column, however many values
+                // (a merged pattern's ids)
+                Resolved::Normalized(name) if name != "_level" => {
+                    str_set(name.to_string(), values.iter().filter_map(value_text))
+                }
                 _ => {
                     let qs = values
                         .iter()
@@ -408,7 +432,7 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
     })
 }
 
-fn auto_fuzz(d: u8, term: &str) -> u8 {
+pub(super) fn auto_fuzz(d: u8, term: &str) -> u8 {
     if d != u8::MAX {
         return d.min(2);
     }
@@ -556,13 +580,9 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
     let text = value_text(value)
         .ok_or_else(|| bad(format!("[term] value for [{field}] must be a scalar")))?;
     Ok(match ctx.mapping.resolve(field) {
-        Resolved::Timestamp => match parse_date_value(value) {
+        Resolved::Timestamp => match parse_date_value(value, None) {
             Some(ms) => exact_date(ctx, DateTarget::Timestamp, ms),
-            None => {
-                return Err(bad(format!(
-                    "failed to parse date field [{text}] of [{field}]"
-                )))
-            }
+            None => return Err(date_value_error(&text, field, None)),
         },
         Resolved::Id => term_q(Term::from_field_text(ctx.fields.id, &text)),
         Resolved::Index => {
@@ -617,13 +637,9 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
                 t.append_type_and_fast_value(b);
                 range_q(Bound::Included(t.clone()), Bound::Included(t))
             }
-            FieldKind::Date { .. } => match parse_date_value(value) {
+            FieldKind::Date { format, .. } => match parse_date_value(value, format.as_ref()) {
                 Some(ms) => exact_date(ctx, DateTarget::Path(&path), ms),
-                None => {
-                    return Err(bad(format!(
-                        "failed to parse date field [{text}] of [{field}]"
-                    )))
-                }
+                None => return Err(date_value_error(&text, field, format.as_ref())),
             },
         },
         Resolved::Unmapped => empty(),
@@ -699,7 +715,7 @@ fn range_field(ctx: &Ctx, field: &str, r: &Range) -> Result<Q, StoreError> {
         Some(z) => parse_tz(z)?,
         None => TimeZone::UTC,
     };
-    let fmt = match &r.format {
+    let mut fmt = match &r.format {
         Some(f) => Some(DateFormat::parse_spec(f).map_err(|e| bad(e.to_string()))?),
         None => None,
     };
@@ -707,9 +723,16 @@ fn range_field(ctx: &Ctx, field: &str, r: &Range) -> Result<Q, StoreError> {
         Resolved::Timestamp => Some(DateTarget::Timestamp),
         Resolved::Path {
             path,
-            kind: FieldKind::Date { .. },
+            kind: FieldKind::Date { format, .. },
             ..
-        } => Some(DateTarget::Path(path)),
+        } => {
+            // Bounds are read in the field's own format unless the query
+            // names another one.
+            if fmt.is_none() {
+                fmt = format.clone();
+            }
+            Some(DateTarget::Path(path))
+        }
         _ => None,
     };
     if let Some(target) = date_target {

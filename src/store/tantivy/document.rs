@@ -110,7 +110,7 @@ impl<'r> Builder<'r> {
 
     fn leaf(&mut self, mapping: &mut Mapping, path: &str, v: &'r Value, now_ms: i64) {
         let kind = match mapping.fields.get(path) {
-            Some(k) => *k,
+            Some(k) => k.clone(),
             None => {
                 if mapping.fields.len() >= MAX_FIELDS || !path_ok(path) {
                     return;
@@ -118,7 +118,7 @@ impl<'r> Builder<'r> {
                 let k = match v {
                     Value::String(_) if self.profile.keyword(path) => FieldKind::Keyword,
                     Value::String(s) => match detect_date(s) {
-                        Some((_, shape)) => FieldKind::Date { shape },
+                        Some((_, shape)) => FieldKind::dynamic_date(shape),
                         None => FieldKind::Text,
                     },
                     Value::Number(n) if n.is_i64() || n.is_u64() => FieldKind::Long,
@@ -126,7 +126,7 @@ impl<'r> Builder<'r> {
                     Value::Bool(_) => FieldKind::Boolean,
                     _ => return,
                 };
-                mapping.fields.insert(path.to_string(), k);
+                mapping.fields.insert(path.to_string(), k.clone());
                 self.mapping_changed = true;
                 k
             }
@@ -199,11 +199,21 @@ impl<'r> Builder<'r> {
                 };
                 b.map(|b| push(&mut self.kf, Leaf::Bool(b))).is_some()
             }
-            FieldKind::Date { .. } => {
-                let ms = match v {
-                    Value::String(s) => parse_timestamp_str(s, self.tz.as_ref(), now_ms),
+            FieldKind::Date { format, .. } => {
+                let ms = match (format, v) {
+                    // An explicit format is the contract: only what it reads
+                    // is indexed (numbers are read as their text, as in
+                    // Elasticsearch, so `epoch_millis` must be listed).
+                    (Some(f), Value::String(s)) => {
+                        f.parse(s, self.tz.as_ref().unwrap_or(&jiff::tz::TimeZone::UTC))
+                    }
+                    (Some(f), Value::Number(n)) => f.parse(
+                        &n.to_string(),
+                        self.tz.as_ref().unwrap_or(&jiff::tz::TimeZone::UTC),
+                    ),
+                    (None, Value::String(s)) => parse_timestamp_str(s, self.tz.as_ref(), now_ms),
                     // Numbers in a date field are epoch millis, as in Elasticsearch.
-                    Value::Number(n) => n.as_i64(),
+                    (None, Value::Number(n)) => n.as_i64(),
                     _ => None,
                 };
                 ms.map(|ms| push(&mut self.kf, Leaf::Date(date(ms))))
@@ -328,6 +338,9 @@ pub fn build(
     }
     if let Some(h) = found.host {
         doc.add_text(fields.host, h);
+    }
+    if let (Some(f), Some(id)) = (fields.pattern, ev.pattern) {
+        doc.add_text(f, crate::analysis::patterns::PatternId(id).to_hex());
     }
     Built {
         doc,

@@ -21,7 +21,8 @@ pub enum Matcher {
 }
 
 impl Matcher {
-    fn matches(&self, s: &str) -> bool {
+    /// Whether `s` is one of the values this matcher accepts.
+    pub fn matches(&self, s: &str) -> bool {
         match self {
             Matcher::Set(set) => set.contains(s),
             Matcher::Regex(re) => re.is_match(s),

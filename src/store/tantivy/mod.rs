@@ -14,6 +14,7 @@ mod columns;
 mod compile;
 mod document;
 mod fast_match;
+mod highlight;
 pub mod schema;
 mod search;
 
@@ -150,8 +151,16 @@ impl TantivyStore {
         opts: TantivyOptions,
         read_only: bool,
     ) -> Result<TantivyStore, StoreError> {
-        std::fs::create_dir_all(root).map_err(io_err(root))?;
         let mut indices = BTreeMap::new();
+        if read_only && !root.exists() {
+            // A reader creates nothing: no indices yet is an empty store.
+            return Ok(TantivyStore {
+                root: root.to_path_buf(),
+                opts,
+                indices: RwLock::new(indices),
+            });
+        }
+        std::fs::create_dir_all(root).map_err(io_err(root))?;
         for entry in std::fs::read_dir(root).map_err(io_err(root))? {
             let entry = entry.map_err(io_err(root))?;
             if !entry.path().is_dir() {
@@ -667,6 +676,7 @@ mod tests {
             source: bytes::Bytes::from(src.to_string()),
             parsed: None,
             profile: crate::event::FieldProfile::Dynamic,
+            pattern: None,
         }
     }
 

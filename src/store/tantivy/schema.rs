@@ -32,6 +32,9 @@ pub struct Fields {
     pub level: Field,
     pub service: Field,
     pub host: Field,
+    /// The pattern id of the message (`_pattern`); absent in indices made
+    /// before patterns existed.
+    pub pattern: Option<Field>,
     /// Names of the fields each document has (for `exists`), like
     /// Elasticsearch's `_field_names`.
     pub names: Field,
@@ -69,7 +72,7 @@ pub fn build_schema() -> Schema {
             .set_fast("raw")
             .set_expand_dots_enabled(),
     );
-    for f in ["_level", "_service", "_host"] {
+    for f in ["_level", "_service", "_host", "_pattern"] {
         b.add_text_field(f, TextOptions::default().set_fast("raw"));
     }
     b.add_text_field("_fields", exact_indexed());
@@ -87,6 +90,7 @@ impl Fields {
             level: s.get_field("_level")?,
             service: s.get_field("_service")?,
             host: s.get_field("_host")?,
+            pattern: s.get_field("_pattern").ok(),
             names: s.get_field("_fields")?,
         })
     }

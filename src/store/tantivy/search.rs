@@ -13,13 +13,14 @@ use tantivy::{DocAddress, DocId, DocSet, Score, Searcher, TantivyDocument, TERMI
 use super::aggs;
 use super::columns::{self, FieldCol, StrCache, ValueKind};
 use super::compile::{self, Ctx};
+use super::highlight;
 use super::schema::Fields;
 use crate::event::timestamp::format_iso_millis;
 use crate::query::date_format::DateFormat;
 use crate::query::model::{
     Missing, Order, Query, SearchRequest, SortKey, SortSpec, SourceFilter, TrackTotal,
 };
-use crate::store::mapping::{wildcard_match, Mapping};
+use crate::store::mapping::{wildcard_match, Mapping, Resolved};
 use crate::store::{pack_position, Hit, SearchResult, Snapshot, StoreError};
 
 /// One index of a snapshot.
@@ -236,6 +237,52 @@ struct Cand {
     pos: Pos,
 }
 
+/// The kinds sort values render with before any index is seen: those of
+/// `unmapped_type` (how Elasticsearch shows the missing values of indices
+/// without the field). A field that no searched index maps and that has no
+/// `unmapped_type` is an error, as in Elasticsearch; one mapped by only some
+/// indices sorts their documents and puts the others' last.
+fn unmapped_sort_kinds(sorter: &Sorter, parts: &[Part]) -> Result<Vec<ValueKind>, StoreError> {
+    sorter
+        .specs
+        .iter()
+        .map(|s| {
+            let SortKey::Field {
+                field,
+                unmapped_type,
+                ..
+            } = &s.key
+            else {
+                return Ok(ValueKind::Unknown);
+            };
+            let kind = match unmapped_type.as_deref() {
+                None => ValueKind::Unknown,
+                Some("long" | "integer" | "short" | "byte" | "unsigned_long") => ValueKind::Long,
+                Some("float" | "double" | "half_float" | "scaled_float") => ValueKind::Float,
+                Some("date" | "date_nanos") => ValueKind::Date(None),
+                Some("boolean") => ValueKind::Bool,
+                Some(
+                    "keyword" | "text" | "match_only_text" | "wildcard" | "constant_keyword" | "ip",
+                ) => ValueKind::Str,
+                Some(other) => {
+                    return Err(StoreError::QueryShard(format!(
+                        "No mapper found for type [{other}] (unmapped_type of sort field [{field}])"
+                    )))
+                }
+            };
+            let mapped = parts
+                .iter()
+                .any(|p| !matches!(p.mapping.resolve(field), Resolved::Unmapped));
+            if !mapped && unmapped_type.is_none() && !parts.is_empty() {
+                return Err(StoreError::QueryShard(format!(
+                    "No mapping found for [{field}] in order to sort on"
+                )));
+            }
+            Ok(kind)
+        })
+        .collect()
+}
+
 /// Convert a user's `search_after` values to sort values.
 fn after_vals(sorter: &Sorter, after: &[Value]) -> Result<Vec<SortVal>, StoreError> {
     if after.len() != sorter.specs.len() {
@@ -258,7 +305,7 @@ fn after_vals(sorter: &Sorter, after: &[Value]) -> Result<Vec<SortVal>, StoreErr
         .collect())
 }
 
-fn sort_value_json(v: &SortVal, spec: &SortSpec, kind: ValueKind) -> Value {
+fn sort_value_json(v: &SortVal, spec: &SortSpec, kind: &ValueKind) -> Value {
     match v {
         SortVal::Missing => match (kind, spec.order, &spec.key) {
             (ValueKind::Str, _, _) | (ValueKind::Unknown, _, _) => Value::Null,
@@ -446,7 +493,11 @@ impl Snapshot for TantivySnapshot {
         let mut max_score: Option<Score> = None;
         let mut agg_state = aggs::AggState::new(&req.aggs);
         let mut timed_out = false;
-        let mut kinds: Vec<ValueKind> = vec![ValueKind::Unknown; sorter.specs.len()];
+        let mut kinds = unmapped_sort_kinds(&sorter, &self.parts)?;
+        let highlight = req
+            .highlight
+            .as_ref()
+            .map(|h| highlight::Plan::new(h, &req.query));
         // A pure `_doc` scan (what `helpers.scan` and scroll exports ask for)
         // with nothing else to compute takes the streaming path below.
         let doc_order_scan = sorter.specs.len() == 1
@@ -632,7 +683,7 @@ impl Snapshot for TantivySnapshot {
                 .keys
                 .iter()
                 .enumerate()
-                .map(|(i, v)| sort_value_json(v, &sorter.specs[i], kinds[i]))
+                .map(|(i, v)| sort_value_json(v, &sorter.specs[i], &kinds[i]))
                 .collect();
             let mut cursor = sort_json.clone();
             cursor.extend([json!(c.pos.0), json!(c.pos.1), json!(c.pos.2)]);
@@ -652,6 +703,7 @@ impl Snapshot for TantivySnapshot {
                 } else {
                     Some(c.score)
                 },
+                highlight: highlight.as_ref().and_then(|h| h.hit(&part.mapping, &src)),
                 source: filter_source(src, &req.source),
                 sort: if show_sort { Some(sort_json) } else { None },
                 cursor,
