@@ -120,7 +120,8 @@ pub enum Command {
     },
     /// Benchmarks: `bench ingest|forward|agent|parse|syslog|anomalies|forecast`.
     Bench(bench::BenchArgs),
-    /// Analysis: `analyze anomalies --input SERIES.csv` scores a file offline.
+    /// Analysis: `analyze anomalies --input SERIES.csv` scores a file offline,
+    /// `analyze forecast --input SERIES.csv` smooths and forecasts it.
     #[command(subcommand)]
     Analyze(analyze::Analyze),
     /// Evaluation harness: `eval anomalies DIR` (NAB layout).

@@ -89,14 +89,13 @@ pub(super) struct Run {
     /// One-step forecasts `f_t` (`fitted[0]` is the initial level: there
     /// is nothing before the first point to forecast it from).
     pub fitted: Vec<f64>,
-    pub sse: f64,
     pub last: State,
 }
 
 pub(super) fn run(x: &[f64], p: Ets, init: State) -> Run {
     let mut level = Vec::with_capacity(x.len());
     let mut fitted = Vec::with_capacity(x.len());
-    let (mut l, mut b, mut sse) = (init.level, init.trend, 0.0);
+    let (mut l, mut b) = (init.level, init.trend);
     if !x.is_empty() {
         level.push(l);
         fitted.push(l);
@@ -107,14 +106,12 @@ pub(super) fn run(x: &[f64], p: Ets, init: State) -> Run {
         let e = v - f;
         l = f + p.alpha * e;
         b = damped + p.beta * e;
-        sse += e * e;
         level.push(l);
         fitted.push(f);
     }
     Run {
         level,
         fitted,
-        sse,
         last: State { level: l, trend: b },
     }
 }
@@ -191,7 +188,12 @@ mod tests {
             .collect();
         let batch = sse_batch(&x, &lanes);
         for (i, (p, s)) in lanes.iter().enumerate() {
-            let single = run(&x, *p, *s).sse;
+            let fitted = run(&x, *p, *s).fitted;
+            let single: f64 = x[1..]
+                .iter()
+                .zip(&fitted[1..])
+                .map(|(v, f)| (v - f) * (v - f))
+                .sum();
             assert!((batch[i] - single).abs() <= 1e-9 * single, "{i}");
         }
     }
