@@ -158,7 +158,7 @@ fn loso_scores(d: &[f64], m: usize) -> Option<Vec<(usize, f64)>> {
     let n = d.len();
     let mean = d.iter().sum::<f64>() / n as f64;
     let sst: f64 = d.iter().map(|v| (v - mean) * (v - mean)).sum();
-    if !(sst > 1e-300) {
+    if sst.is_nan() || sst <= 1e-300 {
         return None;
     }
     let mut sum = vec![0.0; m];
@@ -285,13 +285,13 @@ mod tests {
             }
             let p: Vec<f64> = sum.iter().zip(&cnt).map(|(s, c)| s / c).collect();
             let h = (width / 2) as isize;
-            for t in j * m..((j + 1) * m).min(n) {
+            for (t, v) in d.iter().enumerate().skip(j * m).take(m) {
                 let q = (t % m) as isize;
                 let s: f64 = (-h..=h)
                     .map(|i| p[((q + i).rem_euclid(m as isize)) as usize])
                     .sum::<f64>()
                     / width as f64;
-                cv += (d[t] - s).powi(2);
+                cv += (v - s).powi(2);
             }
         }
         1.0 - cv / sst
