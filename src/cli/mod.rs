@@ -120,10 +120,12 @@ pub enum Command {
         /// The TOML config file to check (server and agent settings alike).
         file: PathBuf,
     },
-    /// Benchmarks: `bench ingest|forward|agent|parse|syslog|anomalies|patterns`.
+    /// Benchmarks: `bench ingest|forward|agent|parse|syslog|anomalies|patterns|forecast`.
     Bench(bench::BenchArgs),
     /// Analysis: `analyze anomalies --input SERIES.csv` scores a series,
-    /// `analyze patterns --input FILE` mines a log file, both offline.
+    /// `analyze forecast --input SERIES.csv` smooths and forecasts it,
+    /// `analyze patterns --input FILE` mines a log file, all offline; with
+    /// no `--input` they (and `analyze series`) ask a server.
     #[command(subcommand)]
     Analyze(analyze::Analyze),
     /// Evaluation harness: `eval anomalies DIR` (NAB layout), `eval patterns

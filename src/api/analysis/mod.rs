@@ -2,6 +2,7 @@
 //! patterns, anomalies (stored, and detected on demand over a past range),
 //! and a live stream of new anomalies and patterns (server-sent events).
 
+pub mod forecast;
 pub mod params;
 
 use std::convert::Infallible;
