@@ -191,9 +191,12 @@ fn bad_requests_name_the_problem() {
     let (code, _, err) = run(&["analyze", "forecast", "--input", path, "--model", "arima"]);
     assert_ne!(code, 0);
     assert!(err.contains("unknown model 'arima'"), "{err}");
-    let (code, _, err) = run(&["analyze", "forecast"]);
+    // without --input it asks a server; with none listening the error says
+    // both what it tried and how to forecast a file instead
+    let (code, _, err) = run(&["analyze", "forecast", "--server", "http://127.0.0.1:1"]);
     assert_eq!(code, 1);
-    assert!(err.contains("--input"), "{err}");
+    assert!(err.contains("no --input file given"), "{err}");
+    assert!(err.contains("cannot reach http://127.0.0.1:1/"), "{err}");
 
     let short = write_series(dir.path(), &VALUES[..2]);
     let (code, _, err) = run(&["analyze", "forecast", "--input", short.to_str().unwrap()]);

@@ -179,7 +179,12 @@ fn anomalies(a: AnomaliesArgs) -> anyhow::Result<i32> {
 
 fn forecast_file(a: ForecastArgs) -> anyhow::Result<i32> {
     let Some(input) = &a.input else {
-        return runtime()?.block_on(super::analyze_server::forecast(&a));
+        let server = a.server.clone();
+        return runtime()?
+            .block_on(super::analyze_server::forecast(&a))
+            .with_context(|| {
+                format!("no --input file given, so asking the server at {server} for the series")
+            });
     };
     let series = series_csv::read_series_file(input)?;
     let source = input.display();
