@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::bench::{peak_rss_kib, tempdir, BenchArgs};
+use super::bench::{cpu_secs, peak_rss_kib, tempdir, BenchArgs};
 use crate::forward::message;
 use crate::generate::{GenOptions, Generator};
 
@@ -45,19 +45,6 @@ fn lines(n: u64, seed: u64) -> impl Iterator<Item = String> {
         .into();
         r.to_string()
     })
-}
-
-/// User + system CPU seconds of a process so far (Linux `/proc`).
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // fields after the command name, which is in parentheses
-    let rest = s.rsplit_once(')').map_or("", |r| r.1);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 here
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 pub async fn forward(args: BenchArgs) -> anyhow::Result<i32> {
