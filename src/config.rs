@@ -2,6 +2,7 @@
 //! file is valid. Unknown keys are errors; every problem is reported with
 //! file, line and key, all at once.
 
+pub mod alerting;
 pub mod analysis;
 mod collect;
 
@@ -22,6 +23,7 @@ pub struct ConfigFile {
     pub routes: Vec<RouteSection>,
     pub agent: crate::agent::config::AgentSection,
     pub analysis: analysis::AnalysisSection,
+    pub alerting: alerting::AlertingSection,
 }
 
 /// `[forward]`: the Fluentd forward input.
@@ -227,6 +229,7 @@ pub struct Config {
     pub syslog: SyslogConfig,
     pub agent: crate::agent::config::AgentConfig,
     pub analysis: analysis::AnalysisConfig,
+    pub alerting: alerting::AlertingConfig,
 }
 
 /// One problem in a config file.
@@ -609,6 +612,13 @@ impl Config {
                 message: msg,
             })
         });
+        let alerting = alerting::build(&raw.alerting, &mut |span, key, msg| {
+            problems.push(ConfigProblem {
+                line: problem_line(text, span, key),
+                key: key.to_string(),
+                message: msg,
+            })
+        });
         // Checks of the stand-ins put in for values that did not read, and
         // of the tables holding them (a table whose misspelt key was
         // dropped now lacks it), repeat what is already reported.
@@ -648,6 +658,7 @@ impl Config {
             syslog,
             agent,
             analysis,
+            alerting,
         })
     }
 }

@@ -16,6 +16,7 @@
 //! - [`generate`]: realistic log generation for demos, tests and benches.
 
 pub mod agent;
+pub mod alerting;
 pub mod analysis;
 pub mod api;
 pub mod cli;

@@ -130,6 +130,15 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     } else {
         None
     };
+    let alerting = Arc::new(
+        crate::alerting::Alerting::open(
+            &data_dir.join("alerts"),
+            cfg.alerting.clone(),
+            format!("http://{http_addr}"),
+        )
+        .with_context(|| format!("opening the alert book in {}", data_dir.display()))?,
+    );
+    tokio::spawn(alerting.clone().run(source.clone(), shutdown.clone()));
     let state = Arc::new(AppState {
         ingest: ingest.clone(),
         scrolls: Default::default(),
@@ -144,6 +153,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         patterns: patterns.clone(),
         analysis: analysis.clone(),
         source: Some(source.clone()),
+        alerting: Some(alerting),
     });
     if let Some(an) = &analysis {
         tokio::spawn(an.clone().run(source.clone(), shutdown.clone()));

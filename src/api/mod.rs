@@ -1,6 +1,7 @@
 //! The HTTP API: Elasticsearch-compatible routes at the root, logweave's
 //! own under `/api/v1/`, Prometheus metrics at `/metrics`.
 
+pub mod alerting;
 pub mod analysis;
 pub mod error;
 pub mod es;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub analysis: Option<Arc<crate::analysis::live::Analysis>>,
     /// The store as the analysis reads it (`_pattern` ids expanded).
     pub source: Option<Arc<crate::analysis::live::StoreSource>>,
+    /// Rules, alerts and notifications.
+    pub alerting: Option<Arc<crate::alerting::Alerting>>,
 }
 
 impl AppState {
@@ -221,6 +224,12 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         .route("/api/v1/anomalies", get(analysis::anomalies))
         .route("/api/v1/anomalies/_detect", post(analysis::detect))
         .route("/api/v1/stream", get(analysis::stream))
+        .route("/api/v1/rules", get(alerting::rules))
+        .route("/api/v1/alerts", get(alerting::alerts))
+        .route(
+            "/api/v1/alerts/undeliverable/{id}/_resend",
+            post(alerting::resend),
+        )
         .fallback(unhandled::fallback)
         .layer(middleware::from_fn(unhandled::api_names_are_not_indices))
         .layer(DefaultBodyLimit::max(max_body_bytes))

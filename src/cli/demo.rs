@@ -65,6 +65,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         false,
         crate::route::TimeSource::Record,
     )?];
+    // the classic ERROR-polling script's job, without its flood: one alert
+    // per service, into the server log
+    cfg.alerting = crate::config::alerting::AlertingConfig::demo("app-logs-*");
     let running = crate::server::start(cfg).await?;
     let forward = running
         .forward_addr

@@ -2,6 +2,7 @@
 //! `demo`, `check-config`, `bench`. Flags override the config file.
 
 mod agent;
+mod alerts;
 mod analyze;
 mod analyze_server;
 mod bench;
@@ -128,6 +129,9 @@ pub enum Command {
     /// no `--input` they (and `analyze series`) ask a server.
     #[command(subcommand)]
     Analyze(analyze::Analyze),
+    /// Alerts of a server: pending and firing ones, recent history and the
+    /// notifications that could not be delivered.
+    Alerts(alerts::AlertsArgs),
     /// Evaluation harness: `eval anomalies DIR` (NAB layout), `eval patterns
     /// DIR` (Loghub-2k layout).
     #[command(subcommand)]
@@ -228,6 +232,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Parse(args) => parse::run(args),
         Command::Analyze(cmd) => analyze::run(cmd),
         Command::Eval(cmd) => eval::run(cmd),
+        Command::Alerts(args) => runtime()?.block_on(alerts::run(args)),
     }
 }
 

@@ -1,0 +1,205 @@
+//! One evaluation of a rule: the count of the window per group, from the
+//! store's aggregations (never by fetching the events), with a few sample
+//! lines per group for the notification.
+
+use serde_json::Value;
+
+use super::rule::Rule;
+use crate::analysis::series::{within, AggSource};
+use crate::query::agg_result::{AggResult, AggResults, BucketKey};
+use crate::query::aggs::{AggKind, AggSpec, BucketOrder};
+use crate::query::lucene;
+use crate::query::model::{Missing, Order, Query, SortKey, SortSpec, SourceFilter};
+
+/// Groups a rule follows at most; more are cut (and logged).
+pub const MAX_GROUPS: usize = 1000;
+/// Sample lines kept per group.
+pub const SAMPLES: usize = 3;
+
+/// A group's value in one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// `(field, value)` per `group_by` field, in its order.
+    pub group: Vec<(String, String)>,
+    pub value: f64,
+    /// Messages of the newest events of the group in the window.
+    pub samples: Vec<String>,
+}
+
+fn parse(q: &str) -> anyhow::Result<Query> {
+    if q.trim().is_empty() {
+        return Ok(Query::MatchAll);
+    }
+    lucene::parse(q, &lucene::Options::default()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn samples_agg() -> AggSpec {
+    AggSpec {
+        name: "samples".into(),
+        kind: AggKind::TopHits {
+            size: SAMPLES,
+            from: 0,
+            sort: vec![SortSpec {
+                key: SortKey::Field {
+                    field: "@timestamp".into(),
+                    missing: Missing::Last,
+                    format: None,
+                    unmapped_type: Some("date".into()),
+                },
+                order: Order::Desc,
+            }],
+            source: SourceFilter::default(),
+        },
+        subs: vec![],
+    }
+}
+
+/// Nested `terms` over the group fields with the samples at the leaf.
+fn group_aggs(fields: &[String], samples: bool) -> AggSpec {
+    let leaf = || {
+        if samples {
+            vec![samples_agg()]
+        } else {
+            Vec::new()
+        }
+    };
+    let mut spec: Option<AggSpec> = None;
+    for (depth, f) in fields.iter().enumerate().rev() {
+        let subs = match spec.take() {
+            Some(s) => vec![s],
+            None => leaf(),
+        };
+        spec = Some(AggSpec {
+            name: format!("g{depth}"),
+            kind: AggKind::Terms {
+                field: f.clone(),
+                size: MAX_GROUPS,
+                min_doc_count: 1,
+                order: vec![BucketOrder::Count(Order::Desc)],
+                missing: None,
+            },
+            subs,
+        });
+    }
+    spec.unwrap_or_else(|| AggSpec {
+        name: "g0".into(),
+        kind: AggKind::Filter(Query::MatchAll),
+        subs: leaf(),
+    })
+}
+
+fn key_text(k: &BucketKey) -> String {
+    match k {
+        BucketKey::Str(s) => s.clone(),
+        BucketKey::Long(i) | BucketKey::Date(i) => i.to_string(),
+        BucketKey::Double(f) => f.to_string(),
+        BucketKey::Bool(b) => b.to_string(),
+    }
+}
+
+fn sample_lines(aggs: &AggResults) -> Vec<String> {
+    let Some(AggResult::TopHits(t)) = aggs.get("samples") else {
+        return Vec::new();
+    };
+    t.hits
+        .iter()
+        .filter_map(|h| {
+            let Some(Value::Object(m)) = &h.source else {
+                return None;
+            };
+            let found = crate::event::detect(m);
+            Some(match found.message {
+                Some(msg) => msg.to_string(),
+                None => Value::Object(m.clone()).to_string(),
+            })
+        })
+        .collect()
+}
+
+fn flatten(
+    res: &AggResults,
+    fields: &[String],
+    depth: usize,
+    prefix: &mut Vec<(String, String)>,
+    out: &mut Vec<Observation>,
+) {
+    match res.get(&format!("g{depth}")) {
+        Some(AggResult::Terms(t)) => {
+            for b in &t.buckets {
+                prefix.push((fields[depth].clone(), key_text(&b.key)));
+                if depth + 1 < fields.len() {
+                    flatten(&b.aggs, fields, depth + 1, prefix, out);
+                } else {
+                    out.push(Observation {
+                        group: prefix.clone(),
+                        value: b.doc_count as f64,
+                        samples: sample_lines(&b.aggs),
+                    });
+                }
+                prefix.pop();
+            }
+        }
+        Some(AggResult::Single(b)) => out.push(Observation {
+            group: Vec::new(),
+            value: b.doc_count as f64,
+            samples: sample_lines(&b.aggs),
+        }),
+        _ => {}
+    }
+}
+
+/// The value of every group in the window ending at `now_ms`, and with a
+/// `below` condition also the groups of the window before, at 0 when they
+/// are absent now. Ungrouped rules give one observation, 0 when nothing
+/// matched.
+pub fn observe(src: &dyn AggSource, rule: &Rule, now_ms: i64) -> anyhow::Result<Vec<Observation>> {
+    let q = parse(&rule.query)?;
+    let from = now_ms - rule.window_ms;
+    let res = src.aggregate(
+        &rule.index,
+        &within(q.clone(), from, now_ms),
+        &[group_aggs(&rule.group_by, true)],
+    )?;
+    let mut out = Vec::new();
+    flatten(&res, &rule.group_by, 0, &mut Vec::new(), &mut out);
+    if rule.group_by.is_empty() && out.is_empty() {
+        out.push(Observation {
+            group: Vec::new(),
+            value: 0.0,
+            samples: Vec::new(),
+        });
+    }
+    if rule.condition.wants_absent_groups() && !rule.group_by.is_empty() {
+        let before = src.aggregate(
+            &rule.index,
+            &within(q, from - rule.window_ms, from),
+            &[group_aggs(&rule.group_by, false)],
+        )?;
+        let mut seen = Vec::new();
+        flatten(&before, &rule.group_by, 0, &mut Vec::new(), &mut seen);
+        for s in seen {
+            if !out.iter().any(|o| o.group == s.group) {
+                out.push(Observation {
+                    group: s.group,
+                    value: 0.0,
+                    samples: Vec::new(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The Lucene query that shows a group's events (the rule's query and the
+/// group's values).
+pub fn group_query(rule: &Rule, group: &[(String, String)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if !rule.query.trim().is_empty() {
+        parts.push(format!("({})", rule.query));
+    }
+    for (f, v) in group {
+        let v = v.replace('\\', "\\\\").replace('"', "\\\"");
+        parts.push(format!("{f}:\"{v}\""));
+    }
+    parts.join(" AND ")
+}

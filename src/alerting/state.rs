@@ -1,0 +1,326 @@
+//! The alerts' state machine and its durable book: per group inactive →
+//! pending → firing → resolved, the notifications waiting to go out, the
+//! undeliverable ones and the history. The whole book is written to one
+//! file (atomically, fsynced) after every change, so a restart neither
+//! loses a firing alert nor its resolved notice, nor sends its first
+//! notification again.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::evaluate::{group_query, Observation};
+use super::rule::Rule;
+
+/// Ended alerts and sent notifications kept for the API.
+pub const HISTORY: usize = 1000;
+
+/// Where an active alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The condition holds, for less than the rule's `for` so far.
+    Pending,
+    Firing,
+    Resolved,
+}
+
+/// One alert: a rule and a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Stable id of rule and group (hex).
+    pub fingerprint: String,
+    pub rule: String,
+    pub status: Status,
+    /// `alertname`, `severity`, the group's fields and the rule's labels.
+    pub labels: BTreeMap<String, String>,
+    /// The rule's annotations rendered for this alert.
+    pub annotations: BTreeMap<String, String>,
+    pub group: Vec<(String, String)>,
+    /// When the condition first held (ms).
+    pub active_since: i64,
+    /// When it fired (ms).
+    pub starts_at: Option<i64>,
+    /// When it resolved (ms).
+    pub ends_at: Option<i64>,
+    /// Last evaluation at which the condition held.
+    pub last_true: i64,
+    pub last_notified: Option<i64>,
+    pub value: f64,
+    pub threshold: String,
+    pub samples: Vec<String>,
+    /// Lucene query that shows the events behind it.
+    pub query: String,
+}
+
+/// Why a notification is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    Firing,
+    Reminder,
+    Resolved,
+}
+
+/// One notification for one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: String,
+    pub channel: String,
+    pub reason: Reason,
+    pub created: i64,
+    pub attempts: u32,
+    pub next_attempt: i64,
+    pub last_error: Option<String>,
+    /// Delivered at (ms), once it is.
+    pub delivered: Option<i64>,
+    /// The alert as it was when the notification was made.
+    pub alert: Alert,
+}
+
+/// Everything the alerting keeps.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Book {
+    /// Pending and firing alerts by fingerprint.
+    pub alerts: BTreeMap<String, Alert>,
+    /// Resolved alerts, newest last.
+    pub history: VecDeque<Alert>,
+    /// Notifications not yet delivered.
+    pub outbox: Vec<Notification>,
+    /// Given up after the channel's retry budget; re-sendable.
+    pub undeliverable: Vec<Notification>,
+    /// Delivered notifications, newest last.
+    pub sent: VecDeque<Notification>,
+    /// Last evaluation per rule (ms).
+    pub last_eval: BTreeMap<String, i64>,
+    pub seq: u64,
+}
+
+/// The fingerprint of a rule's group: FNV-1a over rule and group.
+pub fn fingerprint(rule: &str, group: &[(String, String)]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for &c in b {
+            h ^= c as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    eat(rule.as_bytes());
+    for (k, v) in group {
+        eat(k.as_bytes());
+        eat(v.as_bytes());
+    }
+    format!("{h:016x}")
+}
+
+impl Book {
+    /// Reads the book, or an empty one when there is none yet.
+    pub fn load(path: &Path) -> anyhow::Result<Book> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a readable alert book", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Book::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// Writes the book to a temporary file, fsyncs it and renames it over
+    /// `path`, so a crash leaves the old book or the new one.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let tmp: PathBuf = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec(self)?;
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} over {}", tmp.display(), path.display()))?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn enqueue(&mut self, rule: &Rule, reason: Reason, alert: &Alert, now: i64) {
+        for ch in &rule.channels {
+            self.seq += 1;
+            self.outbox.push(Notification {
+                id: format!("{}-{}", alert.fingerprint, self.seq),
+                channel: ch.clone(),
+                reason,
+                created: now,
+                attempts: 0,
+                next_attempt: now,
+                last_error: None,
+                delivered: None,
+                alert: alert.clone(),
+            });
+        }
+    }
+
+    /// Moves every alert of `rule` on by one evaluation at `now` with the
+    /// groups' values; queues the notifications that makes. Returns whether
+    /// anything changed that must be saved.
+    pub fn step(&mut self, rule: &Rule, observed: &[Observation], now: i64) -> bool {
+        let mut changed = false;
+        let mut holding = Vec::new();
+        for o in observed {
+            if !rule.condition.holds(o.value) {
+                continue;
+            }
+            let fp = fingerprint(&rule.name, &o.group);
+            holding.push(fp.clone());
+            let alert = self.alerts.entry(fp.clone()).or_insert_with(|| {
+                changed = true;
+                new_alert(rule, o, &fp, now)
+            });
+            alert.value = o.value;
+            alert.samples = o.samples.clone();
+            alert.last_true = now;
+            let reason = match alert.status {
+                Status::Pending if now - alert.active_since >= rule.for_ms => {
+                    alert.status = Status::Firing;
+                    alert.starts_at = Some(now);
+                    Some(Reason::Firing)
+                }
+                Status::Firing
+                    if rule.repeat_ms > 0
+                        && alert
+                            .last_notified
+                            .is_some_and(|t| now - t >= rule.repeat_ms) =>
+                {
+                    Some(Reason::Reminder)
+                }
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                alert.last_notified = Some(now);
+                alert.annotations = render(rule, alert);
+                let snapshot = alert.clone();
+                self.enqueue(rule, reason, &snapshot, now);
+                changed = true;
+            }
+        }
+        let gone: Vec<String> = self
+            .alerts
+            .iter()
+            .filter(|(fp, a)| a.rule == rule.name && !holding.contains(fp))
+            .map(|(fp, _)| fp.clone())
+            .collect();
+        for fp in gone {
+            let Some(a) = self.alerts.get(&fp) else {
+                continue;
+            };
+            match a.status {
+                Status::Pending => {
+                    self.alerts.remove(&fp);
+                    changed = true;
+                }
+                Status::Firing if now - a.last_true >= rule.keep_firing_for_ms => {
+                    if let Some(mut a) = self.alerts.remove(&fp) {
+                        a.status = Status::Resolved;
+                        a.ends_at = Some(now);
+                        if let Some(o) = observed
+                            .iter()
+                            .find(|o| fingerprint(&rule.name, &o.group) == fp)
+                        {
+                            a.value = o.value;
+                        }
+                        a.annotations = render(rule, &a);
+                        self.enqueue(rule, Reason::Resolved, &a, now);
+                        self.history.push_back(a);
+                        while self.history.len() > HISTORY {
+                            self.history.pop_front();
+                        }
+                        changed = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.last_eval.insert(rule.name.clone(), now);
+        changed
+    }
+
+    /// Forgets the alerts of rules that no longer exist (after a reload).
+    pub fn retain_rules(&mut self, names: &[&str]) {
+        self.alerts.retain(|_, a| names.contains(&a.rule.as_str()));
+        self.last_eval.retain(|r, _| names.contains(&r.as_str()));
+    }
+}
+
+fn new_alert(rule: &Rule, o: &Observation, fp: &str, now: i64) -> Alert {
+    let mut labels = BTreeMap::new();
+    labels.insert("alertname".to_string(), rule.name.clone());
+    labels.insert("severity".to_string(), rule.severity.as_str().to_string());
+    for (k, v) in &rule.labels {
+        labels.insert(k.clone(), v.clone());
+    }
+    for (k, v) in &o.group {
+        labels.insert(k.clone(), v.clone());
+    }
+    Alert {
+        fingerprint: fp.to_string(),
+        rule: rule.name.clone(),
+        status: Status::Pending,
+        labels,
+        annotations: BTreeMap::new(),
+        group: o.group.clone(),
+        active_since: now,
+        starts_at: None,
+        ends_at: None,
+        last_true: now,
+        last_notified: None,
+        value: o.value,
+        threshold: rule.condition.threshold_text(),
+        samples: o.samples.clone(),
+        query: group_query(rule, &o.group),
+    }
+}
+
+/// The rule's annotations for this alert.
+fn render(rule: &Rule, a: &Alert) -> BTreeMap<String, String> {
+    let lookup = |f: &str| -> Option<String> {
+        match f {
+            "rule" => Some(rule.name.clone()),
+            "value" => Some(super::number_text(a.value)),
+            "threshold" => Some(a.threshold.clone()),
+            "window" => Some(super::human_ms(rule.window_ms)),
+            "severity" => Some(rule.severity.as_str().to_string()),
+            "status" => Some(
+                match a.status {
+                    Status::Pending => "pending",
+                    Status::Firing => "firing",
+                    Status::Resolved => "resolved",
+                }
+                .to_string(),
+            ),
+            "query" => Some(a.query.clone()),
+            "starts_at" => a.starts_at.map(super::rfc3339),
+            "group" => Some(
+                a.group
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            f => {
+                if let Some(g) = f.strip_prefix("group.") {
+                    a.group.iter().find(|(k, _)| k == g).map(|(_, v)| v.clone())
+                } else {
+                    f.strip_prefix("labels.")
+                        .and_then(|l| a.labels.get(l).cloned())
+                }
+            }
+        }
+    };
+    rule.annotations
+        .iter()
+        .map(|(k, t)| (k.clone(), t.render(&lookup)))
+        .collect()
+}

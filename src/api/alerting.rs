@@ -1,0 +1,168 @@
+//! `/api/v1/rules` and `/api/v1/alerts`: the rules as loaded, the pending
+//! and firing alerts, their history, and the notifications that could not
+//! be delivered (with a re-send).
+
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, Query as UrlQuery, State as AxState};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::analysis::params::Args;
+use super::error::ApiError;
+use super::es::{json_response, Params};
+use super::State;
+use crate::alerting::rule::{Condition, Rule};
+use crate::alerting::{human_ms, Alerting};
+use crate::config::alerting::Channel;
+
+fn alerting(st: &State) -> Result<Arc<Alerting>, ApiError> {
+    st.alerting.clone().ok_or_else(|| {
+        ApiError::bad_request(
+            "illegal_argument_exception",
+            "alerting is not running on this server",
+        )
+    })
+}
+
+fn ok(v: Value) -> Response {
+    json_response(StatusCode::OK, v.to_string())
+}
+
+fn rule_json(r: &Rule) -> Value {
+    let condition = match &r.condition {
+        Condition::Count { above, below } => {
+            json!({"type": "count", "above": above, "below": below})
+        }
+    };
+    json!({
+        "name": r.name,
+        "index": r.index,
+        "query": r.query,
+        "window": human_ms(r.window_ms),
+        "every": human_ms(r.every_ms),
+        "group_by": r.group_by,
+        "condition": condition,
+        "threshold": r.condition.threshold_text(),
+        "for": human_ms(r.for_ms),
+        "keep_firing_for": human_ms(r.keep_firing_for_ms),
+        "repeat_interval": human_ms(r.repeat_ms),
+        "severity": r.severity,
+        "labels": r.labels,
+        "annotations": r.annotations.iter().map(|(k, t)| (k.clone(), Value::String(t.source().to_string()))).collect::<serde_json::Map<_, _>>(),
+        "channels": r.channels,
+    })
+}
+
+/// `GET /api/v1/rules`
+pub async fn rules(
+    AxState(st): AxState<State>,
+    UrlQuery(p): UrlQuery<Params>,
+) -> Result<Response, ApiError> {
+    let al = alerting(&st)?;
+    Args::read(&p, &[], &[])?;
+    let cfg = al.config();
+    let book = al.book();
+    let rules: Vec<Value> = cfg
+        .rules
+        .iter()
+        .map(|r| {
+            let mut v = rule_json(r);
+            v["last_evaluation"] = json!(book.last_eval.get(&r.name));
+            v
+        })
+        .collect();
+    let channels: serde_json::Map<String, Value> = cfg
+        .channels
+        .iter()
+        .map(|(name, c)| {
+            let v = match c {
+                Channel::Log => json!({"type": "log"}),
+                Channel::Webhook(w) => json!({"type": "webhook", "url": w.url, "signed": w.secret.is_some(), "retry_for": human_ms(w.retry_for_ms)}),
+            };
+            (name.clone(), v)
+        })
+        .collect();
+    Ok(ok(
+        json!({"enabled": cfg.enabled, "rules": rules, "channels": channels}),
+    ))
+}
+
+/// `GET /api/v1/alerts?rule=&state=`
+pub async fn alerts(
+    AxState(st): AxState<State>,
+    UrlQuery(p): UrlQuery<Params>,
+) -> Result<Response, ApiError> {
+    let al = alerting(&st)?;
+    let a = Args::read(&p, &[], &["rule", "state"])?;
+    let rule = a.str("rule")?;
+    let state = a.str("state")?;
+    if let Some(s) = &state {
+        if !["pending", "firing"].contains(&s.as_str()) {
+            return Err(super::analysis::params::bad(
+                "state",
+                format!("'{s}' is not one of pending, firing"),
+            ));
+        }
+    }
+    let book = al.book();
+    let keep = |r: &str| rule.as_deref().is_none_or(|x| x == r);
+    let active: Vec<&crate::alerting::state::Alert> = book
+        .alerts
+        .values()
+        .filter(|x| keep(&x.rule))
+        .filter(|x| {
+            state.as_deref().is_none_or(|s| {
+                serde_json::to_value(x.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(|v| v == s))
+                    .unwrap_or(false)
+            })
+        })
+        .collect();
+    let history: Vec<_> = book
+        .history
+        .iter()
+        .rev()
+        .filter(|x| keep(&x.rule))
+        .take(100)
+        .collect();
+    let undeliverable: Vec<_> = book
+        .undeliverable
+        .iter()
+        .filter(|n| keep(&n.alert.rule))
+        .collect();
+    let outbox: Vec<_> = book.outbox.iter().filter(|n| keep(&n.alert.rule)).collect();
+    let sent: Vec<_> = book
+        .sent
+        .iter()
+        .rev()
+        .filter(|n| keep(&n.alert.rule))
+        .take(100)
+        .collect();
+    Ok(ok(json!({
+        "alerts": active,
+        "history": history,
+        "undeliverable": undeliverable,
+        "outbox": outbox,
+        "sent": sent,
+    })))
+}
+
+/// `POST /api/v1/alerts/undeliverable/{id}/_resend`
+pub async fn resend(
+    AxState(st): AxState<State>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let al = alerting(&st)?;
+    if al.resend(&id) {
+        Ok(ok(json!({"acknowledged": true, "id": id})))
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "resource_not_found_exception",
+            format!("no undeliverable notification with id [{id}]"),
+        ))
+    }
+}

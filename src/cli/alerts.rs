@@ -1,0 +1,130 @@
+//! `logweave alerts`: what a server's alerting shows, as a table (or the
+//! API's JSON with `--json`).
+
+use anyhow::Context;
+use serde_json::Value;
+
+/// Arguments of `logweave alerts`.
+#[derive(clap::Args, Debug)]
+pub struct AlertsArgs {
+    /// The server's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:9200")]
+    pub server: String,
+    /// Only this rule's alerts.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn when(v: &Value) -> String {
+    v.as_i64()
+        .map(crate::alerting::rfc3339)
+        .unwrap_or_else(|| "-".into())
+}
+
+fn group(a: &Value) -> String {
+    let g: Vec<String> = a["group"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter_map(|p| Some(format!("{}={}", p[0].as_str()?, p[1].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if g.is_empty() {
+        "-".into()
+    } else {
+        g.join(",")
+    }
+}
+
+pub async fn run(a: AlertsArgs) -> anyhow::Result<i32> {
+    let mut url = reqwest::Url::parse(&format!("{}/api/v1/alerts", a.server.trim_end_matches('/')))
+        .with_context(|| format!("--server: '{}' is not a URL", a.server))?;
+    if let Some(r) = &a.rule {
+        url.query_pairs_mut().append_pair("rule", r);
+    }
+    let resp = reqwest::get(url.clone())
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let v: Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer JSON"))?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "{url}: {status}: {}",
+            v["error"]["reason"].as_str().unwrap_or("no reason given")
+        );
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    let empty = Vec::new();
+    let list = |k: &str| v[k].as_array().unwrap_or(&empty).clone();
+    let active = list("alerts");
+    println!("{} active alert(s)", active.len());
+    if !active.is_empty() {
+        println!(
+            "{:<8} {:<24} {:<28} {:>10} {:<12} SINCE",
+            "STATE", "RULE", "GROUP", "VALUE", "THRESHOLD"
+        );
+    }
+    for x in &active {
+        println!(
+            "{:<8} {:<24} {:<28} {:>10} {:<12} {}",
+            x["status"].as_str().unwrap_or("?"),
+            x["rule"].as_str().unwrap_or("?"),
+            group(x),
+            x["value"],
+            x["threshold"].as_str().unwrap_or(""),
+            when(if x["starts_at"].is_null() {
+                &x["active_since"]
+            } else {
+                &x["starts_at"]
+            })
+        );
+        if let Some(s) = x["annotations"]["summary"].as_str() {
+            println!("         {s}");
+        }
+    }
+    let history = list("history");
+    if !history.is_empty() {
+        println!("\nresolved (newest first)");
+        for x in history.iter().take(20) {
+            println!(
+                "  {:<24} {:<28} {} .. {}",
+                x["rule"].as_str().unwrap_or("?"),
+                group(x),
+                when(&x["starts_at"]),
+                when(&x["ends_at"])
+            );
+        }
+    }
+    let dead = list("undeliverable");
+    if !dead.is_empty() {
+        println!("\nundeliverable notifications (re-send: POST /api/v1/alerts/undeliverable/<id>/_resend)");
+        for n in &dead {
+            println!(
+                "  {} {} via {}: {} attempts, last error: {}",
+                n["id"].as_str().unwrap_or("?"),
+                n["reason"].as_str().unwrap_or("?"),
+                n["channel"].as_str().unwrap_or("?"),
+                n["attempts"],
+                n["last_error"].as_str().unwrap_or("-")
+            );
+        }
+    }
+    let waiting = list("outbox");
+    if !waiting.is_empty() {
+        println!(
+            "\n{} notification(s) waiting to be delivered",
+            waiting.len()
+        );
+    }
+    Ok(0)
+}
