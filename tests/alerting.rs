@@ -328,3 +328,35 @@ severity = "urgent"
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
 }
+
+#[test]
+fn bad_email_channels_are_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("mail.toml");
+    std::fs::write(
+        &cfg,
+        r#"[alerting.channels.mail]
+type = "email"
+host = "127.0.0.1"
+tls = "ssl"
+from = "not an address"
+username = "u"
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logweave"))
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "mail.toml:4: alerting.channels.mail.tls: 'ssl' is not one of starttls, tls, none",
+        "mail.toml:5: alerting.channels.mail.from: 'not an address' is not a mail address",
+        "alerting.channels.mail.to: an email channel needs `to`",
+        "mail.toml:6: alerting.channels.mail.password: `username` without `password`",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}

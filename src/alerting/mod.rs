@@ -5,9 +5,11 @@
 //! - `template`: the `{{field}}` texts of annotations;
 //! - `evaluate`: one evaluation, from the store's aggregations;
 //! - `state`: the state machine and the durable book;
-//! - `notify`: the server log and webhooks.
+//! - `notify`: the server log and webhooks;
+//! - `mail`: alert mail over SMTP.
 
 pub mod evaluate;
+pub mod mail;
 pub mod notify;
 pub mod rule;
 pub mod state;
@@ -213,10 +215,12 @@ impl Alerting {
                 Some(Channel::Webhook(ch)) => {
                     notify::send_webhook(&self.client, ch, &n, &self.external_url).await
                 }
+                Some(Channel::Email(ch)) => mail::send(ch, &n, &self.external_url).await,
                 None => Err(format!("channel '{}' is no longer configured", n.channel)),
             };
             let retry_for = match self.cfg.channels.get(&n.channel) {
                 Some(Channel::Webhook(ch)) => ch.retry_for_ms,
+                Some(Channel::Email(ch)) => ch.retry_for_ms,
                 _ => 0,
             };
             let mut book = self.book();

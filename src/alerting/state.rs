@@ -324,3 +324,111 @@ fn render(rule: &Rule, a: &Alert) -> BTreeMap<String, String> {
         .map(|(k, t)| (k.clone(), t.render(&lookup)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::rule::{Condition, Severity};
+
+    fn rule(for_ms: i64, keep_ms: i64, repeat_ms: i64) -> Rule {
+        Rule {
+            name: "r".into(),
+            index: "*".into(),
+            query: String::new(),
+            window_ms: 60_000,
+            every_ms: 10_000,
+            group_by: vec!["service".into()],
+            condition: Condition::Count {
+                above: Some(10.0),
+                below: None,
+            },
+            for_ms,
+            keep_firing_for_ms: keep_ms,
+            repeat_ms,
+            severity: Severity::High,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            channels: vec!["log".into()],
+        }
+    }
+
+    fn obs(v: f64) -> Vec<Observation> {
+        vec![Observation {
+            group: vec![("service".into(), "api".into())],
+            value: v,
+            samples: vec![],
+        }]
+    }
+
+    /// Runs the values, one evaluation every 10 s; the reasons queued.
+    fn run(r: &Rule, values: &[f64]) -> Vec<(i64, Reason)> {
+        let mut b = Book::default();
+        for (i, v) in values.iter().enumerate() {
+            b.step(r, &obs(*v), i as i64 * 10_000);
+        }
+        b.outbox.iter().map(|n| (n.created, n.reason)).collect()
+    }
+
+    #[test]
+    fn fires_once_and_resolves_once() {
+        let got = run(&rule(0, 0, 0), &[0.0, 20.0, 30.0, 25.0, 5.0, 0.0]);
+        assert_eq!(
+            got,
+            vec![(10_000, Reason::Firing), (40_000, Reason::Resolved)]
+        );
+    }
+
+    #[test]
+    fn flapping_inside_for_never_fires() {
+        // `for` 30 s: true for 20 s at most, then false, again and again
+        let got = run(
+            &rule(30_000, 0, 0),
+            &[20.0, 20.0, 0.0, 20.0, 20.0, 0.0, 20.0, 0.0],
+        );
+        assert!(got.is_empty(), "{got:?}");
+        // true for 30 s: fires at the fourth true evaluation
+        let got = run(&rule(30_000, 0, 0), &[20.0, 20.0, 20.0, 20.0]);
+        assert_eq!(got, vec![(30_000, Reason::Firing)]);
+    }
+
+    #[test]
+    fn reminders_on_schedule_and_keep_firing_for() {
+        // repeat every 20 s; keep firing 15 s after the condition fails
+        let got = run(
+            &rule(0, 15_000, 20_000),
+            &[20.0, 20.0, 20.0, 20.0, 20.0, 0.0, 20.0, 0.0, 0.0, 0.0],
+        );
+        assert_eq!(
+            got,
+            vec![
+                (0, Reason::Firing),
+                (20_000, Reason::Reminder),
+                (40_000, Reason::Reminder),
+                // a dip at 50 s shorter than keep_firing_for does not resolve;
+                // 60 s is true again (and 20 s after the last reminder)
+                (60_000, Reason::Reminder),
+                // resolved at the first evaluation 15 s after the last true
+                (80_000, Reason::Resolved),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_book_survives_a_save_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let r = rule(0, 0, 0);
+        let mut b = Book::default();
+        b.step(&r, &obs(20.0), 0);
+        b.save(&path).unwrap();
+        let mut back = Book::load(&path).unwrap();
+        assert_eq!(back.alerts, b.alerts);
+        // still firing after the "restart": no second first notification
+        back.outbox.clear();
+        back.step(&r, &obs(20.0), 10_000);
+        assert!(back.outbox.is_empty());
+        back.step(&r, &obs(0.0), 20_000);
+        assert_eq!(back.outbox.len(), 1);
+        assert_eq!(back.outbox[0].reason, Reason::Resolved);
+    }
+}

@@ -80,6 +80,7 @@ pub async fn rules(
             let v = match c {
                 Channel::Log => json!({"type": "log"}),
                 Channel::Webhook(w) => json!({"type": "webhook", "url": w.url, "signed": w.secret.is_some(), "retry_for": human_ms(w.retry_for_ms)}),
+                Channel::Email(e) => json!({"type": "email", "host": e.host, "port": e.port, "to": e.to, "retry_for": human_ms(e.retry_for_ms)}),
             };
             (name.clone(), v)
         })

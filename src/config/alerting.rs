@@ -36,9 +36,34 @@ impl Default for AlertingSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelSection {
-    /// `webhook` (the only kind besides the built-in `log` so far).
+    /// `webhook` or `email` (besides the built-in `log`).
     #[serde(rename = "type")]
     pub kind: Spanned<String>,
+    /// Email: the SMTP server's host name.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    /// Email: the port (default 587 with STARTTLS, 465 with implicit TLS,
+    /// 25 without TLS).
+    #[serde(default)]
+    pub port: Option<Spanned<u16>>,
+    /// Email: `starttls` (default), `tls` (implicit, port 465) or `none`.
+    #[serde(default)]
+    pub tls: Option<Spanned<String>>,
+    /// Email: a PEM file of a CA to trust besides the public roots (a
+    /// company's own mail relay).
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// Email: SMTP AUTH user and password (both or neither).
+    #[serde(default)]
+    pub username: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password: Option<Spanned<String>>,
+    /// Email: sender address.
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+    /// Email: recipients.
+    #[serde(default)]
+    pub to: Option<Spanned<Vec<String>>>,
     /// The webhook's URL (http or https).
     #[serde(default)]
     pub url: Option<Spanned<String>>,
@@ -53,7 +78,7 @@ pub struct ChannelSection {
     #[serde(default)]
     pub format: Option<Spanned<String>>,
     /// Keep retrying a notification this long before it goes to the
-    /// undeliverable list (a duration; default 10m).
+    /// undeliverable list (a duration; default 10m; webhook and email).
     #[serde(default)]
     pub retry_for: Option<Spanned<String>>,
 }
@@ -122,6 +147,29 @@ pub enum Channel {
     /// The server's own log.
     Log,
     Webhook(WebhookChannel),
+    Email(EmailChannel),
+}
+
+/// How an email channel speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    StartTls,
+    Implicit,
+    None,
+}
+
+/// An email channel, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailChannel {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// PEM of an extra CA, read at load.
+    pub ca_pem: Option<Vec<u8>>,
+    pub credentials: Option<(String, String)>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub retry_for_ms: i64,
 }
 
 /// Payload shapes a webhook can take.
@@ -240,6 +288,135 @@ fn duration(
 
 const DAY: i64 = 86_400_000;
 
+fn email_channel(
+    c: &ChannelSection,
+    key: &dyn Fn(&str) -> String,
+    bad: &mut Bad<'_>,
+) -> Option<EmailChannel> {
+    let mut ok = true;
+    let need = |v: &Option<Spanned<String>>, k: &str, bad: &mut Bad<'_>| -> Option<String> {
+        match v {
+            Some(s) if !s.get_ref().trim().is_empty() => Some(s.get_ref().trim().to_string()),
+            _ => {
+                bad(
+                    c.kind.span(),
+                    &key(k),
+                    format!("an email channel needs `{k}`"),
+                );
+                None
+            }
+        }
+    };
+    let host = need(&c.host, "host", bad);
+    let from = need(&c.from, "from", bad);
+    ok &= host.is_some() && from.is_some();
+    let tls = match c.tls.as_ref().map(|t| t.get_ref().as_str()) {
+        None | Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Implicit,
+        Some("none") => SmtpTls::None,
+        Some(other) => {
+            if let Some(t) = &c.tls {
+                bad(
+                    t.span(),
+                    &key("tls"),
+                    format!("'{other}' is not one of starttls, tls, none"),
+                );
+            }
+            ok = false;
+            SmtpTls::StartTls
+        }
+    };
+    let port = c.port.as_ref().map_or(
+        match tls {
+            SmtpTls::StartTls => 587,
+            SmtpTls::Implicit => 465,
+            SmtpTls::None => 25,
+        },
+        |p| *p.get_ref(),
+    );
+    let address = |a: &str, span: std::ops::Range<usize>, k: &str, bad: &mut Bad<'_>| -> bool {
+        let fine = a.parse::<lettre::message::Mailbox>().is_ok();
+        if !fine {
+            bad(span, &key(k), format!("'{a}' is not a mail address"));
+        }
+        fine
+    };
+    if let Some(f) = &c.from {
+        ok &= address(f.get_ref(), f.span(), "from", bad);
+    }
+    let to = match &c.to {
+        Some(t) if !t.get_ref().is_empty() => {
+            for a in t.get_ref() {
+                ok &= address(a, t.span(), "to", bad);
+            }
+            t.get_ref().clone()
+        }
+        _ => {
+            bad(
+                c.kind.span(),
+                &key("to"),
+                "an email channel needs `to`, a list of recipients".into(),
+            );
+            ok = false;
+            Vec::new()
+        }
+    };
+    let credentials = match (&c.username, &c.password) {
+        (Some(u), Some(p)) => Some((u.get_ref().clone(), p.get_ref().clone())),
+        (None, None) => None,
+        (Some(u), None) => {
+            bad(
+                u.span(),
+                &key("password"),
+                "`username` without `password`".into(),
+            );
+            ok = false;
+            None
+        }
+        (None, Some(p)) => {
+            bad(
+                p.span(),
+                &key("username"),
+                "`password` without `username`".into(),
+            );
+            ok = false;
+            None
+        }
+    };
+    let ca_pem = match &c.ca_file {
+        Some(f) => match std::fs::read(f.get_ref()) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                bad(
+                    f.span(),
+                    &key("ca_file"),
+                    format!("cannot read '{}': {e}", f.get_ref()),
+                );
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
+    let retry_for_ms = duration(
+        c.retry_for.as_ref(),
+        10 * 60_000,
+        &key("retry_for"),
+        (0, 7 * DAY),
+        bad,
+    );
+    ok.then(|| EmailChannel {
+        host: host.unwrap_or_default(),
+        port,
+        tls,
+        ca_pem,
+        credentials,
+        from: from.unwrap_or_default(),
+        to,
+        retry_for_ms,
+    })
+}
+
 /// Checks the section; each problem goes to `bad(span, key, message)`.
 pub fn build(raw: &AlertingSection, bad: &mut Bad<'_>) -> AlertingConfig {
     let mut channels = BTreeMap::new();
@@ -318,10 +495,17 @@ pub fn build(raw: &AlertingSection, bad: &mut Bad<'_>) -> AlertingConfig {
                     }),
                 );
             }
+            "email" => {
+                if let Some(e) = email_channel(c, &key, bad) {
+                    channels.insert(name.clone(), Channel::Email(e));
+                }
+            }
             other => bad(
                 c.kind.span(),
                 &key("type"),
-                format!("'{other}' is not a channel type; known: webhook (and the built-in log)"),
+                format!(
+                    "'{other}' is not a channel type; known: webhook, email (and the built-in log)"
+                ),
             ),
         }
     }
