@@ -138,7 +138,11 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         )
         .with_context(|| format!("opening the alert book in {}", data_dir.display()))?,
     );
-    tokio::spawn(alerting.clone().run(source.clone(), shutdown.clone()));
+    tokio::spawn(
+        alerting
+            .clone()
+            .run(source.clone(), analysis.clone(), shutdown.clone()),
+    );
     let state = Arc::new(AppState {
         ingest: ingest.clone(),
         scrolls: Default::default(),

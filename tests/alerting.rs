@@ -360,3 +360,140 @@ username = "u"
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
 }
+
+/// Three hours of minutes ending now: api logs 20±2 INFO and one ERROR a
+/// minute; 30 minutes ago 400 more ERRORs in one minute, and 20 minutes ago
+/// a brand-new ERROR message (twice).
+fn history(now: i64) -> Vec<u8> {
+    const MIN: i64 = 60_000;
+    let base = now - now.rem_euclid(MIN) - 180 * MIN;
+    let mut body = Vec::new();
+    let mut put = |t: i64, level: &str, msg: String| {
+        body.extend_from_slice(b"{\"index\":{\"_index\":\"app\"}}\n");
+        let d = json!({"timestamp": logweave::generate::format_ts(t), "level": level,
+                       "service": "api", "message": msg});
+        body.extend_from_slice(d.to_string().as_bytes());
+        body.push(b'\n');
+    };
+    for m in 0..180 {
+        let t0 = base + m * MIN;
+        let n = 18 + (m * 7) % 5;
+        for i in 0..n {
+            put(
+                t0 + i * MIN / n,
+                "INFO",
+                format!("GET /orders/{} 200", m * 100 + i),
+            );
+        }
+        put(
+            t0 + 30_000,
+            "ERROR",
+            format!("order {m} failed: card declined"),
+        );
+        if m == 150 {
+            for i in 0..400 {
+                put(
+                    t0 + i * 100,
+                    "ERROR",
+                    format!("order {i} failed: card declined"),
+                );
+            }
+        }
+        if m == 160 || m == 161 {
+            put(
+                t0 + 10_000,
+                "ERROR",
+                "disk quota exceeded on /var/lib/orders".into(),
+            );
+        }
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomaly_and_new_pattern_rules_fire_from_the_analysis() {
+    let root = tempfile::tempdir().unwrap();
+    let (addr, got) = receiver("127.0.0.1:0".parse().unwrap()).await;
+    let cfg = root.path().join("logweave.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[alerting.channels.hook]
+type = "webhook"
+url = "http://{addr}/hook"
+
+[[alerting.rules]]
+name = "spikes"
+window = "1d"
+every = "1s"
+condition = {{ type = "anomaly", kind = "spike", min_severity = "high", service = "api" }}
+annotations = {{ summary = "{{{{group.kind}}}} in {{{{group.series}}}}: {{{{value}}}}" }}
+channels = ["hook"]
+
+[[alerting.rules]]
+name = "new_errors"
+window = "1d"
+every = "1s"
+condition = {{ type = "new_pattern", min_level = "ERROR" }}
+channels = ["hook"]
+"#
+        ),
+    )
+    .unwrap();
+    let server = BinServer::start(root.path(), Some(cfg)).await;
+    let http = Http::new(server.addr());
+    let now = logweave::event::now_ms();
+    let r = http
+        .post_ndjson("/_bulk?refresh=wait_for", history(now))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["errors"], false, "{}", r.text_preview());
+    let r = http
+        .post_json(
+            "/api/v1/anomalies/_detect",
+            &json!({"from": now - 60 * 60_000, "to": now}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+
+    let burst = |b: &Value| {
+        b["alerts"][0]["labels"]["series"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("errors_by_service"))
+    };
+    let novel = |b: &Value| b["groupLabels"]["alertname"] == "new_errors";
+    wait_for("the spike and new-pattern notifications", 20, || {
+        let all = bodies(&got);
+        all.iter().any(burst) && all.iter().any(novel)
+    })
+    .await;
+    let all = bodies(&got);
+    for b in all
+        .iter()
+        .filter(|b| b["groupLabels"]["alertname"] == "spikes")
+    {
+        let a = &b["alerts"][0];
+        assert_eq!(a["labels"]["kind"], "spike", "{b}");
+        assert_eq!(a["labels"]["service"], "api", "{b}");
+    }
+    let spike = all.iter().find(|b| burst(b)).unwrap();
+    let a = &spike["alerts"][0];
+    // 400 injected plus the minute's usual one
+    assert_eq!(a["value"], 401.0, "{a}");
+    assert!(
+        a["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("spike in errors_by_service"),
+        "{a}"
+    );
+    let n: Vec<_> = all.iter().filter(|b| novel(b)).collect();
+    assert_eq!(n.len(), 1, "one new ERROR pattern: {n:?}");
+    let a = &n[0]["alerts"][0];
+    assert_eq!(a["labels"]["kind"], "new_pattern");
+    assert_eq!(a["value"], 2.0, "seen twice: {a}");
+    let template = a["samples"][0].as_str().unwrap();
+    assert!(template.starts_with("disk quota exceeded on"), "{template}");
+    assert!(a["query"].as_str().unwrap().contains("_pattern:"), "{a}");
+}

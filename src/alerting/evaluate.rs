@@ -24,6 +24,8 @@ pub struct Observation {
     pub value: f64,
     /// Messages of the newest events of the group in the window.
     pub samples: Vec<String>,
+    /// The query behind it when it is not the rule's (an anomaly's own).
+    pub query: Option<String>,
 }
 
 fn parse(q: &str) -> anyhow::Result<Query> {
@@ -134,6 +136,7 @@ fn flatten(
                         group: prefix.clone(),
                         value: b.doc_count as f64,
                         samples: sample_lines(&b.aggs),
+                        query: None,
                     });
                 }
                 prefix.pop();
@@ -143,6 +146,7 @@ fn flatten(
             group: Vec::new(),
             value: b.doc_count as f64,
             samples: sample_lines(&b.aggs),
+            query: None,
         }),
         _ => {}
     }
@@ -167,6 +171,7 @@ pub fn observe(src: &dyn AggSource, rule: &Rule, now_ms: i64) -> anyhow::Result<
             group: Vec::new(),
             value: 0.0,
             samples: Vec::new(),
+            query: None,
         });
     }
     if rule.condition.wants_absent_groups() && !rule.group_by.is_empty() {
@@ -183,6 +188,7 @@ pub fn observe(src: &dyn AggSource, rule: &Rule, now_ms: i64) -> anyhow::Result<
                     group: s.group,
                     value: 0.0,
                     samples: Vec::new(),
+                    query: None,
                 });
             }
         }
@@ -202,4 +208,64 @@ pub fn group_query(rule: &Rule, group: &[(String, String)]) -> String {
         parts.push(format!("{f}:\"{v}\""));
     }
     parts.join(" AND ")
+}
+
+/// The stored anomalies an anomaly or new-pattern rule sees: those active
+/// in the window ending at `now_ms` that pass its filters, one observation
+/// per kind, series, service and pattern (the newest episode), valued at
+/// what was observed.
+pub fn observe_anomalies(
+    findings: &crate::analysis::findings::Findings,
+    rule: &Rule,
+    now_ms: i64,
+) -> Vec<Observation> {
+    use super::rule::Condition;
+    use crate::analysis::findings::{Filter, Kind};
+    use crate::analysis::watch::NEW_ERROR_SCORE;
+    let filter = match &rule.condition {
+        Condition::Anomaly {
+            min_severity,
+            kind,
+            service,
+        } => Filter {
+            from: Some(now_ms - rule.window_ms),
+            to: Some(now_ms),
+            service: service.clone(),
+            kind: *kind,
+            min_severity: Some(*min_severity),
+        },
+        Condition::NewPattern { .. } => Filter {
+            from: Some(now_ms - rule.window_ms),
+            to: Some(now_ms),
+            service: None,
+            kind: Some(Kind::NewPattern),
+            min_severity: None,
+        },
+        Condition::Count { .. } => return Vec::new(),
+    };
+    let errors_only = matches!(rule.condition, Condition::NewPattern { errors_only: true });
+    let mut out: Vec<Observation> = Vec::new();
+    for a in findings.list(&filter) {
+        if errors_only && a.score < NEW_ERROR_SCORE {
+            continue;
+        }
+        let group = vec![
+            ("kind".to_string(), a.kind.as_str().to_string()),
+            ("series".to_string(), a.series.clone()),
+            ("service".to_string(), a.service.clone().unwrap_or_default()),
+            ("pattern".to_string(), a.pattern.clone().unwrap_or_default()),
+        ];
+        let o = Observation {
+            group,
+            value: a.observed,
+            samples: a.template.iter().cloned().collect(),
+            query: Some(a.query.clone()),
+        };
+        // the list is oldest first: a later episode of the same group wins
+        match out.iter_mut().find(|x| x.group == o.group) {
+            Some(x) => *x = o,
+            None => out.push(o),
+        }
+    }
+    out
 }

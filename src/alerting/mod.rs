@@ -130,6 +130,7 @@ impl Alerting {
     pub async fn run(
         self: Arc<Self>,
         src: Arc<dyn AggSource + Send + Sync>,
+        analysis: Option<Arc<crate::analysis::live::Analysis>>,
         shutdown: CancellationToken,
     ) {
         if !self.cfg.enabled || self.cfg.rules.is_empty() {
@@ -150,8 +151,19 @@ impl Alerting {
                 // one evaluation at a time: the store's aggregations are
                 // CPU work, and rules wait their turn rather than pile up
                 let (me, src, r) = (self.clone(), src.clone(), rule.clone());
+                let an = analysis.clone();
                 let res = tokio::task::spawn_blocking(move || {
-                    let observed = evaluate::observe(src.as_ref(), &r, now)?;
+                    let observed = if r.condition.reads_anomalies() {
+                        let Some(an) = an else {
+                            anyhow::bail!(
+                                "the rule reads anomalies, and [analysis] is off on this server"
+                            );
+                        };
+                        let f = an.findings();
+                        evaluate::observe_anomalies(&f, &r, now)
+                    } else {
+                        evaluate::observe(src.as_ref(), &r, now)?
+                    };
                     let mut book = me.book();
                     if book.step(&r, &observed, now) {
                         me.save(&book);

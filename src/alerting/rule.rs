@@ -47,7 +47,20 @@ pub enum Condition {
         above: Option<f64>,
         below: Option<f64>,
     },
+    /// Anomalies the analysis stored (live watches or `_detect`) that were
+    /// active in the window: one alert per kind, series and service.
+    Anomaly {
+        min_severity: crate::analysis::anomaly::Severity,
+        kind: Option<crate::analysis::findings::Kind>,
+        service: Option<String>,
+    },
+    /// New patterns the analysis found in the window: ERROR/FATAL ones only,
+    /// or WARN ones too.
+    NewPattern { errors_only: bool },
 }
+
+/// The group fields an anomaly or new-pattern alert has (for templates).
+pub const ANOMALY_GROUP: [&str; 4] = ["kind", "series", "service", "pattern"];
 
 impl Condition {
     /// Whether `value` meets the condition.
@@ -56,6 +69,8 @@ impl Condition {
             Condition::Count { above, below } => {
                 above.is_none_or(|a| value > a) && below.is_none_or(|b| value < b)
             }
+            // the observation is already filtered: being there is the condition
+            Condition::Anomaly { .. } | Condition::NewPattern { .. } => true,
         }
     }
 
@@ -68,6 +83,11 @@ impl Condition {
                 (None, Some(b)) => format!("< {b}"),
                 (None, None) => "never".into(),
             },
+            Condition::Anomaly { min_severity, .. } => {
+                format!("anomaly of severity {} or more", min_severity.as_str())
+            }
+            Condition::NewPattern { errors_only: true } => "a new ERROR pattern".into(),
+            Condition::NewPattern { errors_only: false } => "a new WARN or ERROR pattern".into(),
         }
     }
 
@@ -75,7 +95,16 @@ impl Condition {
     pub fn wants_absent_groups(&self) -> bool {
         match self {
             Condition::Count { below, .. } => below.is_some(),
+            _ => false,
         }
+    }
+
+    /// Whether the rule reads the analysis' anomalies rather than counts.
+    pub fn reads_anomalies(&self) -> bool {
+        matches!(
+            self,
+            Condition::Anomaly { .. } | Condition::NewPattern { .. }
+        )
     }
 }
 

@@ -279,7 +279,10 @@ fn new_alert(rule: &Rule, o: &Observation, fp: &str, now: i64) -> Alert {
         value: o.value,
         threshold: rule.condition.threshold_text(),
         samples: o.samples.clone(),
-        query: group_query(rule, &o.group),
+        query: o
+            .query
+            .clone()
+            .unwrap_or_else(|| group_query(rule, &o.group)),
     }
 }
 
@@ -357,6 +360,7 @@ mod tests {
             group: vec![("service".into(), "api".into())],
             value: v,
             samples: vec![],
+            query: None,
         }]
     }
 

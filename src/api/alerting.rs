@@ -35,6 +35,20 @@ fn rule_json(r: &Rule) -> Value {
         Condition::Count { above, below } => {
             json!({"type": "count", "above": above, "below": below})
         }
+        Condition::Anomaly {
+            min_severity,
+            kind,
+            service,
+        } => json!({
+            "type": "anomaly",
+            "min_severity": min_severity.as_str(),
+            "kind": kind.map(|k| k.as_str()),
+            "service": service,
+        }),
+        Condition::NewPattern { errors_only } => json!({
+            "type": "new_pattern",
+            "min_level": if *errors_only { "ERROR" } else { "WARN" },
+        }),
     };
     json!({
         "name": r.name,

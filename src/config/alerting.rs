@@ -129,9 +129,22 @@ pub struct RuleSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionSection {
-    /// `count` (events matching the query in the window, per group).
+    /// `count` (events matching the query in the window, per group),
+    /// `anomaly` (anomalies the analysis found) or `new_pattern`.
     #[serde(rename = "type")]
     pub kind: Spanned<String>,
+    /// `anomaly`: `low`, `medium` or `high` (default).
+    #[serde(default)]
+    pub min_severity: Option<Spanned<String>>,
+    /// `anomaly`: only this kind (`spike`, `drop`, `silence`, ...).
+    #[serde(default, rename = "kind")]
+    pub anomaly_kind: Option<Spanned<String>>,
+    /// `anomaly`: only this service.
+    #[serde(default)]
+    pub service: Option<Spanned<String>>,
+    /// `new_pattern`: `ERROR` (default: ERROR and FATAL) or `WARN` (WARN too).
+    #[serde(default)]
+    pub min_level: Option<Spanned<String>>,
     /// Fires when the count is above this.
     #[serde(default)]
     pub above: Option<Spanned<f64>>,
@@ -595,11 +608,66 @@ pub fn build(raw: &AlertingSection, bad: &mut Bad<'_>) -> AlertingConfig {
                 }
                 Condition::Count { above, below }
             }
+            "anomaly" => {
+                let min_severity = match &r.condition.min_severity {
+                    None => crate::analysis::anomaly::Severity::High,
+                    Some(s) => crate::analysis::findings::parse_severity(s.get_ref())
+                        .unwrap_or_else(|| {
+                            bad(
+                                s.span(),
+                                &key("condition.min_severity"),
+                                format!("'{}' is not one of low, medium, high", s.get_ref()),
+                            );
+                            crate::analysis::anomaly::Severity::High
+                        }),
+                };
+                let kind = r.condition.anomaly_kind.as_ref().and_then(|k| {
+                    let parsed = crate::analysis::findings::Kind::parse(k.get_ref());
+                    if parsed.is_none() {
+                        bad(
+                            k.span(),
+                            &key("condition.kind"),
+                            format!("'{}' is not one of spike, drop, silence, level_shift, error_ratio, pattern_surge, new_pattern", k.get_ref()),
+                        );
+                    }
+                    parsed
+                });
+                Condition::Anomaly {
+                    min_severity,
+                    kind,
+                    service: r.condition.service.as_ref().map(|s| s.get_ref().clone()),
+                }
+            }
+            "new_pattern" => {
+                let errors_only = match r
+                    .condition
+                    .min_level
+                    .as_ref()
+                    .map(|l| l.get_ref().to_ascii_uppercase())
+                {
+                    None => true,
+                    Some(l) if l == "ERROR" => true,
+                    Some(l) if l == "WARN" => false,
+                    Some(l) => {
+                        if let Some(s) = &r.condition.min_level {
+                            bad(
+                                s.span(),
+                                &key("condition.min_level"),
+                                format!("'{l}' is not one of WARN, ERROR"),
+                            );
+                        }
+                        true
+                    }
+                };
+                Condition::NewPattern { errors_only }
+            }
             other => {
                 bad(
                     r.condition.kind.span(),
                     &key("condition.type"),
-                    format!("'{other}' is not a condition type; known: count"),
+                    format!(
+                        "'{other}' is not a condition type; known: count, anomaly, new_pattern"
+                    ),
                 );
                 Condition::Count {
                     above: None,
@@ -607,6 +675,52 @@ pub fn build(raw: &AlertingSection, bad: &mut Bad<'_>) -> AlertingConfig {
                 }
             }
         };
+        let misplaced: Vec<(&str, std::ops::Range<usize>)> = match &condition {
+            Condition::Count { .. } => [
+                (
+                    "min_severity",
+                    r.condition.min_severity.as_ref().map(|v| v.span()),
+                ),
+                ("kind", r.condition.anomaly_kind.as_ref().map(|v| v.span())),
+                ("service", r.condition.service.as_ref().map(|v| v.span())),
+                (
+                    "min_level",
+                    r.condition.min_level.as_ref().map(|v| v.span()),
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(k, s)| s.map(|s| (k, s)))
+            .collect(),
+            _ => [
+                ("above", r.condition.above.as_ref().map(|v| v.span())),
+                ("below", r.condition.below.as_ref().map(|v| v.span())),
+            ]
+            .into_iter()
+            .filter_map(|(k, s)| s.map(|s| (k, s)))
+            .collect(),
+        };
+        for (k, span) in misplaced {
+            bad(
+                span,
+                &key(&format!("condition.{k}")),
+                format!("not a key of a '{}' condition", r.condition.kind.get_ref()),
+            );
+        }
+        if condition.reads_anomalies() {
+            for (k, present) in [
+                ("group_by", !r.group_by.is_empty()),
+                ("query", r.query.is_some()),
+                ("index", r.index.is_some()),
+            ] {
+                if present {
+                    bad(
+                        r.condition.kind.span(),
+                        &key(k),
+                        format!("an '{}' rule reads the analysis' anomalies: it takes no {k} (its alerts are grouped by kind, series, service and pattern)", r.condition.kind.get_ref()),
+                    );
+                }
+            }
+        }
         let severity = match &r.severity {
             None => Severity::Medium,
             Some(s) => Severity::parse(s.get_ref()).unwrap_or_else(|| {
@@ -631,10 +745,18 @@ pub fn build(raw: &AlertingSection, bad: &mut Bad<'_>) -> AlertingConfig {
                 );
             }
         }
+        let template_groups: Vec<String> = if condition.reads_anomalies() {
+            crate::alerting::rule::ANOMALY_GROUP
+                .iter()
+                .map(|g| g.to_string())
+                .collect()
+        } else {
+            group_by.clone()
+        };
         let mut annotations = BTreeMap::new();
         for (k, t) in &r.annotations {
             match Template::parse(t.get_ref()) {
-                Ok(tpl) => match tpl.check(&group_by) {
+                Ok(tpl) => match tpl.check(&template_groups) {
                     Ok(()) => {
                         annotations.insert(k.clone(), tpl);
                     }
