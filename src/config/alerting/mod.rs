@@ -1,0 +1,270 @@
+//! `[alerting]`: rules over the stored events and the channels their
+//! notifications go to. Every key of a rule but `name` and `condition` has
+//! a default; the server log is always a channel, called `log`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::alerting::rule::{Condition, Rule, Severity};
+use crate::alerting::template::Template;
+
+mod channels;
+mod rules;
+
+pub use channels::{Channel, EmailChannel, SmtpTls, WebhookChannel, WebhookFormat};
+
+/// `[alerting]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingSection {
+    /// Evaluate the rules (off: none run, the API still lists them).
+    pub enabled: Spanned<bool>,
+    /// `[alerting.channels.<name>]`.
+    pub channels: BTreeMap<String, ChannelSection>,
+    /// `[[alerting.rules]]`.
+    pub rules: Vec<RuleSection>,
+}
+
+impl Default for AlertingSection {
+    fn default() -> Self {
+        AlertingSection {
+            enabled: Spanned::new(0..0, true),
+            channels: BTreeMap::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// `[alerting.channels.<name>]`: where notifications go.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSection {
+    /// `webhook` or `email` (besides the built-in `log`).
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// Email: the SMTP server's host name.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    /// Email: the port (default 587 with STARTTLS, 465 with implicit TLS,
+    /// 25 without TLS).
+    #[serde(default)]
+    pub port: Option<Spanned<u16>>,
+    /// Email: `starttls` (default), `tls` (implicit, port 465) or `none`.
+    #[serde(default)]
+    pub tls: Option<Spanned<String>>,
+    /// Email: a PEM file of a CA to trust besides the public roots (a
+    /// company's own mail relay).
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// Email: SMTP AUTH user and password (both or neither).
+    #[serde(default)]
+    pub username: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password: Option<Spanned<String>>,
+    /// Email: sender address.
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+    /// Email: recipients.
+    #[serde(default)]
+    pub to: Option<Spanned<Vec<String>>>,
+    /// The webhook's URL (http or https).
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// Signs each body with HMAC-SHA256 in `X-Logweave-Signature`.
+    #[serde(default)]
+    pub secret: Option<Spanned<String>>,
+    /// Extra request headers (say an `Authorization`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `alertmanager` (default: the shape Alertmanager's webhook receivers
+    /// parse) or `slack` (`{"text": ...}`).
+    #[serde(default)]
+    pub format: Option<Spanned<String>>,
+    /// Keep retrying a notification this long before it goes to the
+    /// undeliverable list (a duration; default 10m; webhook and email).
+    #[serde(default)]
+    pub retry_for: Option<Spanned<String>>,
+}
+
+/// `[[alerting.rules]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSection {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub index: Option<Spanned<String>>,
+    /// Lucene query syntax; empty = every event.
+    #[serde(default)]
+    pub query: Option<Spanned<String>>,
+    /// The events counted are those of the last `window` (default 5m).
+    #[serde(default)]
+    pub window: Option<Spanned<String>>,
+    /// How often the rule is evaluated (default 30s).
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    /// One alert per value (combination) of these fields.
+    #[serde(default)]
+    pub group_by: Vec<Spanned<String>>,
+    pub condition: ConditionSection,
+    /// The condition must hold this long before the alert fires.
+    #[serde(default, rename = "for")]
+    pub for_: Option<Spanned<String>>,
+    /// A firing alert resolves only after the condition failed this long.
+    #[serde(default)]
+    pub keep_firing_for: Option<Spanned<String>>,
+    /// Reminder while an alert fires (default 4h; 0s: never).
+    #[serde(default)]
+    pub repeat_interval: Option<Spanned<String>>,
+    /// `low`, `medium` (default), `high` or `critical`.
+    #[serde(default)]
+    pub severity: Option<Spanned<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Texts with `{{field}}` placeholders (`summary`, `description`, ...).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, Spanned<String>>,
+    /// Channel names (default: `log`).
+    #[serde(default)]
+    pub channels: Option<Spanned<Vec<String>>>,
+}
+
+/// A rule's `condition`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionSection {
+    /// `count` (events matching the query in the window, per group),
+    /// `anomaly` (anomalies the analysis found) or `new_pattern`.
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// `anomaly`: `low`, `medium` or `high` (default).
+    #[serde(default)]
+    pub min_severity: Option<Spanned<String>>,
+    /// `anomaly`: only this kind (`spike`, `drop`, `silence`, ...).
+    #[serde(default, rename = "kind")]
+    pub anomaly_kind: Option<Spanned<String>>,
+    /// `anomaly`: only this service.
+    #[serde(default)]
+    pub service: Option<Spanned<String>>,
+    /// `new_pattern`: `ERROR` (default: ERROR and FATAL) or `WARN` (WARN too).
+    #[serde(default)]
+    pub min_level: Option<Spanned<String>>,
+    /// Fires when the count is above this.
+    #[serde(default)]
+    pub above: Option<Spanned<f64>>,
+    /// Fires when the count is below this; with `group_by`, for the groups
+    /// seen in the window before (a service that went quiet).
+    #[serde(default)]
+    pub below: Option<Spanned<f64>>,
+}
+
+/// The checked `[alerting]`.
+#[derive(Debug, Clone, Default)]
+pub struct AlertingConfig {
+    pub enabled: bool,
+    /// By name; `log` is always there.
+    pub channels: BTreeMap<String, Channel>,
+    pub rules: Vec<Rule>,
+}
+
+impl AlertingConfig {
+    /// What the demo runs: the classic ERROR-polling script done right
+    /// (one alert per service, a reminder every hour, a resolved notice),
+    /// into the server log.
+    pub fn demo(index: &str) -> AlertingConfig {
+        let rule = Rule {
+            name: "errors_by_service".into(),
+            index: index.into(),
+            query: "@level:(ERROR OR FATAL)".into(),
+            window_ms: 5 * 60_000,
+            every_ms: 30_000,
+            group_by: vec!["@service".into()],
+            condition: Condition::Count {
+                above: Some(10.0),
+                below: None,
+            },
+            for_ms: 0,
+            keep_firing_for_ms: 60_000,
+            repeat_ms: 3_600_000,
+            severity: Severity::High,
+            labels: BTreeMap::new(),
+            annotations: [(
+                "summary".to_string(),
+                Template::parse(
+                    "{{value}} ERROR/FATAL events in {{window}} from {{group.@service}} (threshold {{threshold}})",
+                )
+                .unwrap_or_default(),
+            )]
+            .into_iter()
+            .collect(),
+            channels: vec!["log".into()],
+        };
+        AlertingConfig {
+            enabled: true,
+            channels: [("log".to_string(), Channel::Log)].into_iter().collect(),
+            rules: vec![rule],
+        }
+    }
+}
+
+pub(super) type Bad<'a> = dyn FnMut(std::ops::Range<usize>, &str, String) + 'a;
+
+pub(super) fn duration(
+    s: Option<&Spanned<String>>,
+    default_ms: i64,
+    key: &str,
+    (min, max): (i64, i64),
+    bad: &mut Bad<'_>,
+) -> i64 {
+    let Some(s) = s else { return default_ms };
+    // `0s` (off) is a duration here, as in Alertmanager's settings
+    let t = s.get_ref().trim();
+    let zero = !t.is_empty()
+        && t.trim_start_matches('0').len() < t.len()
+        && t.trim_start_matches('0')
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic());
+    let parsed = if zero {
+        Some(0)
+    } else {
+        crate::query::datemath::parse_duration_ms(t)
+    };
+    match parsed {
+        Some(ms) if (min..=max).contains(&ms) => ms,
+        Some(_) => {
+            bad(
+                s.span(),
+                key,
+                format!(
+                    "'{}' is out of range: between {} and {}",
+                    s.get_ref(),
+                    crate::alerting::human_ms(min),
+                    crate::alerting::human_ms(max)
+                ),
+            );
+            default_ms
+        }
+        None => {
+            bad(
+                s.span(),
+                key,
+                format!("'{}' is not a duration like 30s, 5m, 1h or 1d", s.get_ref()),
+            );
+            default_ms
+        }
+    }
+}
+
+pub(super) const DAY: i64 = 86_400_000;
+
+/// Checks the section; each problem goes to `bad(span, key, message)`.
+pub fn build(raw: &AlertingSection, bad: &mut Bad<'_>) -> AlertingConfig {
+    let channels = channels::build(raw, bad);
+    let rules = rules::build(raw, &channels, bad);
+    AlertingConfig {
+        enabled: *raw.enabled.get_ref(),
+        channels,
+        rules,
+    }
+}
