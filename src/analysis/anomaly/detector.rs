@@ -304,7 +304,11 @@ struct DailyEnvelope {
     hi: Vec<f64>,
     lo: Vec<f64>,
     clock: Clock,
+    cached: Option<(Place, Option<(f64, f64)>)>,
 }
+
+/// A day and a bucket of it.
+type Place = (i64, usize);
 
 impl DailyEnvelope {
     fn new(step_ms: i64, buckets: usize) -> Self {
@@ -316,6 +320,7 @@ impl DailyEnvelope {
             hi: vec![f64::NEG_INFINITY; 4 * n],
             lo: vec![f64::INFINITY; 4 * n],
             clock: Clock::new(DAY_MS, bucket_ms),
+            cached: None,
         }
     }
 
@@ -325,7 +330,20 @@ impl DailyEnvelope {
 
     /// The error band that at least two of the previous three days reached
     /// around this time of day, if that many days are known.
-    fn band(&self, (d, b): (i64, usize)) -> Option<(f64, f64)> {
+    /// Cached per bucket: only earlier days are read, and they do not
+    /// change while the day lasts (a bucket is 15 points of minutes).
+    fn band(&mut self, at: (i64, usize)) -> Option<(f64, f64)> {
+        if let Some((key, band)) = self.cached {
+            if key == at {
+                return band;
+            }
+        }
+        let band = self.compute_band(at);
+        self.cached = Some((at, band));
+        band
+    }
+
+    fn compute_band(&self, (d, b): (i64, usize)) -> Option<(f64, f64)> {
         let mut his = [f64::NEG_INFINITY; 3];
         let mut los = [f64::INFINITY; 3];
         let mut n = 0;
@@ -354,6 +372,10 @@ impl DailyEnvelope {
     }
 
     fn record(&mut self, (d, b): (i64, usize), e: f64) {
+        // a point out of order may write to a day the cached band read
+        if matches!(self.cached, Some(((cd, _), _)) if cd != d) {
+            self.cached = None;
+        }
         let slot = d.rem_euclid(4) as usize;
         if self.day[slot] != d {
             self.day[slot] = d;
@@ -557,7 +579,7 @@ impl Detector {
             let e = value - f;
             // what the same time of the previous days already showed
             let (mut band_lo, mut band_hi) = (0.0, 0.0);
-            if let Some(env) = &self.envelope {
+            if let Some(env) = &mut self.envelope {
                 if let Some((lo, hi)) = place.and_then(|at| env.band(at)) {
                     band_lo = lo.min(0.0);
                     band_hi = hi.max(0.0);

@@ -31,10 +31,27 @@ pub fn normal_surprise(z: f64) -> f64 {
 thread_local! {
     /// One scratch buffer per thread for the selections, instead of one per
     /// window: thousands of detectors share it.
-    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<f64>) -> R) -> R {
+/// `x` as an integer whose order is `f64::total_cmp`'s: the selections
+/// compare integers, a third of the time of comparing floats in total
+/// order (selection was about a third of the detector's time).
+fn key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | 1 << 63
+    }
+}
+
+/// The inverse of [`key`].
+fn unkey(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u64>) -> R) -> R {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
         s.clear();
@@ -42,8 +59,8 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<f64>) -> R) -> R {
     })
 }
 
-fn nth(v: &mut [f64], k: usize) -> f64 {
-    *v.select_nth_unstable_by(k, |a, b| a.total_cmp(b)).1
+fn nth(v: &mut [u64], k: usize) -> f64 {
+    unkey(*v.select_nth_unstable(k).1)
 }
 
 /// A window of the last `cap` values with a robust centre and spread that
@@ -107,17 +124,17 @@ impl RobustWindow {
             return;
         }
         let (median, spread) = with_scratch(|v| {
-            v.extend(self.values.iter().copied());
+            v.extend(self.values.iter().map(|&x| key(x)));
             let mid = v.len() / 2;
             let med = nth(v, mid);
             for x in v.iter_mut() {
-                *x = (*x - med).abs();
+                *x = key((unkey(*x) - med).abs());
             }
             let mad = nth(v, mid);
             let spread = if mad > 0.0 {
                 1.4826 * mad
             } else {
-                1.2533 * v.iter().sum::<f64>() / v.len() as f64
+                1.2533 * v.iter().map(|&x| unkey(x)).sum::<f64>() / v.len() as f64
             };
             (med, spread)
         });
@@ -152,7 +169,7 @@ impl RobustWindow {
             return 0.0;
         }
         with_scratch(|v| {
-            v.extend(self.values.iter().rev().take(k).copied());
+            v.extend(self.values.iter().rev().take(k).map(|&x| key(x)));
             nth(v, k / 2)
         })
     }
@@ -232,12 +249,12 @@ impl TailModel {
         let quantile = self.quantile;
         let max_shape = self.max_shape;
         let (u, me, shape) = with_scratch(|v| {
-            v.extend(self.values.iter().map(|&x| x as f64));
+            v.extend(self.values.iter().map(|&x| key(x as f64)));
             let n = v.len();
             let k = ((quantile * n as f64) as usize).min(n - 1);
             let u = nth(v, k);
             let (mut sum, mut sum2, mut cnt) = (0.0, 0.0, 0usize);
-            for &x in &v[k + 1..] {
+            for x in v[k + 1..].iter().map(|&x| unkey(x)) {
                 if x > u {
                     sum += x - u;
                     sum2 += (x - u) * (x - u);
@@ -373,6 +390,26 @@ mod tests {
         let (a, b) = (normal_surprise(29.999), normal_surprise(30.001));
         assert!(b > a && (b - a) < 0.05, "{a} {b}");
         assert!(normal_surprise(1e6) > 1e10);
+    }
+
+    #[test]
+    fn keys_order_as_total_cmp_and_invert() {
+        let xs = [
+            -f64::INFINITY,
+            -1e300,
+            -2.5,
+            -0.0,
+            0.0,
+            1e-310,
+            3.0,
+            f64::INFINITY,
+        ];
+        for w in xs.windows(2) {
+            assert!(key(w[0]) < key(w[1]), "{} {}", w[0], w[1]);
+        }
+        for &x in &xs {
+            assert_eq!(unkey(key(x)).to_bits(), x.to_bits());
+        }
     }
 
     #[test]
