@@ -412,6 +412,8 @@ pub struct Detector {
     range: Option<RangeWindow>,
     rest: usize,
     rest_peak: f64,
+    /// `1 / sqrt(shift_window)`, once rather than per point.
+    inv_sqrt_w: f64,
 }
 
 /// The level and at most three seasons.
@@ -448,6 +450,7 @@ impl Detector {
             range: (cfg.range_window > 0).then(|| RangeWindow::new(cfg.range_window)),
             rest: 0,
             rest_peak: 0.0,
+            inv_sqrt_w: 1.0 / (cfg.shift_window.max(1) as f64).sqrt(),
         }
     }
 
@@ -601,7 +604,7 @@ impl Detector {
             self.zs.push_back(zc);
             self.zsum += zc;
             let full = self.zs.len() == w;
-            let zm = self.zsum / (w as f64).sqrt();
+            let zm = self.zsum * self.inv_sqrt_w;
 
             let mut surprise = 0.0;
             if self.errors.len() >= 8 {

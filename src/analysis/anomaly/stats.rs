@@ -332,6 +332,8 @@ pub struct RangeWindow {
     cur: (f64, f64),
     in_cur: usize,
     seen: usize,
+    /// The range of the completed blocks, refolded when a block completes.
+    done_range: (f64, f64),
 }
 
 impl RangeWindow {
@@ -346,6 +348,7 @@ impl RangeWindow {
             cur: (f64::INFINITY, f64::NEG_INFINITY),
             in_cur: 0,
             seen: 0,
+            done_range: (f64::INFINITY, f64::NEG_INFINITY),
         }
     }
 
@@ -361,6 +364,10 @@ impl RangeWindow {
             self.done.push_back(self.cur);
             self.cur = (f64::INFINITY, f64::NEG_INFINITY);
             self.in_cur = 0;
+            self.done_range = self
+                .done
+                .iter()
+                .fold(self.cur, |(lo, hi), &(l, h)| (lo.min(l), hi.max(h)));
         }
     }
 
@@ -371,9 +378,10 @@ impl RangeWindow {
 
     /// The minimum and maximum of the window (infinite when empty).
     pub fn range(&self) -> (f64, f64) {
-        self.done
-            .iter()
-            .fold(self.cur, |(lo, hi), &(l, h)| (lo.min(l), hi.max(h)))
+        (
+            self.done_range.0.min(self.cur.0),
+            self.done_range.1.max(self.cur.1),
+        )
     }
 }
 
