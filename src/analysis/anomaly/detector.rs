@@ -726,7 +726,9 @@ impl Detector {
         }
         let out = (value - hi).max(lo - value);
         if out > margin {
-            cfg.range_surprise + cfg.range_slope * (out - margin) / width
+            // at most a million ranges out: finite, so the score stays in [0, 1]
+            // even for values near f64::MAX
+            cfg.range_surprise + cfg.range_slope * ((out - margin) / width).min(1e6)
         } else {
             0.0
         }
