@@ -33,7 +33,9 @@ pub struct EvalAnomaliesArgs {
     /// model_switch_margin, scale_window, recent_window, shift_window, z_clip,
     /// shift_relevel_z, tail_window, tail_quantile, tail_min,
     /// daily_envelope, envelope_buckets, repeat_factor, repeat_decay,
-    /// repeat_escalation, count_aware, score_half.
+    /// repeat_escalation, count_aware, score_half, range_window,
+    /// range_tolerance, range_surprise, range_slope, rest_points,
+    /// rest_surprise, rest_escalation, rest_factor, tail_max_shape.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
     /// Also print, per file, the windows detected and the false positives
