@@ -284,6 +284,17 @@ async fn webhook_down_keeps_the_notification_until_a_resend_delivers_it() {
     assert_eq!(r.status, 404, "{}", r.text_preview());
 }
 
+/// `check-config FILE`: it must exit 1; its stderr.
+fn check_config_fails(cfg: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logweave"))
+        .arg("check-config")
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn bad_rules_are_refused_naming_rule_and_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,13 +320,7 @@ severity = "urgent"
 "#,
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logweave"))
-        .arg("check-config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_config_fails(&cfg);
     for want in [
         "bad.toml:3: alerting.channels.hook.url: 'not a url' is not an http(s) URL",
         "bad.toml:7: alerting.rules[0].query:",
@@ -344,13 +349,7 @@ username = "u"
 "#,
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logweave"))
-        .arg("check-config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_config_fails(&cfg);
     for want in [
         "mail.toml:4: alerting.channels.mail.tls: 'ssl' is not one of starttls, tls, none",
         "mail.toml:5: alerting.channels.mail.from: 'not an address' is not a mail address",

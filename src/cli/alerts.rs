@@ -1,7 +1,6 @@
 //! `logweave alerts`: what a server's alerting shows, as a table (or the
 //! API's JSON with `--json`).
 
-use anyhow::Context;
 use serde_json::Value;
 
 /// Arguments of `logweave alerts`.
@@ -41,25 +40,11 @@ fn group(a: &Value) -> String {
 }
 
 pub async fn run(a: AlertsArgs) -> anyhow::Result<i32> {
-    let mut url = reqwest::Url::parse(&format!("{}/api/v1/alerts", a.server.trim_end_matches('/')))
-        .with_context(|| format!("--server: '{}' is not a URL", a.server))?;
+    let mut params = Vec::new();
     if let Some(r) = &a.rule {
-        url.query_pairs_mut().append_pair("rule", r);
+        params.push(("rule", r.clone()));
     }
-    let resp = reqwest::get(url.clone())
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = resp.status();
-    let v: Value = resp
-        .json()
-        .await
-        .with_context(|| format!("{url} did not answer JSON"))?;
-    if !status.is_success() {
-        anyhow::bail!(
-            "{url}: {status}: {}",
-            v["error"]["reason"].as_str().unwrap_or("no reason given")
-        );
-    }
+    let v = super::analyze_server::get(&a.server, "/api/v1/alerts", &params).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);

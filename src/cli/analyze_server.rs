@@ -64,7 +64,11 @@ pub struct SeriesArgs {
 }
 
 /// GETs `path` with `params` and returns the JSON, or the server's error.
-async fn get(server: &str, path: &str, params: &[(&str, String)]) -> anyhow::Result<Value> {
+pub(super) async fn get(
+    server: &str,
+    path: &str,
+    params: &[(&str, String)],
+) -> anyhow::Result<Value> {
     let base = format!("{}{path}", server.trim_end_matches('/'));
     let mut u =
         reqwest::Url::parse(&base).with_context(|| format!("--server: '{base}' is not a URL"))?;

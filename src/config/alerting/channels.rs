@@ -55,6 +55,17 @@ pub struct WebhookChannel {
     pub retry_for_ms: i64,
 }
 
+/// How long a channel retries a notification (default 10m, at most 7d).
+fn retry_for(c: &ChannelSection, key: &dyn Fn(&str) -> String, bad: &mut Bad<'_>) -> i64 {
+    duration(
+        c.retry_for.as_ref(),
+        10 * 60_000,
+        &key("retry_for"),
+        (0, 7 * DAY),
+        bad,
+    )
+}
+
 fn email_channel(
     c: &ChannelSection,
     key: &dyn Fn(&str) -> String,
@@ -165,13 +176,7 @@ fn email_channel(
         },
         None => None,
     };
-    let retry_for_ms = duration(
-        c.retry_for.as_ref(),
-        10 * 60_000,
-        &key("retry_for"),
-        (0, 7 * DAY),
-        bad,
-    );
+    let retry_for_ms = retry_for(c, key, bad);
     ok.then(|| EmailChannel {
         host: host.unwrap_or_default(),
         port,
@@ -240,13 +245,7 @@ pub(super) fn build(raw: &AlertingSection, bad: &mut Bad<'_>) -> BTreeMap<String
                         );
                     }
                 }
-                let retry_for_ms = duration(
-                    c.retry_for.as_ref(),
-                    10 * 60_000,
-                    &key("retry_for"),
-                    (0, 7 * DAY),
-                    bad,
-                );
+                let retry_for_ms = retry_for(c, &key, bad);
                 channels.insert(
                     name.clone(),
                     Channel::Webhook(WebhookChannel {
