@@ -230,6 +230,8 @@ pub struct Config {
     pub agent: crate::agent::config::AgentConfig,
     pub analysis: analysis::AnalysisConfig,
     pub alerting: alerting::AlertingConfig,
+    /// The file this was read from (what a rules reload re-reads).
+    pub config_path: Option<PathBuf>,
 }
 
 /// One problem in a config file.
@@ -322,7 +324,9 @@ impl Config {
                 message: format!("cannot read: {e}"),
             }],
         })?;
-        Self::from_str(&text, &file)
+        let mut cfg = Self::from_str(&text, &file)?;
+        cfg.config_path = Some(path.to_path_buf());
+        Ok(cfg)
     }
 
     /// Parse and validate TOML text (named `file` in errors).
@@ -659,6 +663,7 @@ impl Config {
             agent,
             analysis,
             alerting,
+            config_path: None,
         })
     }
 }

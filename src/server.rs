@@ -135,6 +135,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             &data_dir.join("alerts"),
             cfg.alerting.clone(),
             format!("http://{http_addr}"),
+            cfg.config_path.clone(),
         )
         .with_context(|| format!("opening the alert book in {}", data_dir.display()))?,
     );
@@ -143,6 +144,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             .clone()
             .run(source.clone(), analysis.clone(), shutdown.clone()),
     );
+    spawn_reload_on_hangup(alerting.clone(), shutdown.clone());
     let state = Arc::new(AppState {
         ingest: ingest.clone(),
         scrolls: Default::default(),
@@ -293,6 +295,42 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     });
     running.task.await??;
     Ok(())
+}
+
+/// `SIGHUP` reloads the alert rules from the config file (as
+/// `POST /api/v1/rules/_reload` does); a file with problems is logged and
+/// the previous rules keep running.
+fn spawn_reload_on_hangup(alerting: Arc<crate::alerting::Alerting>, shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload the rules with POST /api/v1/rules/_reload");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    got = hup.recv() => {
+                        if got.is_none() {
+                            return;
+                        }
+                        let al = alerting.clone();
+                        // reading and checking the file is blocking work
+                        let _ = tokio::task::spawn_blocking(move || al.reload()).await;
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (alerting, shutdown);
+    }
 }
 
 /// Wait for Ctrl-C or SIGTERM (the agent's too).

@@ -2,6 +2,9 @@
 //! state machine per alert, and notifications delivered with retries.
 //!
 //! - `rule`: a checked rule and its condition;
+//! - `ruleset`: the rules in force, from the config file and the API, and
+//!   their reload;
+//! - `silence`: matchers and windows that keep alerts quiet;
 //! - `template`: the `{{field}}` texts of annotations;
 //! - `evaluate`: one evaluation, from the store's aggregations;
 //! - `state`: the state machine and the durable book;
@@ -12,6 +15,8 @@ pub mod evaluate;
 pub mod mail;
 pub mod notify;
 pub mod rule;
+pub mod ruleset;
+pub mod silence;
 pub mod state;
 pub mod template;
 
@@ -24,6 +29,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::analysis::series::AggSource;
 use crate::config::alerting::{AlertingConfig, Channel};
+use rule::Rule;
+use ruleset::RuleSet;
+use silence::Silence;
 use state::{Book, Notification, Reason};
 
 /// A duration as the config writes it: `5m`, `1h`, `30s`.
@@ -63,9 +71,33 @@ fn backoff_ms(attempts: u32) -> i64 {
     1000i64.saturating_mul(1i64 << attempts.min(6)).min(60_000)
 }
 
+/// Rounds a rule catches up at most after a pause or restart.
+pub const CATCH_UP_ROUNDS: i64 = 120;
+/// And at most this far back (ms).
+pub const CATCH_UP_MS: i64 = 3_600_000;
+
+/// When a rule is next due: one round after its last evaluation (so a
+/// pause or restart is caught up round by round, over the windows it
+/// missed, however far back that is up to [`CATCH_UP_ROUNDS`] and
+/// [`CATCH_UP_MS`]); now when it never ran.
+pub fn first_due(last: Option<i64>, every_ms: i64, now: i64) -> i64 {
+    match last {
+        None => now,
+        Some(t) => {
+            let earliest = now - CATCH_UP_MS.min(CATCH_UP_ROUNDS * every_ms);
+            let mut due = t + every_ms;
+            if due < earliest {
+                // skip whole rounds, keeping the rule's phase
+                due += (earliest - due + every_ms - 1).div_euclid(every_ms) * every_ms;
+            }
+            due
+        }
+    }
+}
+
 /// The server's alerting.
 pub struct Alerting {
-    cfg: AlertingConfig,
+    rules: Mutex<RuleSet>,
     path: PathBuf,
     book: Mutex<Book>,
     client: reqwest::Client,
@@ -73,19 +105,30 @@ pub struct Alerting {
     external_url: String,
 }
 
+/// A rule change through the API or a reload, for the API's answer.
+pub use ruleset::{ReloadReport, RuleError, Source};
+
 impl Alerting {
-    /// Opens the book in `dir` (created if missing).
-    pub fn open(dir: &Path, cfg: AlertingConfig, external_url: String) -> anyhow::Result<Alerting> {
+    /// Opens the book and the API's rules in `dir` (created if missing);
+    /// `config_path` is the file a reload re-reads.
+    pub fn open(
+        dir: &Path,
+        cfg: AlertingConfig,
+        external_url: String,
+        config_path: Option<PathBuf>,
+    ) -> anyhow::Result<Alerting> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("state.json");
         let mut book = Book::load(&path)?;
-        let names: Vec<&str> = cfg.rules.iter().map(|r| r.name.as_str()).collect();
+        let rules = RuleSet::open(dir, cfg, config_path)?;
+        let current = rules.current();
+        let names: Vec<&str> = current.rules.iter().map(|r| r.name.as_str()).collect();
         book.retain_rules(&names);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
         Ok(Alerting {
-            cfg,
+            rules: Mutex::new(rules),
             path,
             book: Mutex::new(book),
             client,
@@ -98,15 +141,112 @@ impl Alerting {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The rules and channels.
-    pub fn config(&self) -> &AlertingConfig {
-        &self.cfg
+    fn ruleset(&self) -> MutexGuard<'_, RuleSet> {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The rules and channels in force.
+    pub fn config(&self) -> Arc<AlertingConfig> {
+        self.ruleset().current()
+    }
+
+    /// Where the rule `name` is defined, if it exists.
+    pub fn source(&self, name: &str) -> Option<Source> {
+        self.ruleset().source(name)
+    }
+
+    /// Checks a rule body as `PUT /api/v1/rules/{name}` would.
+    pub fn check_rule(&self, body: &serde_json::Value) -> Result<Rule, Vec<String>> {
+        self.ruleset().check(body)
+    }
+
+    /// Forgets the alerts of rules no longer in force.
+    fn settle(&self, cfg: &AlertingConfig) {
+        let names: Vec<&str> = cfg.rules.iter().map(|r| r.name.as_str()).collect();
+        let mut book = self.book();
+        book.retain_rules(&names);
+        self.save(&book);
+    }
+
+    /// Creates or replaces an API rule; true when it is new.
+    pub fn put_rule(&self, name: &str, body: serde_json::Value) -> Result<bool, RuleError> {
+        let mut set = self.ruleset();
+        let created = set.put(name, body)?;
+        let cfg = set.current();
+        drop(set);
+        self.settle(&cfg);
+        tracing::info!(rule = %name, created, "alerting: rule saved through the API");
+        Ok(created)
+    }
+
+    /// Deletes an API rule (its active alerts are forgotten).
+    pub fn delete_rule(&self, name: &str) -> Result<(), RuleError> {
+        let mut set = self.ruleset();
+        set.delete(name)?;
+        let cfg = set.current();
+        drop(set);
+        self.settle(&cfg);
+        tracing::info!(rule = %name, "alerting: rule deleted through the API");
+        Ok(())
+    }
+
+    /// Re-reads the config file's `[alerting]`; with problems, the rules in
+    /// force stay as they are and the problems come back.
+    pub fn reload(&self) -> Result<ReloadReport, Vec<String>> {
+        let mut set = self.ruleset();
+        let res = set.reload();
+        let cfg = set.current();
+        drop(set);
+        match &res {
+            Ok(r) => {
+                self.settle(&cfg);
+                tracing::info!(rules = r.rules, added = ?r.added, removed = ?r.removed, changed = ?r.changed, "alerting: rules reloaded");
+                for s in &r.skipped {
+                    tracing::error!("alerting: the API rule {s}; it is not evaluated");
+                }
+            }
+            Err(p) => {
+                tracing::error!(problems = %p.join("; "), "alerting: reload refused; the previous rules keep running")
+            }
+        }
+        res
     }
 
     fn save(&self, book: &Book) {
         if let Err(e) = book.save(&self.path) {
             tracing::error!(error = %format!("{e:#}"), "alerting: saving the alert book failed; retried on the next change");
         }
+    }
+
+    /// Stores a silence (new, or replacing the one with its id).
+    pub fn put_silence(&self, mut s: Silence) -> String {
+        let mut book = self.book();
+        let now = now_ms();
+        if s.id.is_empty() {
+            book.seq += 1;
+            s.id = format!("s{:x}-{}", now, book.seq);
+        }
+        s.updated_at = now;
+        let id = s.id.clone();
+        book.silences.retain(|o| o.id != id);
+        book.silences.push(s);
+        silence::prune(&mut book.silences, now);
+        self.save(&book);
+        id
+    }
+
+    /// Ends a silence now; false if no such id.
+    pub fn expire_silence(&self, id: &str) -> bool {
+        let mut book = self.book();
+        let now = now_ms();
+        let Some(s) = book.silences.iter_mut().find(|s| s.id == id) else {
+            return false;
+        };
+        s.ends_at = s.ends_at.min(now);
+        s.starts_at = s.starts_at.min(now);
+        s.updated_at = now;
+        self.save(&book);
+        true
     }
 
     /// Puts an undeliverable notification back in the outbox; false if no
@@ -126,63 +266,89 @@ impl Alerting {
         true
     }
 
-    /// Evaluates the rules on schedule and delivers until `shutdown`.
+    /// What a rule sees at `at`: the groups' values.
+    pub fn observe(
+        src: &dyn AggSource,
+        analysis: Option<&crate::analysis::live::Analysis>,
+        rule: &Rule,
+        at: i64,
+    ) -> anyhow::Result<Vec<evaluate::Observation>> {
+        if rule.condition.reads_anomalies() {
+            let Some(an) = analysis else {
+                anyhow::bail!("the rule reads anomalies, and [analysis] is off on this server");
+            };
+            let f = an.findings();
+            Ok(evaluate::observe_anomalies(&f, rule, at))
+        } else {
+            evaluate::observe(src, rule, at)
+        }
+    }
+
+    /// Evaluates the rules on schedule and delivers until `shutdown`. Each
+    /// rule is evaluated at its due times (not whenever the loop gets to
+    /// it), so windows follow one another without gap or overlap, and the
+    /// rounds missed during a pause or restart are caught up.
     pub async fn run(
         self: Arc<Self>,
         src: Arc<dyn AggSource + Send + Sync>,
         analysis: Option<Arc<crate::analysis::live::Analysis>>,
         shutdown: CancellationToken,
     ) {
-        if !self.cfg.enabled || self.cfg.rules.is_empty() {
-            // still deliver what an earlier run left in the outbox
-            self.deliver_loop(shutdown).await;
-            return;
-        }
         tokio::spawn(self.clone().deliver_loop(shutdown.clone()));
-        let mut next: BTreeMap<String, i64> = BTreeMap::new();
+        // the last round tried per rule (failed ones too: a failing rule
+        // waits for its next round rather than spin)
+        let mut tried: BTreeMap<String, i64> = BTreeMap::new();
         loop {
-            let now = now_ms();
-            for rule in &self.cfg.rules {
-                let due = *next.entry(rule.name.clone()).or_insert(now);
-                if now < due {
-                    continue;
-                }
-                next.insert(rule.name.clone(), now + rule.every_ms);
-                // one evaluation at a time: the store's aggregations are
-                // CPU work, and rules wait their turn rather than pile up
-                let (me, src, r) = (self.clone(), src.clone(), rule.clone());
-                let an = analysis.clone();
-                let res = tokio::task::spawn_blocking(move || {
-                    let observed = if r.condition.reads_anomalies() {
-                        let Some(an) = an else {
-                            anyhow::bail!(
-                                "the rule reads anomalies, and [analysis] is off on this server"
-                            );
-                        };
-                        let f = an.findings();
-                        evaluate::observe_anomalies(&f, &r, now)
-                    } else {
-                        evaluate::observe(src.as_ref(), &r, now)?
+            let cfg = self.config();
+            tried.retain(|k, _| cfg.rules.iter().any(|r| &r.name == k));
+            let mut wake = now_ms() + 1000;
+            if cfg.enabled {
+                for rule in &cfg.rules {
+                    let now = now_ms();
+                    let last = match tried.get(&rule.name) {
+                        Some(t) => Some(*t),
+                        None => self.book().last_eval.get(&rule.name).copied(),
                     };
-                    let mut book = me.book();
-                    if book.step(&r, &observed, now) {
-                        me.save(&book);
+                    let due = first_due(last, rule.every_ms, now);
+                    if now < due {
+                        wake = wake.min(due);
+                        continue;
                     }
-                    anyhow::Ok(())
-                })
-                .await;
-                match res {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(rule = %rule.name, error = %format!("{e:#}"), "alerting: evaluating the rule failed; tried again next round")
-                    }
-                    Err(e) => {
-                        tracing::error!(rule = %rule.name, error = %e, "alerting: evaluation panicked")
+                    tried.insert(rule.name.clone(), due);
+                    wake = wake.min(due + rule.every_ms);
+                    // one evaluation at a time: the store's aggregations are
+                    // CPU work, and rules wait their turn rather than pile up
+                    let (me, src, r) = (self.clone(), src.clone(), rule.clone());
+                    let an = analysis.clone();
+                    let res = tokio::task::spawn_blocking(move || {
+                        let observed = Self::observe(src.as_ref(), an.as_deref(), &r, due)?;
+                        let mut book = me.book();
+                        let queued = book.outbox.len();
+                        if book.step(&r, &observed, due) {
+                            // a caught-up round's notifications are new now:
+                            // their retry budget starts when they are made
+                            let wall = now_ms();
+                            for n in &mut book.outbox[queued..] {
+                                n.created = n.created.max(wall);
+                                n.next_attempt = n.next_attempt.max(wall);
+                            }
+                            me.save(&book);
+                        }
+                        anyhow::Ok(())
+                    })
+                    .await;
+                    match res {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(rule = %rule.name, error = %format!("{e:#}"), "alerting: evaluating the rule failed; tried again next round")
+                        }
+                        Err(e) => {
+                            tracing::error!(rule = %rule.name, error = %e, "alerting: evaluation panicked")
+                        }
                     }
                 }
             }
-            let wake = next.values().min().copied().unwrap_or(now + 1000);
-            let wait = (wake - now_ms()).clamp(50, 1000) as u64;
+            let wait = (wake - now_ms()).clamp(20, 1000) as u64;
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
@@ -210,8 +376,9 @@ impl Alerting {
             .filter(|n| n.next_attempt <= now)
             .cloned()
             .collect();
+        let cfg = self.config();
         for n in due {
-            let result = match self.cfg.channels.get(&n.channel) {
+            let result = match cfg.channels.get(&n.channel) {
                 Some(Channel::Log) => {
                     let line = notify::text_line(&n);
                     match n.reason {
@@ -230,7 +397,7 @@ impl Alerting {
                 Some(Channel::Email(ch)) => mail::send(ch, &n, &self.external_url).await,
                 None => Err(format!("channel '{}' is no longer configured", n.channel)),
             };
-            let retry_for = match self.cfg.channels.get(&n.channel) {
+            let retry_for = match cfg.channels.get(&n.channel) {
                 Some(Channel::Webhook(ch)) => ch.retry_for_ms,
                 Some(Channel::Email(ch)) => ch.retry_for_ms,
                 _ => 0,
@@ -266,5 +433,28 @@ impl Alerting {
             }
             self.save(&book);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_are_due_one_after_another_and_catch_up_is_bounded() {
+        // never ran: now
+        assert_eq!(first_due(None, 30_000, 1_000_000), 1_000_000);
+        // on time: the next round, even if it is in the future
+        assert_eq!(first_due(Some(990_000), 30_000, 1_000_000), 1_020_000);
+        // three rounds missed: the first of them, then the next ones
+        assert_eq!(first_due(Some(900_000), 30_000, 1_000_000), 930_000);
+        // a day away: at most CATCH_UP_ROUNDS rounds back, in phase
+        let now = 100 * 86_400_000;
+        let due = first_due(Some(now - 86_400_000), 10_000, now);
+        assert_eq!(due, now - CATCH_UP_ROUNDS * 10_000);
+        // rounds of a minute: at most an hour back
+        let due = first_due(Some(now - 86_400_000 + 7_000), 60_000, now);
+        assert!(due >= now - CATCH_UP_MS && due < now - CATCH_UP_MS + 60_000);
+        assert_eq!((due - 7_000).rem_euclid(60_000), 0, "phase kept");
     }
 }

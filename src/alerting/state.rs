@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::evaluate::{group_query, Observation};
 use super::rule::Rule;
+use super::silence::{self, Silence};
 
 /// Ended alerts and sent notifications kept for the API.
 pub const HISTORY: usize = 1000;
@@ -54,6 +55,9 @@ pub struct Alert {
     pub samples: Vec<String>,
     /// Lucene query that shows the events behind it.
     pub query: String,
+    /// The silence that keeps it quiet now, if one does.
+    #[serde(default)]
+    pub silenced_by: Option<String>,
 }
 
 /// Why a notification is sent.
@@ -97,6 +101,9 @@ pub struct Book {
     /// Last evaluation per rule (ms).
     pub last_eval: BTreeMap<String, i64>,
     pub seq: u64,
+    /// Silences, active, pending and recently expired.
+    #[serde(default)]
+    pub silences: Vec<Silence>,
 }
 
 /// The fingerprint of a rule's group: FNV-1a over rule and group.
@@ -118,6 +125,23 @@ pub fn fingerprint(rule: &str, group: &[(String, String)]) -> String {
     format!("{h:016x}")
 }
 
+/// Writes `bytes` to a temporary file, fsyncs it and renames it over
+/// `path`, so a crash leaves the old content or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp: PathBuf = path.with_extension("tmp");
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} over {}", tmp.display(), path.display()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 impl Book {
     /// Reads the book, or an empty one when there is none yet.
     pub fn load(path: &Path) -> anyhow::Result<Book> {
@@ -129,21 +153,9 @@ impl Book {
         }
     }
 
-    /// Writes the book to a temporary file, fsyncs it and renames it over
-    /// `path`, so a crash leaves the old book or the new one.
+    /// Writes the book atomically (see [`write_atomic`]).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let tmp: PathBuf = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec(self)?;
-        let mut f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} over {}", tmp.display(), path.display()))?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        write_atomic(path, &serde_json::to_vec(self)?)
     }
 
     fn enqueue(&mut self, rule: &Rule, reason: Reason, alert: &Alert, now: i64) {
@@ -186,8 +198,11 @@ impl Book {
                 Status::Pending if now - alert.active_since >= rule.for_ms => {
                     alert.status = Status::Firing;
                     alert.starts_at = Some(now);
+                    changed = true;
                     Some(Reason::Firing)
                 }
+                // it started under a silence: its first notice is still owed
+                Status::Firing if alert.last_notified.is_none() => Some(Reason::Firing),
                 Status::Firing
                     if rule.repeat_ms > 0
                         && alert
@@ -198,7 +213,12 @@ impl Book {
                 }
                 _ => None,
             };
-            if let Some(reason) = reason {
+            let silenced = silence::matching(&self.silences, &alert.labels, now);
+            if silenced != alert.silenced_by {
+                alert.silenced_by = silenced;
+                changed = true;
+            }
+            if let (Some(reason), None) = (reason, &alert.silenced_by) {
                 alert.last_notified = Some(now);
                 alert.annotations = render(rule, alert);
                 let snapshot = alert.clone();
@@ -232,7 +252,12 @@ impl Book {
                             a.value = o.value;
                         }
                         a.annotations = render(rule, &a);
-                        self.enqueue(rule, Reason::Resolved, &a, now);
+                        a.silenced_by = silence::matching(&self.silences, &a.labels, now);
+                        // nobody was told it fired, or someone silenced it:
+                        // no resolved notice either
+                        if a.last_notified.is_some() && a.silenced_by.is_none() {
+                            self.enqueue(rule, Reason::Resolved, &a, now);
+                        }
                         self.history.push_back(a);
                         while self.history.len() > HISTORY {
                             self.history.pop_front();
@@ -279,6 +304,7 @@ fn new_alert(rule: &Rule, o: &Observation, fp: &str, now: i64) -> Alert {
         value: o.value,
         threshold: rule.condition.threshold_text(),
         samples: o.samples.clone(),
+        silenced_by: None,
         query: o
             .query
             .clone()
@@ -434,5 +460,61 @@ mod tests {
         back.step(&r, &obs(0.0), 20_000);
         assert_eq!(back.outbox.len(), 1);
         assert_eq!(back.outbox[0].reason, Reason::Resolved);
+    }
+
+    fn silence(from: i64, to: i64, service: &str) -> Silence {
+        Silence {
+            id: "s1".into(),
+            matchers: vec![crate::alerting::silence::Matcher {
+                name: "service".into(),
+                value: service.into(),
+                is_regex: false,
+                is_equal: true,
+            }],
+            starts_at: from,
+            ends_at: to,
+            created_by: "test".into(),
+            comment: String::new(),
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_silence_suppresses_and_its_end_lets_the_first_notice_out() {
+        let r = rule(0, 0, 0);
+        let mut b = Book::default();
+        // silenced from 0 to 25 s; the alert fires at 0 s
+        b.silences.push(silence(0, 25_000, "api"));
+        for (i, v) in [20.0, 20.0, 20.0, 20.0, 0.0].iter().enumerate() {
+            b.step(&r, &obs(*v), i as i64 * 10_000);
+            if i == 1 {
+                let a = b.alerts.values().next().unwrap();
+                assert_eq!(a.status, Status::Firing);
+                assert_eq!(a.silenced_by.as_deref(), Some("s1"));
+            }
+        }
+        let got: Vec<(i64, Reason)> = b.outbox.iter().map(|n| (n.created, n.reason)).collect();
+        // nothing while silenced; the first notice at 30 s, the end at 40 s
+        assert_eq!(
+            got,
+            vec![(30_000, Reason::Firing), (40_000, Reason::Resolved)]
+        );
+    }
+
+    #[test]
+    fn an_alert_silenced_all_along_sends_nothing_at_all() {
+        let r = rule(0, 0, 0);
+        let mut b = Book::default();
+        b.silences.push(silence(0, 1_000_000, "api"));
+        for (i, v) in [20.0, 20.0, 0.0].iter().enumerate() {
+            b.step(&r, &obs(*v), i as i64 * 10_000);
+        }
+        assert!(b.outbox.is_empty(), "{:?}", b.outbox);
+        assert_eq!(b.history.len(), 1, "it still fired and resolved");
+        // a silence for another service changes nothing
+        let mut b = Book::default();
+        b.silences.push(silence(0, 1_000_000, "web"));
+        b.step(&r, &obs(20.0), 0);
+        assert_eq!(b.outbox.len(), 1);
     }
 }

@@ -9,6 +9,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
+pub mod rules;
+pub mod silences;
+
 use super::analysis::params::Args;
 use super::error::ApiError;
 use super::es::{json_response, Params};
@@ -17,7 +20,7 @@ use crate::alerting::rule::{Condition, Rule};
 use crate::alerting::{human_ms, Alerting};
 use crate::config::alerting::Channel;
 
-fn alerting(st: &State) -> Result<Arc<Alerting>, ApiError> {
+pub(super) fn alerting(st: &State) -> Result<Arc<Alerting>, ApiError> {
     st.alerting.clone().ok_or_else(|| {
         ApiError::bad_request(
             "illegal_argument_exception",
@@ -26,11 +29,11 @@ fn alerting(st: &State) -> Result<Arc<Alerting>, ApiError> {
     })
 }
 
-fn ok(v: Value) -> Response {
+pub(super) fn ok(v: Value) -> Response {
     json_response(StatusCode::OK, v.to_string())
 }
 
-fn rule_json(r: &Rule) -> Value {
+pub(super) fn rule_json(r: &Rule) -> Value {
     let condition = match &r.condition {
         Condition::Count { above, below } => {
             json!({"type": "count", "above": above, "below": below})
@@ -83,6 +86,7 @@ pub async fn rules(
         .iter()
         .map(|r| {
             let mut v = rule_json(r);
+            v["source"] = json!(al.source(&r.name));
             v["last_evaluation"] = json!(book.last_eval.get(&r.name));
             v
         })

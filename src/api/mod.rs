@@ -224,7 +224,26 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         .route("/api/v1/anomalies", get(analysis::anomalies))
         .route("/api/v1/anomalies/_detect", post(analysis::detect))
         .route("/api/v1/stream", get(analysis::stream))
-        .route("/api/v1/rules", get(alerting::rules))
+        .route(
+            "/api/v1/rules",
+            get(alerting::rules).post(alerting::rules::create_rule),
+        )
+        .route("/api/v1/rules/_reload", post(alerting::rules::reload))
+        .route("/api/v1/rules/_test", post(alerting::rules::test_rule))
+        .route(
+            "/api/v1/rules/{name}",
+            get(alerting::rules::get_rule)
+                .put(alerting::rules::put_rule)
+                .delete(alerting::rules::delete_rule),
+        )
+        .route(
+            "/api/v1/silences",
+            get(alerting::silences::list).post(alerting::silences::create),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            get(alerting::silences::get).delete(alerting::silences::expire),
+        )
         .route("/api/v1/alerts", get(alerting::alerts))
         .route(
             "/api/v1/alerts/undeliverable/{id}/_resend",

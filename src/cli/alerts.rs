@@ -76,6 +76,9 @@ pub async fn run(a: AlertsArgs) -> anyhow::Result<i32> {
         if let Some(s) = x["annotations"]["summary"].as_str() {
             println!("         {s}");
         }
+        if let Some(s) = x["silenced_by"].as_str() {
+            println!("         silenced by {s}");
+        }
     }
     let history = list("history");
     if !history.is_empty() {
@@ -101,6 +104,49 @@ pub async fn run(a: AlertsArgs) -> anyhow::Result<i32> {
                 n["channel"].as_str().unwrap_or("?"),
                 n["attempts"],
                 n["last_error"].as_str().unwrap_or("-")
+            );
+        }
+    }
+    let silences = super::analyze_server::get(&a.server, "/api/v1/silences", &[]).await?;
+    let silences: Vec<&Value> = silences["silences"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|s| s["status"]["state"] != "expired")
+                .collect()
+        })
+        .unwrap_or_default();
+    if !silences.is_empty() {
+        println!("\nsilences (end one: DELETE /api/v1/silences/<id>)");
+        for s in silences {
+            let matchers: Vec<String> = s["matchers"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .map(|m| {
+                            let op = match (m["isEqual"] != false, m["isRegex"] == true) {
+                                (true, false) => "=",
+                                (false, false) => "!=",
+                                (true, true) => "=~",
+                                (false, true) => "!~",
+                            };
+                            format!(
+                                "{}{op}{}",
+                                m["name"].as_str().unwrap_or("?"),
+                                m["value"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!(
+                "  {} {:<7} {} .. {}  {}  {}",
+                s["id"].as_str().unwrap_or("?"),
+                s["status"]["state"].as_str().unwrap_or("?"),
+                s["startsAt"].as_str().unwrap_or("?"),
+                s["endsAt"].as_str().unwrap_or("?"),
+                matchers.join(","),
+                s["comment"].as_str().unwrap_or("")
             );
         }
     }

@@ -507,6 +507,11 @@ impl BinServer {
         }
     }
 
+    /// The running process's id (to send it a signal).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
             Some(c) => matches!(c.try_wait(), Ok(None)),

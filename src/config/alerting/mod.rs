@@ -268,3 +268,87 @@ pub fn build(raw: &AlertingSection, bad: &mut Bad<'_>) -> AlertingConfig {
         rules,
     }
 }
+
+/// Keys of a rule as the API shows it that are not part of its definition;
+/// dropped from a body so a rule read with GET can be sent back with PUT.
+pub const READ_ONLY_RULE_KEYS: [&str; 3] = ["threshold", "source", "last_evaluation"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiDoc {
+    alerting: ApiRules,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiRules {
+    rules: Vec<RuleSection>,
+}
+
+fn strip_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// A rule sent through the API as a JSON object with the keys of a
+/// `[[alerting.rules]]` table, checked by the very same code (it is turned
+/// into that table), so the API and `check-config` accept and refuse the
+/// same rules. Problems come back as `key: message`; a `null` is a key
+/// left out.
+pub fn rule_from_json(
+    body: &serde_json::Value,
+    channels: &BTreeMap<String, Channel>,
+) -> Result<Rule, Vec<String>> {
+    let mut body = body.clone();
+    let Some(m) = body.as_object_mut() else {
+        return Err(vec!["a rule must be a JSON object".into()]);
+    };
+    for k in READ_ONLY_RULE_KEYS {
+        m.remove(k);
+    }
+    strip_nulls(&mut body);
+    let doc = serde_json::json!({"alerting": {"rules": [body]}});
+    let text = toml::to_string(&doc).map_err(|e| vec![format!("cannot read the rule: {e}")])?;
+    let prefix = |k: &str| {
+        k.strip_prefix("alerting.rules[0].")
+            .or_else(|| k.strip_prefix("alerting.rules[0]"))
+            .unwrap_or(k)
+            .to_string()
+    };
+    let collected = super::collect::deserialize_all::<ApiDoc>(&text);
+    let mut problems: Vec<String> = collected
+        .problems
+        .iter()
+        .map(|p| match prefix(&p.key).as_str() {
+            "" => p.message.clone(),
+            k => format!("{k}: {}", p.message),
+        })
+        .collect();
+    let Some(doc) = collected.value.filter(|_| problems.is_empty()) else {
+        if problems.is_empty() {
+            problems.push("cannot read the rule".into());
+        }
+        return Err(problems);
+    };
+    let raw = AlertingSection {
+        rules: doc.alerting.rules,
+        ..AlertingSection::default()
+    };
+    let mut rules = rules::build(&raw, channels, &mut |_, key, msg| {
+        problems.push(match prefix(key).as_str() {
+            "" => msg,
+            k => format!("{k}: {msg}"),
+        })
+    });
+    match (problems.is_empty(), rules.pop()) {
+        (true, Some(r)) => Ok(r),
+        (true, None) => Err(vec!["cannot read the rule".into()]),
+        (false, _) => Err(problems),
+    }
+}
