@@ -26,6 +26,9 @@ pub struct Observation {
     pub samples: Vec<String>,
     /// The query behind it when it is not the rule's (an anomaly's own).
     pub query: Option<String>,
+    /// What the value is made of, for people: `7 of 60 events (11.7 %)`,
+    /// `120 now, 35 the window before`.
+    pub detail: Option<String>,
 }
 
 fn parse(q: &str) -> anyhow::Result<Query> {
@@ -137,6 +140,7 @@ fn flatten(
                         value: b.doc_count as f64,
                         samples: sample_lines(&b.aggs),
                         query: None,
+                        detail: None,
                     });
                 }
                 prefix.pop();
@@ -147,6 +151,7 @@ fn flatten(
             value: b.doc_count as f64,
             samples: sample_lines(&b.aggs),
             query: None,
+            detail: None,
         }),
         _ => {}
     }
@@ -172,6 +177,7 @@ pub fn observe(src: &dyn AggSource, rule: &Rule, now_ms: i64) -> anyhow::Result<
             value: 0.0,
             samples: Vec::new(),
             query: None,
+            detail: None,
         });
     }
     if rule.condition.wants_absent_groups() && !rule.group_by.is_empty() {
@@ -189,6 +195,7 @@ pub fn observe(src: &dyn AggSource, rule: &Rule, now_ms: i64) -> anyhow::Result<
                     value: 0.0,
                     samples: Vec::new(),
                     query: None,
+                    detail: None,
                 });
             }
         }
@@ -260,6 +267,7 @@ pub fn observe_anomalies(
             value: a.observed,
             samples: a.template.iter().cloned().collect(),
             query: Some(a.query.clone()),
+            detail: None,
         };
         // the list is oldest first: a later episode of the same group wins
         match out.iter_mut().find(|x| x.group == o.group) {
