@@ -9,54 +9,11 @@
 mod util;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use serde_json::{json, Value};
+use util::alerting::{bodies, check_config_fails, receiver, wait_for};
 use util::{BinServer, Http};
-
-/// What the receiver got: headers and raw body per request.
-type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-/// A webhook receiver on `addr` (port 0: any) answering 200.
-async fn receiver(addr: SocketAddr) -> (SocketAddr, Received) {
-    let got: Received = Arc::default();
-    let g = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let g = g.clone();
-            async move {
-                g.lock().unwrap().push((headers, body));
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let bound = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (bound, got)
-}
-
-fn bodies(got: &Received) -> Vec<Value> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|(_, b)| serde_json::from_slice(b).unwrap())
-        .collect()
-}
-
-async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn now_ts() -> String {
     logweave::generate::format_ts(logweave::event::now_ms())
@@ -282,17 +239,6 @@ async fn webhook_down_keeps_the_notification_until_a_resend_delivers_it() {
         )
         .await;
     assert_eq!(r.status, 404, "{}", r.text_preview());
-}
-
-/// `check-config FILE`: it must exit 1; its stderr.
-fn check_config_fails(cfg: &std::path::Path) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logweave"))
-        .arg("check-config")
-        .arg(cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

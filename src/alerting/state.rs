@@ -51,6 +51,10 @@ pub struct Alert {
     pub last_true: i64,
     pub last_notified: Option<i64>,
     pub value: f64,
+    /// What the value is made of (`7 of 60 events (11.7 %)`), when the
+    /// condition says more than a number.
+    #[serde(default)]
+    pub detail: Option<String>,
     pub threshold: String,
     pub samples: Vec<String>,
     /// Lucene query that shows the events behind it.
@@ -192,6 +196,7 @@ impl Book {
                 new_alert(rule, o, &fp, now)
             });
             alert.value = o.value;
+            alert.detail = o.detail.clone();
             alert.samples = o.samples.clone();
             alert.last_true = now;
             let reason = match alert.status {
@@ -250,6 +255,7 @@ impl Book {
                             .find(|o| fingerprint(&rule.name, &o.group) == fp)
                         {
                             a.value = o.value;
+                            a.detail = o.detail.clone();
                         }
                         a.annotations = render(rule, &a);
                         a.silenced_by = silence::matching(&self.silences, &a.labels, now);
@@ -302,6 +308,7 @@ fn new_alert(rule: &Rule, o: &Observation, fp: &str, now: i64) -> Alert {
         last_true: now,
         last_notified: None,
         value: o.value,
+        detail: o.detail.clone(),
         threshold: rule.condition.threshold_text(),
         samples: o.samples.clone(),
         silenced_by: None,
@@ -387,6 +394,7 @@ mod tests {
             value: v,
             samples: vec![],
             query: None,
+            detail: None,
         }]
     }
 

@@ -16,7 +16,7 @@ use super::analysis::params::Args;
 use super::error::ApiError;
 use super::es::{json_response, Params};
 use super::State;
-use crate::alerting::rule::{Condition, Rule};
+use crate::alerting::rule::{ChangeBy, Condition, MetricAgg, Rule};
 use crate::alerting::{human_ms, Alerting};
 use crate::config::alerting::Channel;
 
@@ -52,6 +52,62 @@ pub(super) fn rule_json(r: &Rule) -> Value {
             "type": "new_pattern",
             "min_level": if *errors_only { "ERROR" } else { "WARN" },
         }),
+        Condition::Ratio {
+            numerator,
+            above,
+            below,
+            min_denominator,
+        } => json!({
+            "type": "ratio",
+            "numerator": numerator,
+            "above": above,
+            "below": below,
+            "min_denominator": min_denominator,
+        }),
+        Condition::Change { by, min_previous } => {
+            let (k, v) = match by {
+                ChangeBy::Factor(f) => ("factor", f),
+                ChangeBy::Delta(d) => ("delta", d),
+            };
+            json!({"type": "change", k: v, "min_previous": min_previous})
+        }
+        Condition::Flatline { lookback_ms, below } => json!({
+            "type": "flatline",
+            "lookback": human_ms(*lookback_ms),
+            "below": below,
+        }),
+        Condition::NewTerm { field, lookback_ms } => json!({
+            "type": "new_term",
+            "field": field,
+            "lookback": human_ms(*lookback_ms),
+        }),
+        Condition::Cardinality {
+            field,
+            above,
+            below,
+        } => json!({"type": "cardinality", "field": field, "above": above, "below": below}),
+        Condition::Metric {
+            field,
+            agg,
+            above,
+            below,
+        } => {
+            let (name, percentile) = match agg {
+                MetricAgg::Avg => ("avg", None),
+                MetricAgg::Min => ("min", None),
+                MetricAgg::Max => ("max", None),
+                MetricAgg::Sum => ("sum", None),
+                MetricAgg::Percentile(p) => ("percentile", Some(p)),
+            };
+            json!({
+                "type": "metric",
+                "field": field,
+                "agg": name,
+                "percentile": percentile,
+                "above": above,
+                "below": below,
+            })
+        }
     };
     json!({
         "name": r.name,

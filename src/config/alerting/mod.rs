@@ -130,11 +130,13 @@ pub struct RuleSection {
     pub channels: Option<Spanned<Vec<String>>>,
 }
 
-/// A rule's `condition`.
+/// A rule's `condition`. Each type takes its own keys; a key of another
+/// type is an error naming it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionSection {
     /// `count` (events matching the query in the window, per group),
+    /// `ratio`, `change`, `flatline`, `new_term`, `cardinality`, `metric`,
     /// `anomaly` (anomalies the analysis found) or `new_pattern`.
     #[serde(rename = "type")]
     pub kind: Spanned<String>,
@@ -150,13 +152,49 @@ pub struct ConditionSection {
     /// `new_pattern`: `ERROR` (default: ERROR and FATAL) or `WARN` (WARN too).
     #[serde(default)]
     pub min_level: Option<Spanned<String>>,
-    /// Fires when the count is above this.
+    /// Fires when the value is above this (`count`, `ratio` as a fraction,
+    /// `cardinality`, `metric`).
     #[serde(default)]
     pub above: Option<Spanned<f64>>,
-    /// Fires when the count is below this; with `group_by`, for the groups
-    /// seen in the window before (a service that went quiet).
+    /// Fires when the value is below this; with `count` and `group_by`,
+    /// for the groups seen in the window before (a service that went quiet).
+    /// `flatline`: fewer events than this in the window (default 1).
     #[serde(default)]
     pub below: Option<Spanned<f64>>,
+    /// `ratio`: the Lucene query of the events counted over those of the
+    /// rule's `query` (say `level:ERROR` for an error ratio).
+    #[serde(default)]
+    pub numerator: Option<Spanned<String>>,
+    /// `ratio`: groups with fewer events than this are not judged (a 1 of 2
+    /// error ratio says little); default 1.
+    #[serde(default)]
+    pub min_denominator: Option<Spanned<f64>>,
+    /// `change`: fires when now > factor × the window before (factor over
+    /// 1) or now < factor × before (under 1).
+    #[serde(default)]
+    pub factor: Option<Spanned<f64>>,
+    /// `change`: fires when now − before > delta, or for a negative delta
+    /// when the count dropped by more than |delta|.
+    #[serde(default)]
+    pub delta: Option<Spanned<f64>>,
+    /// `change`: groups with fewer events the window before are not judged
+    /// (default 1 with `factor`, so no infinite factors; 0 with `delta`).
+    #[serde(default)]
+    pub min_previous: Option<Spanned<f64>>,
+    /// `flatline`: how long before the window a group must have logged to
+    /// be missed (default: one window). `new_term`: how far back a value
+    /// counts as known (default 30d, at most 90d).
+    #[serde(default)]
+    pub lookback: Option<Spanned<String>>,
+    /// `new_term`, `cardinality`, `metric`: the field whose values are read.
+    #[serde(default)]
+    pub field: Option<Spanned<String>>,
+    /// `metric`: `avg`, `min`, `max`, `sum` or `percentile`.
+    #[serde(default)]
+    pub agg: Option<Spanned<String>>,
+    /// `metric` with `agg = "percentile"`: which one, 0 to 100 (99 = p99).
+    #[serde(default)]
+    pub percentile: Option<Spanned<f64>>,
 }
 
 /// The checked `[alerting]`.
