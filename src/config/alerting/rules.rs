@@ -141,8 +141,10 @@ pub(super) fn build(
                                 "'{ch}' is not a channel; known: {}",
                                 raw.channels
                                     .keys()
+                                    .chain(channels.keys())
                                     .map(String::as_str)
-                                    .chain(["log"])
+                                    .collect::<std::collections::BTreeSet<_>>()
+                                    .into_iter()
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             ),
