@@ -484,6 +484,10 @@ async fn each_condition_fires_for_exactly_its_groups() {
     assert_eq!(d("many_users", "login"), "5 distinct user in 12 events");
     assert_eq!(d("slow_p90", "slow"), "p90 of duration_ms 910 (10 values)");
     assert_eq!(d("fast_avg", "fast"), "avg of duration_ms 35 (6 values)");
+    // and so does the webhook
+    for (k, want) in &detail {
+        assert_eq!(fired[k]["detail"].as_str().unwrap_or(""), want, "{k:?}");
+    }
 
     // the rules as loaded
     let rules = http.get("/api/v1/rules").await.json();

@@ -563,3 +563,104 @@ async fn a_dry_run_says_when_a_rule_would_have_fired() {
         assert!(reason_of(&r).contains(what), "{body}: {}", reason_of(&r));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_starting_together_go_as_one_message_and_a_rate_limit_holds_the_rest() {
+    let root = tempfile::tempdir().unwrap();
+    let (addr, got) = util::alerting::receiver("127.0.0.1:0".parse().unwrap()).await;
+    let cfg = root.path().join("logweave.toml");
+    write(
+        &cfg,
+        &format!(
+            r#"
+[alerting.channels.hook]
+type = "webhook"
+url = "http://{addr}/hook"
+max_per_hour = 2
+
+[[alerting.rules]]
+name = "errors"
+query = "level:ERROR"
+window = "30s"
+every = "1s"
+group_by = ["service"]
+group_wait = "2s"
+condition = {{ type = "count", above = 2 }}
+channels = ["hook"]
+
+[[alerting.rules]]
+name = "warnings"
+query = "level:WARN"
+window = "30s"
+every = "1s"
+group_by = ["service"]
+condition = {{ type = "count", above = 0 }}
+channels = ["hook"]
+"#
+        ),
+    );
+    let server = BinServer::start(root.path(), Some(cfg)).await;
+    let http = Http::new(server.addr());
+    let now = logweave::event::now_ms();
+    let mut docs = errors("api", 3, now);
+    docs.extend(errors("web", 4, now));
+    send_at(&http, &docs).await;
+    // db starts a second later, inside api's and web's group_wait
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    send_at(&http, &errors("db", 5, logweave::event::now_ms())).await;
+    util::alerting::wait_for("the grouped message", 10, || {
+        !got.lock().unwrap().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let all = util::alerting::bodies(&got);
+    assert_eq!(all.len(), 1, "one message for three alerts: {all:#?}");
+    let m = &all[0];
+    let mut services: Vec<&str> = m["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["service"].as_str().unwrap())
+        .collect();
+    services.sort();
+    assert_eq!(services, vec!["api", "db", "web"], "{m}");
+    assert_eq!(m["groupLabels"], json!({"alertname": "errors"}), "{m}");
+    assert_eq!(m["commonLabels"]["alertname"], "errors");
+    assert!(m["commonLabels"].get("service").is_none(), "{m}");
+    assert_eq!(m["notificationIds"].as_array().unwrap().len(), 3);
+
+    // the second message of the hour goes; the third waits, kept
+    let t = logweave::event::now_ms();
+    send_at(&http, &[("WARN", "x", "disk 91 % full".to_string(), t)]).await;
+    util::alerting::wait_for("the second message", 10, || got.lock().unwrap().len() == 2).await;
+    send_at(&http, &[("WARN", "y", "disk 92 % full".to_string(), t)]).await;
+    wait_for("the held notification", 10, || async {
+        let a = http.get("/api/v1/alerts").await.json();
+        a["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["held"] == true && n["alert"]["labels"]["service"] == "y")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(got.lock().unwrap().len(), 2, "nothing past the limit");
+    let a = http.get("/api/v1/alerts").await.json();
+    let held = a["outbox"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["alert"]["labels"]["service"] == "y")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        held["attempts"], 0,
+        "waiting is not a failed attempt: {held}"
+    );
+    let wait = held["next_attempt"].as_i64().unwrap() - logweave::event::now_ms();
+    assert!(
+        wait > 3_500_000 && wait <= 3_600_000,
+        "waits for the hour's first slot: {wait} ms"
+    );
+    assert!(server.all_logs().contains("over its max_per_hour"));
+}

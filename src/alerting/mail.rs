@@ -31,7 +31,7 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Plain text and HTML bodies.
+/// Plain text and an HTML fragment for one notification.
 pub fn bodies(n: &Notification, external_url: &str) -> (String, String) {
     let a = &n.alert;
     let mut rows: Vec<(String, String)> = vec![
@@ -40,6 +40,9 @@ pub fn bodies(n: &Notification, external_url: &str) -> (String, String) {
         ("Value".into(), super::number_text(a.value)),
         ("Threshold".into(), a.threshold.clone()),
     ];
+    if let Some(d) = &a.detail {
+        rows.push(("Measured".into(), d.clone()));
+    }
     for (k, v) in &a.group {
         rows.push((k.clone(), v.clone()));
     }
@@ -65,7 +68,7 @@ pub fn bodies(n: &Notification, external_url: &str) -> (String, String) {
         }
     }
     text.push_str(&format!("\n{link}\n"));
-    let mut html = String::from("<html><body><table>");
+    let mut html = String::from("<table>");
     for (k, v) in &rows {
         html.push_str(&format!(
             "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
@@ -83,39 +86,111 @@ pub fn bodies(n: &Notification, external_url: &str) -> (String, String) {
         html.push_str("</pre>");
     }
     html.push_str(&format!(
-        "<p><a href=\"{}\">{}</a></p></body></html>",
+        "<p><a href=\"{}\">{}</a></p>",
         escape(&link),
         escape(&link)
     ));
     (text, html)
 }
 
-/// The mail for a notification.
-pub fn message(ch: &EmailChannel, n: &Notification, external_url: &str) -> Result<Message, String> {
+/// The subject: the one alert's line, or the rule and how many.
+fn subject(batch: &[Notification]) -> String {
+    match batch {
+        [n] => text_line(n),
+        _ => {
+            let head = match batch[0].reason {
+                Reason::Firing => "FIRING",
+                Reason::Reminder => "STILL FIRING",
+                Reason::Resolved => "RESOLVED",
+            };
+            let groups: Vec<String> = batch
+                .iter()
+                .map(|n| {
+                    n.alert
+                        .group
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect();
+            let mut list = groups.join("; ");
+            if list.len() > 120 {
+                let cut = (0..=120)
+                    .rev()
+                    .find(|i| list.is_char_boundary(*i))
+                    .unwrap_or(0);
+                list.truncate(cut);
+                list.push_str(" ...");
+            }
+            format!(
+                "[{head}] {}: {} alerts [{list}]",
+                batch[0].alert.rule,
+                batch.len()
+            )
+        }
+    }
+}
+
+/// The mail for a batch of notifications of one rule (one alert, or
+/// several that started together). The firing mail's `Message-ID` is the
+/// first alert's thread and its `References` name every alert's, so each
+/// alert's later mails, which answer their own thread, join it.
+pub fn message(
+    ch: &EmailChannel,
+    batch: &[Notification],
+    external_url: &str,
+) -> Result<Message, String> {
+    let Some(n) = batch.first() else {
+        return Err("nothing to send".into());
+    };
     let from: Mailbox = ch
         .from
         .parse()
         .map_err(|e| format!("from '{}': {e}", ch.from))?;
     let thread = thread_id(n);
-    let mut b = Message::builder().from(from).subject(text_line(n));
+    let threads: Vec<String> = batch.iter().map(thread_id).collect();
+    let mut b = Message::builder().from(from).subject(subject(batch));
     for to in &ch.to {
         b = b.to(to.parse().map_err(|e| format!("to '{to}': {e}"))?);
     }
     b = match n.reason {
-        Reason::Firing => b.message_id(Some(thread)),
+        Reason::Firing => {
+            let b = b.message_id(Some(thread));
+            if threads.len() > 1 {
+                b.references(threads.join(" "))
+            } else {
+                b
+            }
+        }
         Reason::Reminder | Reason::Resolved => b
             .message_id(Some(format!("<{}@logweave>", n.id)))
-            .in_reply_to(thread.clone())
-            .references(thread),
+            .in_reply_to(thread)
+            .references(threads.join(" ")),
     };
-    let (text, html) = bodies(n, external_url);
+    let mut text = String::new();
+    let mut html = String::from("<html><body>");
+    for (i, n) in batch.iter().enumerate() {
+        let (t, h) = bodies(n, external_url);
+        if i > 0 {
+            text.push_str("\n----\n\n");
+            html.push_str("<hr>");
+        }
+        text.push_str(&t);
+        html.push_str(&h);
+    }
+    html.push_str("</body></html>");
     b.multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| format!("cannot build the mail: {e}"))
 }
 
-/// Sends the notification's mail.
-pub async fn send(ch: &EmailChannel, n: &Notification, external_url: &str) -> Result<(), String> {
-    let msg = message(ch, n, external_url)?;
+/// Sends the batch's mail.
+pub async fn send(
+    ch: &EmailChannel,
+    batch: &[Notification],
+    external_url: &str,
+) -> Result<(), String> {
+    let msg = message(ch, batch, external_url)?;
     let tls = || -> Result<TlsParameters, String> {
         let mut p = TlsParameters::builder(ch.host.clone());
         if let Some(pem) = &ch.ca_pem {

@@ -100,6 +100,9 @@ pub struct Alerting {
     rules: Mutex<RuleSet>,
     path: PathBuf,
     book: Mutex<Book>,
+    /// Messages sent per channel in the last hour (for `max_per_hour`;
+    /// not kept across a restart).
+    sends: Mutex<BTreeMap<String, std::collections::VecDeque<i64>>>,
     client: reqwest::Client,
     /// The server's own address, for links in notifications.
     external_url: String,
@@ -131,6 +134,7 @@ impl Alerting {
             rules: Mutex::new(rules),
             path,
             book: Mutex::new(book),
+            sends: Mutex::default(),
             client,
             external_url,
         })
@@ -266,7 +270,8 @@ impl Alerting {
         true
     }
 
-    /// What a rule sees at `at`: the groups' values.
+    /// What a rule sees at `at`: the groups' values over the window ending
+    /// `delay` before it.
     pub fn observe(
         src: &dyn AggSource,
         analysis: Option<&crate::analysis::live::Analysis>,
@@ -280,7 +285,7 @@ impl Alerting {
             let f = an.findings();
             Ok(evaluate::observe_anomalies(&f, rule, at))
         } else {
-            evaluate::observe(src, rule, at)
+            evaluate::observe(src, rule, at - rule.delay_ms)
         }
     }
 
@@ -366,7 +371,8 @@ impl Alerting {
         }
     }
 
-    /// One pass over the outbox: each due notification tried once.
+    /// One pass over the outbox: the due notifications, in batches of one
+    /// channel, rule and reason (one message each), each tried once.
     async fn deliver_due(&self) {
         let now = now_ms();
         let due: Vec<Notification> = self
@@ -377,63 +383,142 @@ impl Alerting {
             .cloned()
             .collect();
         let cfg = self.config();
-        for n in due {
-            let result = match cfg.channels.get(&n.channel) {
+        for batch in batches(due, &cfg) {
+            let channel = batch[0].channel.clone();
+            let ch = cfg.channels.get(&channel);
+            let (retry_for, limit) = match ch {
+                Some(Channel::Webhook(c)) => (c.retry_for_ms, c.max_per_hour),
+                Some(Channel::Email(c)) => (c.retry_for_ms, c.max_per_hour),
+                _ => (0, 0),
+            };
+            if let Some(free_at) = self.take_slot(&channel, limit, now) {
+                // over the channel's rate: wait (not an attempt, nothing
+                // dropped); what waits together goes out together
+                let mut book = self.book();
+                let mut moved = false;
+                for n in book.outbox.iter_mut() {
+                    if batch.iter().any(|b| b.id == n.id) && n.next_attempt < free_at {
+                        n.next_attempt = free_at;
+                        n.held = true;
+                        moved = true;
+                    }
+                }
+                if moved {
+                    tracing::warn!(channel = %channel, limit, waiting = batch.len(), "alerting: channel over its max_per_hour; notifications wait for the next free slot");
+                    self.save(&book);
+                }
+                continue;
+            }
+            let result = match ch {
                 Some(Channel::Log) => {
-                    let line = notify::text_line(&n);
-                    match n.reason {
-                        Reason::Resolved => {
-                            tracing::info!(rule = %n.alert.rule, fingerprint = %n.alert.fingerprint, "{line}")
-                        }
-                        _ => {
-                            tracing::warn!(rule = %n.alert.rule, fingerprint = %n.alert.fingerprint, samples = ?n.alert.samples, "{line}")
+                    for n in &batch {
+                        let line = notify::text_line(n);
+                        match n.reason {
+                            Reason::Resolved => {
+                                tracing::info!(rule = %n.alert.rule, fingerprint = %n.alert.fingerprint, "{line}")
+                            }
+                            _ => {
+                                tracing::warn!(rule = %n.alert.rule, fingerprint = %n.alert.fingerprint, samples = ?n.alert.samples, "{line}")
+                            }
                         }
                     }
                     Ok(())
                 }
                 Some(Channel::Webhook(ch)) => {
-                    notify::send_webhook(&self.client, ch, &n, &self.external_url).await
+                    notify::send_webhook(&self.client, ch, &batch, &self.external_url).await
                 }
-                Some(Channel::Email(ch)) => mail::send(ch, &n, &self.external_url).await,
-                None => Err(format!("channel '{}' is no longer configured", n.channel)),
-            };
-            let retry_for = match cfg.channels.get(&n.channel) {
-                Some(Channel::Webhook(ch)) => ch.retry_for_ms,
-                Some(Channel::Email(ch)) => ch.retry_for_ms,
-                _ => 0,
+                Some(Channel::Email(ch)) => mail::send(ch, &batch, &self.external_url).await,
+                None => Err(format!("channel '{channel}' is no longer configured")),
             };
             let mut book = self.book();
-            let Some(i) = book.outbox.iter().position(|o| o.id == n.id) else {
-                continue;
-            };
             let done = now_ms();
-            match result {
-                Ok(()) => {
-                    let mut sent = book.outbox.remove(i);
-                    sent.attempts += 1;
-                    sent.delivered = Some(done);
-                    book.sent.push_back(sent);
-                    while book.sent.len() > state::HISTORY {
-                        book.sent.pop_front();
+            for n in &batch {
+                let Some(i) = book.outbox.iter().position(|o| o.id == n.id) else {
+                    continue;
+                };
+                match &result {
+                    Ok(()) => {
+                        let mut sent = book.outbox.remove(i);
+                        sent.attempts += 1;
+                        sent.delivered = Some(done);
+                        book.sent.push_back(sent);
+                        while book.sent.len() > state::HISTORY {
+                            book.sent.pop_front();
+                        }
                     }
-                }
-                Err(e) => {
-                    let o = &mut book.outbox[i];
-                    o.attempts += 1;
-                    o.last_error = Some(e.clone());
-                    o.next_attempt = done + backoff_ms(o.attempts - 1);
-                    if done - o.created >= retry_for {
-                        let dead = book.outbox.remove(i);
-                        tracing::error!(id = %dead.id, channel = %dead.channel, attempts = dead.attempts, error = %e, "alerting: notification undeliverable; kept in the undeliverable list (re-send it through the API)");
-                        book.undeliverable.push(dead);
-                    } else {
-                        tracing::warn!(id = %n.id, channel = %n.channel, error = %e, "alerting: delivery failed; retrying");
+                    Err(e) => {
+                        let o = &mut book.outbox[i];
+                        o.attempts += 1;
+                        o.last_error = Some(e.clone());
+                        o.next_attempt = done + backoff_ms(o.attempts - 1);
+                        if done - o.created >= retry_for {
+                            let dead = book.outbox.remove(i);
+                            tracing::error!(id = %dead.id, channel = %dead.channel, attempts = dead.attempts, error = %e, "alerting: notification undeliverable; kept in the undeliverable list (re-send it through the API)");
+                            book.undeliverable.push(dead);
+                        } else {
+                            tracing::warn!(id = %n.id, channel = %n.channel, error = %e, "alerting: delivery failed; retrying");
+                        }
                     }
                 }
             }
             self.save(&book);
         }
     }
+
+    /// Takes one of the channel's messages of the hour; when there is none
+    /// left, when the next frees up.
+    fn take_slot(&self, channel: &str, limit: u32, now: i64) -> Option<i64> {
+        if limit == 0 {
+            return None;
+        }
+        let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
+        let q = sends.entry(channel.to_string()).or_default();
+        while q.front().is_some_and(|t| now - t >= HOUR_MS) {
+            q.pop_front();
+        }
+        if q.len() >= limit as usize {
+            return q.front().map(|t| t + HOUR_MS);
+        }
+        q.push_back(now);
+        None
+    }
+}
+
+/// The rate limits' period.
+const HOUR_MS: i64 = 3_600_000;
+/// Alerts one message carries at most.
+pub const MAX_BATCH: usize = 100;
+
+/// Due notifications in batches of one channel, rule and reason, in the
+/// outbox's order: those of rules with a `group_wait`, and those that
+/// waited out a rate limit; the others one by one.
+fn batches(due: Vec<Notification>, cfg: &AlertingConfig) -> Vec<Vec<Notification>> {
+    let groups = |n: &Notification| {
+        n.held
+            || cfg
+                .rules
+                .iter()
+                .any(|r| r.name == n.alert.rule && r.group_wait_ms > 0)
+    };
+    let mut out: Vec<Vec<Notification>> = Vec::new();
+    for n in due {
+        if !groups(&n) {
+            out.push(vec![n]);
+            continue;
+        }
+        let fits = out.iter_mut().find(|b| {
+            b.len() < MAX_BATCH
+                && groups(&b[0])
+                && b[0].channel == n.channel
+                && b[0].alert.rule == n.alert.rule
+                && b[0].reason == n.reason
+        });
+        match fits {
+            Some(b) => b.push(n),
+            None => out.push(vec![n]),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! that Alertmanager's webhook receivers already parse (or Slack's), custom
 //! headers and an HMAC-SHA256 signature over the raw body.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use super::state::{Alert, Notification, Reason, Status};
@@ -31,46 +33,86 @@ fn am_alert(a: &Alert, external_url: &str) -> Value {
         "fingerprint": a.fingerprint,
         // beyond Alertmanager's fields: what was measured, and some events
         "value": a.value,
+        "detail": a.detail,
         "threshold": a.threshold,
         "query": a.query,
         "samples": a.samples,
     })
 }
 
-/// The body for a webhook.
-pub fn payload(n: &Notification, format: WebhookFormat, external_url: &str) -> Value {
+/// What all the maps have in common (Alertmanager's `commonLabels`).
+fn common(maps: &[&BTreeMap<String, String>]) -> BTreeMap<String, String> {
+    let Some((first, rest)) = maps.split_first() else {
+        return BTreeMap::new();
+    };
+    first
+        .iter()
+        .filter(|(k, v)| rest.iter().all(|m| m.get(*k) == Some(v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The body for a webhook: one message for a batch of notifications of
+/// one rule (alerts that started within the rule's `group_wait`, or that
+/// waited out a rate limit together).
+pub fn payload(batch: &[Notification], format: WebhookFormat, external_url: &str) -> Value {
+    let Some(n) = batch.first() else {
+        return Value::Null;
+    };
     let a = &n.alert;
     match format {
         WebhookFormat::Alertmanager => {
-            let status = if a.status == Status::Resolved {
+            let status = if batch.iter().all(|n| n.alert.status == Status::Resolved) {
                 "resolved"
             } else {
                 "firing"
             };
+            // one alert: its group; several: what they share
+            let group: Vec<(String, String)> = if batch.len() == 1 {
+                a.group.clone()
+            } else {
+                a.group
+                    .iter()
+                    .filter(|kv| batch.iter().all(|n| n.alert.group.contains(kv)))
+                    .cloned()
+                    .collect()
+            };
             let group_labels: serde_json::Map<String, Value> =
                 std::iter::once(("alertname".to_string(), Value::String(a.rule.clone())))
                     .chain(
-                        a.group
+                        group
                             .iter()
                             .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
                     )
                     .collect();
+            let labels: Vec<&BTreeMap<String, String>> =
+                batch.iter().map(|n| &n.alert.labels).collect();
+            let annotations: Vec<&BTreeMap<String, String>> =
+                batch.iter().map(|n| &n.alert.annotations).collect();
+            let group_key = if batch.len() == 1 {
+                format!("{}:{}", a.rule, a.fingerprint)
+            } else {
+                a.rule.clone()
+            };
             json!({
                 "version": "4",
-                "groupKey": format!("{}:{}", a.rule, a.fingerprint),
+                "groupKey": group_key,
                 "truncatedAlerts": 0,
                 "status": status,
                 "receiver": n.channel,
                 "groupLabels": group_labels,
-                "commonLabels": a.labels,
-                "commonAnnotations": a.annotations,
+                "commonLabels": common(&labels),
+                "commonAnnotations": common(&annotations),
                 "externalURL": external_url,
                 "notificationId": n.id,
+                "notificationIds": batch.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
                 "reason": reason_text(n.reason),
-                "alerts": [am_alert(a, external_url)],
+                "alerts": batch.iter().map(|n| am_alert(&n.alert, external_url)).collect::<Vec<_>>(),
             })
         }
-        WebhookFormat::Slack => json!({ "text": text_line(n) }),
+        WebhookFormat::Slack => json!({
+            "text": batch.iter().map(text_line).collect::<Vec<_>>().join("\n")
+        }),
     }
 }
 
@@ -102,11 +144,13 @@ pub fn text_line(n: &Notification) -> String {
                 .join(", ")
         )
     };
-    let summary = a
-        .annotations
-        .get("summary")
-        .cloned()
-        .unwrap_or_else(|| format!("value {} ({})", super::number_text(a.value), a.threshold));
+    let summary = a.annotations.get("summary").cloned().unwrap_or_else(|| {
+        let measured = a
+            .detail
+            .clone()
+            .unwrap_or_else(|| format!("value {}", super::number_text(a.value)));
+        format!("{measured} ({})", a.threshold)
+    });
     format!("[{head}] {}{group}: {summary}", a.rule)
 }
 
@@ -118,14 +162,14 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// POSTs the notification; a non-2xx answer is a failure.
+/// POSTs the batch as one request; a non-2xx answer is a failure.
 pub async fn send_webhook(
     client: &reqwest::Client,
     ch: &WebhookChannel,
-    n: &Notification,
+    batch: &[Notification],
     external_url: &str,
 ) -> Result<(), String> {
-    let body = serde_json::to_vec(&payload(n, ch.format, external_url))
+    let body = serde_json::to_vec(&payload(batch, ch.format, external_url))
         .map_err(|e| format!("cannot encode the payload: {e}"))?;
     let mut req = client
         .post(&ch.url)

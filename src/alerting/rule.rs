@@ -251,6 +251,10 @@ pub struct Rule {
     pub keep_firing_for_ms: i64,
     /// 0: no reminders.
     pub repeat_ms: i64,
+    /// Windows end this long before the evaluation (late events).
+    pub delay_ms: i64,
+    /// Firing notices starting within this long go out together.
+    pub group_wait_ms: i64,
     pub severity: Severity,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, Template>,

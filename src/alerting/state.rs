@@ -85,6 +85,10 @@ pub struct Notification {
     pub last_error: Option<String>,
     /// Delivered at (ms), once it is.
     pub delivered: Option<i64>,
+    /// It waited for its channel's rate limit (and goes out with the
+    /// others that did).
+    #[serde(default)]
+    pub held: bool,
     /// The alert as it was when the notification was made.
     pub alert: Alert,
 }
@@ -165,15 +169,34 @@ impl Book {
     fn enqueue(&mut self, rule: &Rule, reason: Reason, alert: &Alert, now: i64) {
         for ch in &rule.channels {
             self.seq += 1;
+            // a firing notice waits `group_wait` for the others of its rule
+            // that start meanwhile, and joins a wait already running
+            let next_attempt = if reason == Reason::Firing && rule.group_wait_ms > 0 {
+                self.outbox
+                    .iter()
+                    .filter(|n| {
+                        n.channel == *ch
+                            && n.alert.rule == rule.name
+                            && n.reason == Reason::Firing
+                            && n.attempts == 0
+                            && n.next_attempt > now
+                    })
+                    .map(|n| n.next_attempt)
+                    .min()
+                    .unwrap_or(now + rule.group_wait_ms)
+            } else {
+                now
+            };
             self.outbox.push(Notification {
                 id: format!("{}-{}", alert.fingerprint, self.seq),
                 channel: ch.clone(),
                 reason,
                 created: now,
                 attempts: 0,
-                next_attempt: now,
+                next_attempt,
                 last_error: None,
                 delivered: None,
+                held: false,
                 alert: alert.clone(),
             });
         }
@@ -337,6 +360,12 @@ fn render(rule: &Rule, a: &Alert) -> BTreeMap<String, String> {
                 .to_string(),
             ),
             "query" => Some(a.query.clone()),
+            // what the value is made of, or the value itself
+            "detail" => Some(
+                a.detail
+                    .clone()
+                    .unwrap_or_else(|| super::number_text(a.value)),
+            ),
             "starts_at" => a.starts_at.map(super::rfc3339),
             "group" => Some(
                 a.group
@@ -381,6 +410,8 @@ mod tests {
             for_ms,
             keep_firing_for_ms: keep_ms,
             repeat_ms,
+            delay_ms: 0,
+            group_wait_ms: 0,
             severity: Severity::High,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
@@ -524,5 +555,36 @@ mod tests {
         b.silences.push(silence(0, 1_000_000, "web"));
         b.step(&r, &obs(20.0), 0);
         assert_eq!(b.outbox.len(), 1);
+    }
+
+    #[test]
+    fn firing_notices_starting_within_group_wait_share_one_send_time() {
+        let mut r = rule(0, 0, 0);
+        r.group_wait_ms = 30_000;
+        let o = |svc: &str| Observation {
+            group: vec![("service".into(), svc.into())],
+            value: 20.0,
+            samples: vec![],
+            query: None,
+            detail: None,
+        };
+        let mut b = Book::default();
+        b.step(&r, &[o("api")], 0);
+        b.step(&r, &[o("api"), o("web")], 10_000);
+        // db starts after api's wait ended: a wait of its own
+        b.step(&r, &[o("api"), o("web"), o("db")], 40_000);
+        let at: Vec<(String, i64)> = b
+            .outbox
+            .iter()
+            .map(|n| (n.alert.labels["service"].clone(), n.next_attempt))
+            .collect();
+        assert_eq!(
+            at,
+            vec![
+                ("api".to_string(), 30_000),
+                ("web".to_string(), 30_000),
+                ("db".to_string(), 70_000)
+            ]
+        );
     }
 }

@@ -16,9 +16,10 @@ pub struct Template {
 }
 
 /// Fields every alert has.
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "rule",
     "value",
+    "detail",
     "threshold",
     "window",
     "severity",

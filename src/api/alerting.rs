@@ -121,6 +121,8 @@ pub(super) fn rule_json(r: &Rule) -> Value {
         "for": human_ms(r.for_ms),
         "keep_firing_for": human_ms(r.keep_firing_for_ms),
         "repeat_interval": human_ms(r.repeat_ms),
+        "delay": human_ms(r.delay_ms),
+        "group_wait": human_ms(r.group_wait_ms),
         "severity": r.severity,
         "labels": r.labels,
         "annotations": r.annotations.iter().map(|(k, t)| (k.clone(), Value::String(t.source().to_string()))).collect::<serde_json::Map<_, _>>(),

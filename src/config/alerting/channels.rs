@@ -36,6 +36,8 @@ pub struct EmailChannel {
     pub from: String,
     pub to: Vec<String>,
     pub retry_for_ms: i64,
+    /// Messages per rolling hour at most (0: no limit).
+    pub max_per_hour: u32,
 }
 
 /// Payload shapes a webhook can take.
@@ -53,6 +55,8 @@ pub struct WebhookChannel {
     pub headers: Vec<(String, String)>,
     pub format: WebhookFormat,
     pub retry_for_ms: i64,
+    /// Requests per rolling hour at most (0: no limit).
+    pub max_per_hour: u32,
 }
 
 /// How long a channel retries a notification (default 10m, at most 7d).
@@ -186,6 +190,7 @@ fn email_channel(
         from: from.unwrap_or_default(),
         to,
         retry_for_ms,
+        max_per_hour: c.max_per_hour.as_ref().map_or(0, |m| *m.get_ref()),
     })
 }
 
@@ -258,6 +263,7 @@ pub(super) fn build(raw: &AlertingSection, bad: &mut Bad<'_>) -> BTreeMap<String
                             .collect(),
                         format,
                         retry_for_ms,
+                        max_per_hour: c.max_per_hour.as_ref().map_or(0, |m| *m.get_ref()),
                     }),
                 );
             }

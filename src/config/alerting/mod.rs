@@ -86,6 +86,11 @@ pub struct ChannelSection {
     /// undeliverable list (a duration; default 10m; webhook and email).
     #[serde(default)]
     pub retry_for: Option<Spanned<String>>,
+    /// At most this many messages per rolling hour (webhook and email;
+    /// default: no limit). Past it notifications wait, and go out
+    /// together, one message per rule, when the hour allows again.
+    #[serde(default)]
+    pub max_per_hour: Option<Spanned<u32>>,
 }
 
 /// `[[alerting.rules]]` as written.
@@ -117,6 +122,15 @@ pub struct RuleSection {
     /// Reminder while an alert fires (default 4h; 0s: never).
     #[serde(default)]
     pub repeat_interval: Option<Spanned<String>>,
+    /// Each window ends this long before the evaluation (default 0s), so
+    /// events that reach the server late (an agent's buffer, a shipper's
+    /// batch) are in it when it is counted.
+    #[serde(default)]
+    pub delay: Option<Spanned<String>>,
+    /// Firing notices of this rule that start within this long of each
+    /// other go out as one (default 0s: each at once).
+    #[serde(default)]
+    pub group_wait: Option<Spanned<String>>,
     /// `low`, `medium` (default), `high` or `critical`.
     #[serde(default)]
     pub severity: Option<Spanned<String>>,
@@ -209,7 +223,7 @@ pub struct AlertingConfig {
 impl AlertingConfig {
     /// What the demo runs: the classic ERROR-polling script done right
     /// (one alert per service, a reminder every hour, a resolved notice),
-    /// into the server log.
+    /// and one alert per high-severity anomaly, into the server log.
     pub fn demo(index: &str) -> AlertingConfig {
         let rule = Rule {
             name: "errors_by_service".into(),
@@ -225,6 +239,8 @@ impl AlertingConfig {
             for_ms: 0,
             keep_firing_for_ms: 60_000,
             repeat_ms: 3_600_000,
+            delay_ms: 0,
+            group_wait_ms: 10_000,
             severity: Severity::High,
             labels: BTreeMap::new(),
             annotations: [(
@@ -238,10 +254,38 @@ impl AlertingConfig {
             .collect(),
             channels: vec!["log".into()],
         };
+        let anomalies = Rule {
+            name: "high_anomalies".into(),
+            index: "*".into(),
+            query: String::new(),
+            window_ms: 15 * 60_000,
+            every_ms: 30_000,
+            group_by: Vec::new(),
+            condition: Condition::Anomaly {
+                min_severity: crate::analysis::anomaly::Severity::High,
+                kind: None,
+                service: None,
+            },
+            for_ms: 0,
+            keep_firing_for_ms: 0,
+            repeat_ms: 0,
+            delay_ms: 0,
+            group_wait_ms: 10_000,
+            severity: Severity::High,
+            labels: BTreeMap::new(),
+            annotations: [(
+                "summary".to_string(),
+                Template::parse("{{group.kind}} in {{group.series}}: {{detail}}")
+                    .unwrap_or_default(),
+            )]
+            .into_iter()
+            .collect(),
+            channels: vec!["log".into()],
+        };
         AlertingConfig {
             enabled: true,
             channels: [("log".to_string(), Channel::Log)].into_iter().collect(),
-            rules: vec![rule],
+            rules: vec![rule, anomalies],
         }
     }
 }

@@ -70,6 +70,14 @@ pub(super) fn build(
             (0, 30 * DAY),
             bad,
         );
+        let delay_ms = duration(r.delay.as_ref(), 0, &key("delay"), (0, 3_600_000), bad);
+        let group_wait_ms = duration(
+            r.group_wait.as_ref(),
+            0,
+            &key("group_wait"),
+            (0, 3_600_000),
+            bad,
+        );
         let condition = condition(r, window_ms, &key, bad);
         if condition.reads_anomalies() {
             for (k, present) in [
@@ -169,6 +177,8 @@ pub(super) fn build(
             for_ms,
             keep_firing_for_ms,
             repeat_ms,
+            delay_ms,
+            group_wait_ms,
             severity,
             labels: r.labels.clone(),
             annotations,
