@@ -95,8 +95,22 @@ pub fn first_due(last: Option<i64>, every_ms: i64, now: i64) -> i64 {
     }
 }
 
+/// What the scheduler has done since the server started (for the API and
+/// `bench alerting`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct SchedulerStats {
+    pub evaluations: u64,
+    pub failures: u64,
+    /// Time spent evaluating, in all (µs).
+    pub busy_us: u64,
+    /// How late the last evaluation started after its due time (ms).
+    pub last_lag_ms: i64,
+    pub max_lag_ms: i64,
+}
+
 /// The server's alerting.
 pub struct Alerting {
+    stats: Mutex<SchedulerStats>,
     rules: Mutex<RuleSet>,
     path: PathBuf,
     book: Mutex<Book>,
@@ -131,6 +145,7 @@ impl Alerting {
             .timeout(Duration::from_secs(10))
             .build()?;
         Ok(Alerting {
+            stats: Mutex::default(),
             rules: Mutex::new(rules),
             path,
             book: Mutex::new(book),
@@ -147,6 +162,11 @@ impl Alerting {
 
     fn ruleset(&self) -> MutexGuard<'_, RuleSet> {
         self.rules.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The scheduler's counters.
+    pub fn stats(&self) -> SchedulerStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The rules and channels in force.
@@ -325,6 +345,7 @@ impl Alerting {
                     // CPU work, and rules wait their turn rather than pile up
                     let (me, src, r) = (self.clone(), src.clone(), rule.clone());
                     let an = analysis.clone();
+                    let began = std::time::Instant::now();
                     let res = tokio::task::spawn_blocking(move || {
                         let observed = Self::observe(src.as_ref(), an.as_deref(), &r, due)?;
                         let mut book = me.book();
@@ -342,6 +363,14 @@ impl Alerting {
                         anyhow::Ok(())
                     })
                     .await;
+                    {
+                        let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+                        st.evaluations += 1;
+                        st.failures += u64::from(!matches!(res, Ok(Ok(()))));
+                        st.busy_us += began.elapsed().as_micros() as u64;
+                        st.last_lag_ms = now - due;
+                        st.max_lag_ms = st.max_lag_ms.max(now - due);
+                    }
                     match res {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {

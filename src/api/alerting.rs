@@ -162,7 +162,7 @@ pub async fn rules(
         })
         .collect();
     Ok(ok(
-        json!({"enabled": cfg.enabled, "rules": rules, "channels": channels}),
+        json!({"enabled": cfg.enabled, "rules": rules, "channels": channels, "scheduler": al.stats()}),
     ))
 }
 

@@ -19,8 +19,9 @@ pub struct BenchArgs {
     /// `anomalies` (the detector on 1,000 week-long series), `patterns`
     /// (the template miner on `--events` messages, or the lines of `--input`),
     /// `forecast` (auto forecasts of `--series` minute series of `--points`
-    /// points).
-    #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog", "anomalies", "patterns", "forecast"])]
+    /// points), `alerting` (`--rules` rules every 30 s over `--events`
+    /// stored events).
+    #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog", "anomalies", "patterns", "forecast", "alerting"])]
     pub which: String,
     /// Events to send.
     #[arg(long, default_value_t = 1_000_000)]
@@ -55,6 +56,12 @@ pub struct BenchArgs {
     /// `bench forecast`: points per series (a week of minutes by default).
     #[arg(long, default_value_t = 10_080)]
     pub points: usize,
+    /// `bench alerting`: rules to evaluate.
+    #[arg(long, default_value_t = 1000)]
+    pub rules: usize,
+    /// `bench alerting`: 30 s rounds to measure.
+    #[arg(long, default_value_t = 4)]
+    pub rounds: usize,
 }
 
 fn dir_bytes(p: &std::path::Path) -> u64 {
@@ -110,8 +117,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             args.log_format.as_deref(),
         ),
         "forecast" => forecast(args),
+        "alerting" => rt.block_on(super::bench_alerting::alerting(args)),
         other => anyhow::bail!(
-            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, anomalies, patterns, forecast"
+            "unknown benchmark '{other}'; available: ingest, forward, agent, parse, syslog, anomalies, patterns, forecast, alerting"
         ),
     }
 }

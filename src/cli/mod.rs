@@ -6,6 +6,7 @@ mod alerts;
 mod analyze;
 mod analyze_server;
 mod bench;
+mod bench_alerting;
 mod bench_anomalies;
 mod bench_forward;
 mod demo;

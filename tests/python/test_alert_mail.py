@@ -79,25 +79,35 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok)
 
 
-@pytest.fixture(scope="module")
-def smtp(tmp_path_factory):
+def start_smtp(inbox, port, cert, key):
+    """aiosmtpd on loopback with STARTTLS required and AUTH."""
     import ssl
-    d = tmp_path_factory.mktemp("certs")
-    ca, cert, key = make_certs(d)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(cert), str(key))
-    inbox = Inbox()
-    port = free_port()
     ctl = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=ctx,
                      require_starttls=True, authenticator=authenticator, auth_required=True)
     ctl.start()
+    return ctl
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def smtp(certs):
+    ca, cert, key = certs
+    inbox = Inbox()
+    port = free_port()
+    ctl = start_smtp(inbox, port, cert, key)
     try:
         yield {"port": port, "ca": ca, "inbox": inbox}
     finally:
         ctl.stop()
 
 
-def config(smtp):
+def config(smtp, extra_rule=""):
     return """
 [analysis]
 enabled = false
@@ -124,7 +134,8 @@ condition = { type = "count", above = 5 }
 repeat_interval = "0s"
 annotations = { summary = "{{value}} errors from {{group.service}}" }
 channels = ["mail"]
-""" % (smtp["port"], smtp["ca"], USER, PASSWORD, json.dumps(TO))
+%s
+""" % (smtp["port"], smtp["ca"], USER, PASSWORD, json.dumps(TO), extra_rule)
 
 
 def bulk(url, docs):
@@ -186,3 +197,47 @@ def test_burst_mails_once_firing_and_once_resolved_in_one_thread(smtp, tmp_path_
         assert len(samples) == 3 and all(s in errors for s in samples), samples
         assert "<table>" in html and samples[0] in html
         assert 'level:ERROR' in text and 'service:"api"' in text
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.load(r)
+
+
+def test_mail_server_down_then_up_gets_the_alerts_late_as_one_mail(certs, tmp_path_factory):
+    """The SMTP server is down when two services start failing together:
+    the notification is retried, not lost, and arrives once the server is
+    up, as one mail for both alerts (group_wait)."""
+    ca, cert, key = certs
+    port = free_port()  # nobody listens there yet
+    inbox = Inbox()
+    cfg = config({"port": port, "ca": ca}, 'group_wait = "1s"\n').replace(
+        'window = "4s"', 'window = "60s"')
+    docs = [{"timestamp": now_ts(), "level": "ERROR", "service": svc, "message": "%s %d failed" % (svc, i)}
+            for svc in ("api", "web") for i in range(7)]
+    with start_logweave(tmp_path_factory, "alertmaildown", config=cfg, inputs=()) as srv:
+        bulk(srv.url, docs)
+
+        def failing():
+            out = get_json(srv.url + "/api/v1/alerts")["outbox"]
+            return len(out) == 2 and all(n["attempts"] >= 2 and "SMTP" in (n["last_error"] or "") for n in out)
+        wait_for("failed attempts while the mail server is down", 20, failing)
+        ctl = start_smtp(inbox, port, cert, key)
+        try:
+            wait_for("the late mail", 40, lambda: len(inbox.snapshot()) >= 1)
+            time.sleep(2)
+            got = inbox.snapshot()
+            assert len(got) == 1, [m["msg"]["Subject"] for m in got]
+            m = got[0]["msg"]
+            assert m["Subject"] == "[FIRING] errors: 2 alerts [service=api; service=web]" or \
+                m["Subject"] == "[FIRING] errors: 2 alerts [service=web; service=api]", m["Subject"]
+            refs = m["References"].split()
+            assert len(refs) == 2 and m["Message-ID"] in refs, (m["Message-ID"], refs)
+            text = m.get_body(preferencelist=("plain",)).get_content()
+            assert any("api %d failed" % i in text for i in range(7)), text
+            assert "service: web" in text, text
+            a = get_json(srv.url + "/api/v1/alerts")
+            assert a["outbox"] == [] and a["undeliverable"] == [], a
+            assert len(a["sent"]) == 2 and all(n["attempts"] >= 3 for n in a["sent"]), a["sent"]
+        finally:
+            ctl.stop()
