@@ -211,7 +211,10 @@ fn observation(group: Vec<(String, String)>, value: f64, samples: Vec<String>) -
 /// ending at `now_ms` (see each condition); groups it does not judge (too
 /// few events to tell) are left out, so their alerts do not hold.
 pub fn observe(src: &dyn AggSource, rule: &Rule, now_ms: i64) -> anyhow::Result<Vec<Observation>> {
-    let q = parse(&rule.query)?;
+    let q = match &rule.query_dsl {
+        Some(d) => crate::query::es_dsl::parse_query(d, 0).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => parse(&rule.query)?,
+    };
     let window = (now_ms - rule.window_ms, now_ms);
     match &rule.condition {
         Condition::Count { .. } => observe_count(src, rule, &q, window),
@@ -623,6 +626,20 @@ fn metric_value(aggs: &AggResults, agg: MetricAgg) -> Option<(f64, u64)> {
 /// group's values).
 pub fn group_query(rule: &Rule, group: &[(String, String)]) -> String {
     events_query(rule, None, group)
+}
+
+/// For a rule with a DSL query: the DSL query that shows a group's events
+/// (the rule's, a ratio's numerator and the group's values, as filters).
+pub fn group_query_dsl(rule: &Rule, group: &[(String, String)]) -> Option<serde_json::Value> {
+    let dsl = rule.query_dsl.as_ref()?;
+    let mut filter = vec![dsl.clone()];
+    if let Condition::Ratio { numerator, .. } = &rule.condition {
+        filter.push(serde_json::json!({"query_string": {"query": numerator}}));
+    }
+    for (f, v) in group {
+        filter.push(serde_json::json!({"match_phrase": {f: v}}));
+    }
+    Some(serde_json::json!({"bool": {"filter": filter}}))
 }
 
 /// The rule's query, `extra` (a ratio's numerator) and the group's values.

@@ -56,6 +56,9 @@ pub fn bodies(n: &Notification, external_url: &str) -> (String, String) {
         rows.push((k.clone(), v.clone()));
     }
     rows.push(("Query".into(), a.query.clone()));
+    if let Some(d) = &a.query_dsl {
+        rows.push(("Query (DSL)".into(), d.to_string()));
+    }
     let link = format!("{external_url}/api/v1/alerts?rule={}", a.rule);
     let mut text = String::new();
     for (k, v) in &rows {

@@ -36,6 +36,7 @@ fn am_alert(a: &Alert, external_url: &str) -> Value {
         "detail": a.detail,
         "threshold": a.threshold,
         "query": a.query,
+        "query_dsl": a.query_dsl,
         "samples": a.samples,
     })
 }

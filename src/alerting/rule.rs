@@ -243,6 +243,8 @@ pub struct Rule {
     pub index: String,
     /// Lucene syntax, already checked; empty = every event.
     pub query: String,
+    /// An Elasticsearch DSL query instead, already checked.
+    pub query_dsl: Option<serde_json::Value>,
     pub window_ms: i64,
     pub every_ms: i64,
     pub group_by: Vec<String>,

@@ -62,6 +62,10 @@ pub struct Alert {
     /// The silence that keeps it quiet now, if one does.
     #[serde(default)]
     pub silenced_by: Option<String>,
+    /// For a rule with a DSL query: the DSL query that shows the events
+    /// behind it (`query` then holds only the group's part).
+    #[serde(default)]
+    pub query_dsl: Option<serde_json::Value>,
 }
 
 /// Why a notification is sent.
@@ -339,6 +343,7 @@ fn new_alert(rule: &Rule, o: &Observation, fp: &str, now: i64) -> Alert {
             .query
             .clone()
             .unwrap_or_else(|| group_query(rule, &o.group)),
+        query_dsl: super::evaluate::group_query_dsl(rule, &o.group),
     }
 }
 
@@ -412,6 +417,7 @@ mod tests {
             repeat_ms,
             delay_ms: 0,
             group_wait_ms: 0,
+            query_dsl: None,
             severity: Severity::High,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),

@@ -112,7 +112,9 @@ pub(super) fn rule_json(r: &Rule) -> Value {
     json!({
         "name": r.name,
         "index": r.index,
-        "query": r.query,
+        // one or the other, so what GET shows can be PUT back
+        "query": if r.query_dsl.is_some() { Value::Null } else { Value::String(r.query.clone()) },
+        "query_dsl": r.query_dsl,
         "window": human_ms(r.window_ms),
         "every": human_ms(r.every_ms),
         "group_by": r.group_by,

@@ -103,6 +103,10 @@ pub struct RuleSection {
     /// Lucene query syntax; empty = every event.
     #[serde(default)]
     pub query: Option<Spanned<String>>,
+    /// Or an Elasticsearch query DSL object (a table, or its JSON as a
+    /// string), for queries Lucene syntax cannot say.
+    #[serde(default)]
+    pub query_dsl: Option<Spanned<toml::Value>>,
     /// The events counted are those of the last `window` (default 5m).
     #[serde(default)]
     pub window: Option<Spanned<String>>,
@@ -229,6 +233,7 @@ impl AlertingConfig {
             name: "errors_by_service".into(),
             index: index.into(),
             query: "@level:(ERROR OR FATAL)".into(),
+            query_dsl: None,
             window_ms: 5 * 60_000,
             every_ms: 30_000,
             group_by: vec!["@service".into()],
@@ -258,6 +263,7 @@ impl AlertingConfig {
             name: "high_anomalies".into(),
             index: "*".into(),
             query: String::new(),
+            query_dsl: None,
             window_ms: 15 * 60_000,
             every_ms: 30_000,
             group_by: Vec::new(),

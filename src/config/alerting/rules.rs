@@ -47,6 +47,33 @@ pub(super) fn build(
                 bad(q.span(), &key("query"), e.to_string());
             }
         }
+        let query_dsl = r.query_dsl.as_ref().and_then(|d| {
+            let v = match d.get_ref() {
+                toml::Value::String(text) => serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|e| format!("is not JSON: {e}")),
+                other => serde_json::to_value(other).map_err(|e| e.to_string()),
+            };
+            let checked = v.and_then(|v| {
+                crate::query::es_dsl::parse_query(&v, 0)
+                    .map(|_| v)
+                    .map_err(|e| format!("{e}"))
+            });
+            match checked {
+                Ok(v) if !query.trim().is_empty() => {
+                    bad(
+                        d.span(),
+                        &key("query_dsl"),
+                        "give `query` (Lucene syntax) or `query_dsl`, not both".into(),
+                    );
+                    Some(v)
+                }
+                Ok(v) => Some(v),
+                Err(e) => {
+                    bad(d.span(), &key("query_dsl"), e);
+                    None
+                }
+            }
+        });
         let window_ms = duration(
             r.window.as_ref(),
             5 * 60_000,
@@ -83,6 +110,7 @@ pub(super) fn build(
             for (k, present) in [
                 ("group_by", !r.group_by.is_empty()),
                 ("query", r.query.is_some()),
+                ("query_dsl", r.query_dsl.is_some()),
                 ("index", r.index.is_some()),
             ] {
                 if present {
@@ -170,6 +198,7 @@ pub(super) fn build(
                 .as_ref()
                 .map_or_else(|| "*".to_string(), |s| s.get_ref().clone()),
             query,
+            query_dsl,
             window_ms,
             every_ms,
             group_by,
