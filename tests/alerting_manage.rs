@@ -597,7 +597,7 @@ query = "level:ERROR"
 window = "30s"
 every = "1s"
 group_by = ["service"]
-group_wait = "2s"
+group_wait = "5s"
 condition = {{ type = "count", above = 2 }}
 channels = ["hook"]
 
