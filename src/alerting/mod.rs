@@ -136,7 +136,7 @@ impl Alerting {
     ) -> anyhow::Result<Alerting> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("state.json");
-        let mut book = Book::load(&path)?;
+        let mut book = Book::load_or_set_aside(&path)?;
         let rules = RuleSet::open(dir, cfg, config_path)?;
         let current = rules.current();
         let names: Vec<&str> = current.rules.iter().map(|r| r.name.as_str()).collect();

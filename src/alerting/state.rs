@@ -165,6 +165,25 @@ impl Book {
         }
     }
 
+    /// Reads the book; a damaged one (the writes are atomic, so that takes a
+    /// disk fault or a hand edit) is kept beside as `<name>.damaged` and an
+    /// empty book starts, so the server still serves and alerts: its alerts
+    /// then start over (a firing one may notify again).
+    pub fn load_or_set_aside(path: &Path) -> anyhow::Result<Book> {
+        match Book::load(path) {
+            Ok(b) => Ok(b),
+            Err(e) if path.exists() => {
+                let aside = path.with_extension("json.damaged");
+                std::fs::rename(path, &aside).with_context(|| {
+                    format!("{e:#}; and it cannot be moved to {}", aside.display())
+                })?;
+                tracing::error!(error = %format!("{e:#}"), kept = %aside.display(), "alerting: the alert book is damaged; it is kept aside and alerting starts from an empty book");
+                Ok(Book::default())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes the book atomically (see [`write_atomic`]).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         write_atomic(path, &serde_json::to_vec(self)?)
@@ -592,5 +611,18 @@ mod tests {
                 ("db".to_string(), 70_000)
             ]
         );
+    }
+
+    #[test]
+    fn a_damaged_book_is_set_aside_and_an_empty_one_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, b"{\"alerts\": {tr").unwrap();
+        assert!(Book::load(&path).is_err());
+        let b = Book::load_or_set_aside(&path).unwrap();
+        assert!(b.alerts.is_empty());
+        assert!(!path.exists());
+        let kept = std::fs::read(dir.path().join("state.json.damaged")).unwrap();
+        assert_eq!(kept, b"{\"alerts\": {tr");
     }
 }
