@@ -483,6 +483,54 @@ async fn a_silence_suppresses_the_notice_until_it_ends() {
             .status,
         404
     );
+
+    // and from the command line
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_logweave"))
+            .arg("alerts")
+            .arg("--server")
+            .arg(format!("http://{}", server.addr()))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = cli(&[
+        "--silence",
+        "host=~node-.*",
+        "--silence",
+        "service!=db",
+        "--for",
+        "30m",
+        "--comment",
+        "maintenance",
+    ]);
+    assert!(ok, "{out}");
+    let id3 = out.split_whitespace().nth(1).unwrap().to_string();
+    let s = http.get(&format!("/api/v1/silences/{id3}")).await.json();
+    assert_eq!(s["comment"], "maintenance", "{s}");
+    assert_eq!(
+        s["matchers"],
+        json!([{"name": "host", "value": "node-.*", "isRegex": true, "isEqual": true},
+               {"name": "service", "value": "db", "isRegex": false, "isEqual": false}])
+    );
+    let (ok, out) = cli(&[]);
+    assert!(
+        ok && out.contains(&id3) && out.contains("maintenance"),
+        "{out}"
+    );
+    let (ok, out) = cli(&["--expire", &id3]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        http.get(&format!("/api/v1/silences/{id3}")).await.json()["status"]["state"],
+        "expired"
+    );
+    let (ok, out) = cli(&["--silence", "nonsense"]);
+    assert!(!ok && out.contains("is not a matcher"), "{out}");
     let got = sent(&http).await;
     assert_eq!(
         got.iter().filter(|(_, why, _)| why == "firing").count(),

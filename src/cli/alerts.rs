@@ -15,6 +15,83 @@ pub struct AlertsArgs {
     /// Print the API's JSON.
     #[arg(long)]
     pub json: bool,
+    /// Create a silence with this label matcher (`service=checkout`,
+    /// `service!=web`, `host=~node-.*`, `host!~db.*`); repeat for several.
+    #[arg(long, value_name = "MATCHER")]
+    pub silence: Vec<String>,
+    /// How long the new silence holds.
+    #[arg(long = "for", default_value = "2h", value_name = "DURATION")]
+    pub duration: String,
+    /// Why (kept with the silence).
+    #[arg(long, default_value = "")]
+    pub comment: String,
+    /// End the silence with this id now.
+    #[arg(long, value_name = "ID")]
+    pub expire: Option<String>,
+}
+
+/// A matcher as written on the command line, in Alertmanager's shape.
+pub fn parse_matcher(m: &str) -> anyhow::Result<Value> {
+    for (op, is_regex, is_equal) in [
+        ("=~", true, true),
+        ("!~", true, false),
+        ("!=", false, false),
+        ("=", false, true),
+    ] {
+        if let Some((name, value)) = m.split_once(op) {
+            let name = name.trim();
+            anyhow::ensure!(
+                !name.is_empty(),
+                "--silence '{m}': the label name is missing"
+            );
+            return Ok(serde_json::json!({
+                "name": name, "value": value, "isRegex": is_regex, "isEqual": is_equal
+            }));
+        }
+    }
+    anyhow::bail!(
+        "--silence '{m}' is not a matcher like service=checkout, service!=web, host=~node-.*"
+    )
+}
+
+async fn manage_silences(a: &AlertsArgs) -> anyhow::Result<()> {
+    use super::analyze_server::send;
+    if let Some(id) = &a.expire {
+        send(
+            reqwest::Method::DELETE,
+            &a.server,
+            &format!("/api/v1/silences/{id}"),
+            &[],
+            None,
+        )
+        .await?;
+        println!("silence {id} ended");
+    }
+    if !a.silence.is_empty() {
+        let matchers = a
+            .silence
+            .iter()
+            .map(|m| parse_matcher(m))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let by = std::env::var("USER").unwrap_or_else(|_| "logweave alerts".into());
+        let body = serde_json::json!({
+            "matchers": matchers, "duration": a.duration, "comment": a.comment, "createdBy": by
+        });
+        let v = send(
+            reqwest::Method::POST,
+            &a.server,
+            "/api/v1/silences",
+            &[],
+            Some(&body),
+        )
+        .await?;
+        println!(
+            "silence {} holds for {}",
+            v["silenceID"].as_str().unwrap_or("?"),
+            a.duration
+        );
+    }
+    Ok(())
 }
 
 fn when(v: &Value) -> String {
@@ -40,6 +117,10 @@ fn group(a: &Value) -> String {
 }
 
 pub async fn run(a: AlertsArgs) -> anyhow::Result<i32> {
+    if a.expire.is_some() || !a.silence.is_empty() {
+        manage_silences(&a).await?;
+        return Ok(0);
+    }
     let mut params = Vec::new();
     if let Some(r) = &a.rule {
         params.push(("rule", r.clone()));
@@ -158,4 +239,31 @@ pub async fn run(a: AlertsArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matchers_read_as_alertmanager_writes_them() {
+        let m = parse_matcher("service=checkout").unwrap();
+        assert_eq!(m["name"], "service");
+        assert_eq!(m["value"], "checkout");
+        assert_eq!(m["isEqual"], true);
+        assert_eq!(m["isRegex"], false);
+        let m = parse_matcher("host!~db-.*").unwrap();
+        assert_eq!(
+            (m["isEqual"].clone(), m["isRegex"].clone()),
+            (false.into(), true.into())
+        );
+        assert_eq!(m["value"], "db-.*");
+        let m = parse_matcher("a!=b").unwrap();
+        assert_eq!(
+            (m["isEqual"].clone(), m["isRegex"].clone()),
+            (false.into(), false.into())
+        );
+        assert!(parse_matcher("nothing").is_err());
+        assert!(parse_matcher("=x").is_err());
+    }
 }

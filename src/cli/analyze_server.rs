@@ -69,14 +69,31 @@ pub(super) async fn get(
     path: &str,
     params: &[(&str, String)],
 ) -> anyhow::Result<Value> {
+    send(reqwest::Method::GET, server, path, params, None).await
+}
+
+/// Sends a request (with a JSON body when given) and returns the JSON
+/// answer, or the server's error with its reason.
+pub(super) async fn send(
+    method: reqwest::Method,
+    server: &str,
+    path: &str,
+    params: &[(&str, String)],
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
     let base = format!("{}{path}", server.trim_end_matches('/'));
     let mut u =
         reqwest::Url::parse(&base).with_context(|| format!("--server: '{base}' is not a URL"))?;
     u.query_pairs_mut()
         .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
     let url = u.to_string();
-    let resp = reqwest::Client::new()
-        .get(u)
+    let mut req = reqwest::Client::new().request(method, u);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = req
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;
