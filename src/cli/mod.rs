@@ -122,7 +122,7 @@ pub enum Command {
         /// The TOML config file to check (server and agent settings alike).
         file: PathBuf,
     },
-    /// Benchmarks: `bench ingest|forward|agent|parse|syslog|anomalies|patterns|forecast`.
+    /// Benchmarks: `bench ingest|forward|agent|parse|syslog|anomalies|patterns|forecast|alerting`.
     Bench(bench::BenchArgs),
     /// Analysis: `analyze anomalies --input SERIES.csv` scores a series,
     /// `analyze forecast --input SERIES.csv` smooths and forecasts it,
