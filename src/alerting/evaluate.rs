@@ -13,9 +13,7 @@ use crate::analysis::series::{within, AggSource};
 use crate::query::agg_result::{AggResult, AggResults, BucketKey};
 use crate::query::aggs::{AggKind, AggSpec, BucketOrder};
 use crate::query::lucene;
-use crate::query::model::{
-    BoolQuery, MinShould, Missing, Order, Query, SortKey, SortSpec, SourceFilter,
-};
+use crate::query::model::{BoolQuery, MinShould, Order, Query};
 
 /// Groups a rule follows at most; more are cut (and logged).
 pub const MAX_GROUPS: usize = 1000;
@@ -46,24 +44,7 @@ fn parse(q: &str) -> anyhow::Result<Query> {
 }
 
 fn samples_agg() -> AggSpec {
-    AggSpec {
-        name: "samples".into(),
-        kind: AggKind::TopHits {
-            size: SAMPLES,
-            from: 0,
-            sort: vec![SortSpec {
-                key: SortKey::Field {
-                    field: "@timestamp".into(),
-                    missing: Missing::Last,
-                    format: None,
-                    unmapped_type: Some("date".into()),
-                },
-                order: Order::Desc,
-            }],
-            source: SourceFilter::default(),
-        },
-        subs: vec![],
-    }
+    crate::analysis::samples::newest("samples", SAMPLES)
 }
 
 /// Nested `terms` over the group fields with `leaf` under the last one
@@ -118,22 +99,7 @@ fn key_value(k: &BucketKey) -> Value {
 }
 
 fn sample_lines(aggs: &AggResults) -> Vec<String> {
-    let Some(AggResult::TopHits(t)) = aggs.get("samples") else {
-        return Vec::new();
-    };
-    t.hits
-        .iter()
-        .filter_map(|h| {
-            let Some(Value::Object(m)) = &h.source else {
-                return None;
-            };
-            let found = crate::event::detect(m);
-            Some(match found.message {
-                Some(msg) => msg.to_string(),
-                None => Value::Object(m.clone()).to_string(),
-            })
-        })
-        .collect()
+    crate::analysis::samples::messages(aggs.get("samples"))
 }
 
 /// One group of an aggregation by [`group_aggs`]: its `(field, value)`s,

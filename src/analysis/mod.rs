@@ -11,5 +11,6 @@ pub mod forecast;
 pub mod live;
 pub mod pattern_stats;
 pub mod patterns;
+pub mod samples;
 pub mod series;
 pub mod watch;

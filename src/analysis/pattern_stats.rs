@@ -5,13 +5,12 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::analysis::series::{self, AggSource};
 use crate::analysis::watch::PatternNames;
 use crate::query::agg_result::{AggResult, Bucket, BucketKey};
 use crate::query::aggs::{AggKind, AggSpec, BucketOrder, Interval};
-use crate::query::model::{Missing, Order, Query, SortKey, SortSpec, SourceFilter};
+use crate::query::model::{Order, Query};
 
 /// Points of each pattern's sparkline.
 pub const SPARK_POINTS: i64 = 24;
@@ -91,23 +90,7 @@ pub fn top_patterns(
                     missing: None,
                 },
             ),
-            sub(
-                "samples",
-                AggKind::TopHits {
-                    size: SAMPLES,
-                    from: 0,
-                    sort: vec![SortSpec {
-                        key: SortKey::Field {
-                            field: "@timestamp".into(),
-                            missing: Missing::Last,
-                            format: None,
-                            unmapped_type: None,
-                        },
-                        order: Order::Desc,
-                    }],
-                    source: SourceFilter::default(),
-                },
-            ),
+            super::samples::newest("samples", SAMPLES),
             sub(
                 "spark",
                 AggKind::DateHistogram {
@@ -157,14 +140,7 @@ fn summary(
             levels.insert(series::key_text(&lb.key), lb.doc_count);
         }
     }
-    let samples = match b.aggs.get("samples") {
-        Some(AggResult::TopHits(h)) => h
-            .hits
-            .iter()
-            .filter_map(|h| h.source.as_ref().map(message_of))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let samples = super::samples::messages(b.aggs.get("samples"));
     let mut sparkline = vec![0u64; SPARK_POINTS as usize];
     if let Some(buckets) = b.aggs.get("spark").and_then(AggResult::as_date_histogram) {
         for sb in buckets {
@@ -204,14 +180,4 @@ fn merge(p: &mut PatternSummary, o: PatternSummary) {
     if p.template.is_empty() {
         p.template = o.template;
     }
-}
-
-/// The message of a stored record: its usual keys, else the record.
-pub fn message_of(source: &Value) -> String {
-    for k in ["message", "msg", "log", "@message", "text", "MESSAGE"] {
-        if let Some(Value::String(s)) = source.get(k) {
-            return s.clone();
-        }
-    }
-    source.to_string()
 }
