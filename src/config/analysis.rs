@@ -185,41 +185,20 @@ pub fn build(
     raw: &AnalysisSection,
     bad: &mut dyn FnMut(std::ops::Range<usize>, &str, String),
 ) -> AnalysisConfig {
-    let duration = |s: &Spanned<String>,
-                    key: &str,
-                    min: i64,
-                    max: i64,
-                    bad: &mut dyn FnMut(std::ops::Range<usize>, &str, String)|
-     -> Option<i64> {
-        match crate::query::datemath::parse_duration_ms(s.get_ref()) {
-            Some(ms) if (min..=max).contains(&ms) => Some(ms),
-            Some(_) => {
-                bad(
-                    s.span(),
-                    key,
-                    format!(
-                        "'{}' is out of range: between {} and {}",
-                        s.get_ref(),
-                        human(min),
-                        human(max)
-                    ),
-                );
-                None
-            }
-            None => {
-                bad(
-                    s.span(),
-                    key,
-                    format!("'{}' is not a duration like 30s, 1m, 1h or 1d", s.get_ref()),
-                );
-                None
-            }
-        }
-    };
-    let interval_ms =
-        duration(&raw.interval, "analysis.interval", 10_000, 86_400_000, bad).unwrap_or(60_000);
-    let lookback_ms = duration(&raw.lookback, "analysis.lookback", 1, 90 * 86_400_000, bad)
-        .unwrap_or(3 * 86_400_000);
+    let interval_ms = super::alerting::duration(
+        Some(&raw.interval),
+        60_000,
+        "analysis.interval",
+        (10_000, 86_400_000),
+        bad,
+    );
+    let lookback_ms = super::alerting::duration(
+        Some(&raw.lookback),
+        3 * 86_400_000,
+        "analysis.lookback",
+        (1, 90 * 86_400_000),
+        bad,
+    );
     if lookback_ms < 10 * interval_ms {
         bad(
             raw.lookback.span(),

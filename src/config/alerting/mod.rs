@@ -296,9 +296,11 @@ impl AlertingConfig {
     }
 }
 
-pub(super) type Bad<'a> = dyn FnMut(std::ops::Range<usize>, &str, String) + 'a;
+pub(crate) type Bad<'a> = dyn FnMut(std::ops::Range<usize>, &str, String) + 'a;
 
-pub(super) fn duration(
+/// A duration key checked against `min..=max` (`0s` is a duration), the
+/// default when absent or wrong; for `[alerting]` and `[analysis]`.
+pub(crate) fn duration(
     s: Option<&Spanned<String>>,
     default_ms: i64,
     key: &str,
