@@ -74,7 +74,7 @@ export class Histogram {
       legend: { show: false },
       cursor: { drag: { x: false, y: false }, points: { show: false } },
       scales: {
-        x: { time: true, range: () => [from / 1000, to / 1000 + 0] },
+        x: { time: true, range: () => [from / 1000, Math.max(to, (buckets.at(-1)?.key ?? 0) + step) / 1000] },
         y: { range: (u, min, max) => [0, Math.max(1, max * 1.05)] },
       },
       axes: [
