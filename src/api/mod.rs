@@ -1,5 +1,6 @@
 //! The HTTP API: Elasticsearch-compatible routes at the root, logweave's
-//! own under `/api/v1/`, Prometheus metrics at `/metrics`.
+//! own under `/api/v1/`, Prometheus metrics at `/metrics`, the dashboard
+//! under `/ui/`.
 
 pub mod alerting;
 pub mod analysis;
@@ -7,6 +8,7 @@ pub mod error;
 pub mod es;
 pub mod ingest;
 pub mod metrics;
+pub mod ui;
 pub mod unhandled;
 pub mod wire;
 
@@ -207,6 +209,10 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
                 .delete(admin::delete_index),
         )
         .route("/metrics", get(metrics::metrics))
+        // The dashboard: `ui` is taken by it, never an index name in a path.
+        .route("/ui", get(ui::redirect))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::file))
         .route("/api/v1/health", get(admin::health))
         .route("/api/v1/ingest/{index}", post(ingest::ingest))
         .route(
