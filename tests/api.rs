@@ -1223,3 +1223,26 @@ async fn highlight_marks_query_terms_and_unmapped_sort_is_refused() {
     );
     srv.shutdown().await;
 }
+
+/// A document is there to GET as soon as its bulk is acknowledged, even
+/// when that bulk created its index and nothing refreshed since. (A loaded
+/// CI machine once answered `index_not_found`: the index did not exist yet
+/// when the GET came, and the real-time path only refreshed on "not found"
+/// in an existing index. That ordering cannot be forced from here; this
+/// checks the path end to end.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_finds_a_document_whose_index_its_own_bulk_created() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = test_config(dir.path());
+    cfg.refresh_interval_ms = 3_600_000;
+    let server = InProcess::start(cfg).await;
+    let http = server.http.clone();
+    let body = b"{\"index\":{\"_index\":\"fresh\",\"_id\":\"a\"}}\n{\"msg\":\"first\"}\n".to_vec();
+    let r = http.post_ndjson("/_bulk", body).await;
+    assert_eq!(r.json()["errors"], json!(false), "{}", r.text_preview());
+    let r = http.get("/fresh/_doc/a").await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["_source"]["msg"], "first");
+    assert_eq!(http.get("/fresh/_doc/b").await.status, 404);
+    server.shutdown().await;
+}

@@ -441,9 +441,10 @@ async fn lookup(st: &State, index: &str, id: &str) -> Result<Option<Value>, ApiE
     let (i, d) = (index.to_string(), id.to_string());
     let found = tokio::task::spawn_blocking(move || store.get(&i, &d))
         .await
-        .map_err(ApiError::internal)??;
-    if found.is_some() || !st.ingest.has_unrefreshed() {
-        return Ok(found);
+        .map_err(ApiError::internal)?;
+    // an index the pending writes create is not there yet either
+    if matches!(found, Ok(Some(_))) || !st.ingest.has_unrefreshed() {
+        return Ok(found?);
     }
     // Real-time get: make pending writes visible, then look again.
     st.ingest.refresh_all().await.map_err(ApiError::internal)?;
