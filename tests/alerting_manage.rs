@@ -854,7 +854,9 @@ async fn a_burst_fires_once_reminds_on_schedule_and_resolves_once() {
     for w in notes.windows(2).take(reminders) {
         let gap = w[1].0 - w[0].0;
         assert!(
-            (2000..3100).contains(&gap),
+            // rounds are due on the second; a loaded machine may make one
+            // a little late
+            (1900..3100).contains(&gap),
             "reminders 2 s apart: {notes:?}"
         );
     }

@@ -353,10 +353,13 @@ impl Alerting {
                         if book.step(&r, &observed, due) {
                             // a caught-up round's notifications are new now:
                             // their retry budget starts when they are made
+                            // (an on-time round's keep its due time)
                             let wall = now_ms();
-                            for n in &mut book.outbox[queued..] {
-                                n.created = n.created.max(wall);
-                                n.next_attempt = n.next_attempt.max(wall);
+                            if wall - due > r.every_ms {
+                                for n in &mut book.outbox[queued..] {
+                                    n.created = n.created.max(wall);
+                                    n.next_attempt = n.next_attempt.max(wall);
+                                }
                             }
                             me.save(&book);
                         }
