@@ -80,7 +80,7 @@ pub const CATCH_UP_MS: i64 = 3_600_000;
 /// pause or restart is caught up round by round, over the windows it
 /// missed, however far back that is up to [`CATCH_UP_ROUNDS`] and
 /// [`CATCH_UP_MS`]); now when it never ran.
-pub fn first_due(last: Option<i64>, every_ms: i64, now: i64) -> i64 {
+pub fn next_due(last: Option<i64>, every_ms: i64, now: i64) -> i64 {
     match last {
         None => now,
         Some(t) => {
@@ -334,7 +334,7 @@ impl Alerting {
                         Some(t) => Some(*t),
                         None => self.book().last_eval.get(&rule.name).copied(),
                     };
-                    let due = first_due(last, rule.every_ms, now);
+                    let due = next_due(last, rule.every_ms, now);
                     if now < due {
                         wake = wake.min(due);
                         continue;
@@ -560,17 +560,17 @@ mod tests {
     #[test]
     fn rounds_are_due_one_after_another_and_catch_up_is_bounded() {
         // never ran: now
-        assert_eq!(first_due(None, 30_000, 1_000_000), 1_000_000);
+        assert_eq!(next_due(None, 30_000, 1_000_000), 1_000_000);
         // on time: the next round, even if it is in the future
-        assert_eq!(first_due(Some(990_000), 30_000, 1_000_000), 1_020_000);
+        assert_eq!(next_due(Some(990_000), 30_000, 1_000_000), 1_020_000);
         // three rounds missed: the first of them, then the next ones
-        assert_eq!(first_due(Some(900_000), 30_000, 1_000_000), 930_000);
+        assert_eq!(next_due(Some(900_000), 30_000, 1_000_000), 930_000);
         // a day away: at most CATCH_UP_ROUNDS rounds back, in phase
         let now = 100 * 86_400_000;
-        let due = first_due(Some(now - 86_400_000), 10_000, now);
+        let due = next_due(Some(now - 86_400_000), 10_000, now);
         assert_eq!(due, now - CATCH_UP_ROUNDS * 10_000);
         // rounds of a minute: at most an hour back
-        let due = first_due(Some(now - 86_400_000 + 7_000), 60_000, now);
+        let due = next_due(Some(now - 86_400_000 + 7_000), 60_000, now);
         assert!(due >= now - CATCH_UP_MS && due < now - CATCH_UP_MS + 60_000);
         assert_eq!((due - 7_000).rem_euclid(60_000), 0, "phase kept");
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One label test: `name = value`, `!=`, `=~` (regex, anchored) or `!~`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Matcher {
     pub name: String,
@@ -18,6 +18,17 @@ pub struct Matcher {
     pub is_regex: bool,
     #[serde(default = "yes")]
     pub is_equal: bool,
+    /// The regex, compiled once (silences are tested at every evaluation
+    /// of every alert); `None` inside when it does not compile.
+    #[serde(skip)]
+    compiled: std::sync::OnceLock<Option<regex::Regex>>,
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, o: &Matcher) -> bool {
+        (&self.name, &self.value, self.is_regex, self.is_equal)
+            == (&o.name, &o.value, o.is_regex, o.is_equal)
+    }
 }
 
 fn yes() -> bool {
@@ -25,6 +36,16 @@ fn yes() -> bool {
 }
 
 impl Matcher {
+    pub fn new(name: &str, value: &str, is_regex: bool, is_equal: bool) -> Matcher {
+        Matcher {
+            name: name.into(),
+            value: value.into(),
+            is_regex,
+            is_equal,
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
     /// Refuses an empty name or a regex that does not compile.
     pub fn check(&self) -> Result<(), String> {
         if self.name.trim().is_empty() {
@@ -46,7 +67,10 @@ impl Matcher {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         let v = labels.get(&self.name).map_or("", String::as_str);
         let hit = if self.is_regex {
-            anchored(&self.value).is_ok_and(|r| r.is_match(v))
+            self.compiled
+                .get_or_init(|| anchored(&self.value).ok())
+                .as_ref()
+                .is_some_and(|r| r.is_match(v))
         } else {
             v == self.value
         };
@@ -145,12 +169,7 @@ mod tests {
     }
 
     fn m(name: &str, value: &str, is_regex: bool, is_equal: bool) -> Matcher {
-        Matcher {
-            name: name.into(),
-            value: value.into(),
-            is_regex,
-            is_equal,
-        }
+        Matcher::new(name, value, is_regex, is_equal)
     }
 
     #[test]

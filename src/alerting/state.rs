@@ -529,12 +529,9 @@ mod tests {
     fn silence(from: i64, to: i64, service: &str) -> Silence {
         Silence {
             id: "s1".into(),
-            matchers: vec![crate::alerting::silence::Matcher {
-                name: "service".into(),
-                value: service.into(),
-                is_regex: false,
-                is_equal: true,
-            }],
+            matchers: vec![crate::alerting::silence::Matcher::new(
+                "service", service, false, true,
+            )],
             starts_at: from,
             ends_at: to,
             created_by: "test".into(),
