@@ -160,6 +160,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         analysis: analysis.clone(),
         source: Some(source.clone()),
         alerting: Some(alerting),
+        saved_searches: Some(Arc::new(api::saved_searches::SavedSearches::open(
+            &data_dir.join("ui").join("searches.json"),
+        )?)),
     });
     if let Some(an) = &analysis {
         tokio::spawn(an.clone().run(source.clone(), shutdown.clone()));

@@ -6,8 +6,10 @@ pub mod alerting;
 pub mod analysis;
 pub mod error;
 pub mod es;
+pub mod events;
 pub mod ingest;
 pub mod metrics;
+pub mod saved_searches;
 pub mod ui;
 pub mod unhandled;
 pub mod wire;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub source: Option<Arc<crate::analysis::live::StoreSource>>,
     /// Rules, alerts and notifications.
     pub alerting: Option<Arc<crate::alerting::Alerting>>,
+    /// Named dashboard views, kept in the data directory.
+    pub saved_searches: Option<Arc<saved_searches::SavedSearches>>,
 }
 
 impl AppState {
@@ -230,6 +234,22 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         .route("/api/v1/anomalies", get(analysis::anomalies))
         .route("/api/v1/anomalies/_detect", post(analysis::detect))
         .route("/api/v1/stream", get(analysis::stream))
+        .route("/api/v1/tail", get(events::tail::tail))
+        .route(
+            "/api/v1/context/{index}/{id}",
+            get(events::context::context),
+        )
+        .route(
+            "/api/v1/export",
+            get(events::export::export).post(events::export::export),
+        )
+        .route("/api/v1/searches", get(saved_searches::list))
+        .route(
+            "/api/v1/searches/{name}",
+            get(saved_searches::get)
+                .put(saved_searches::put)
+                .delete(saved_searches::delete),
+        )
         .route(
             "/api/v1/rules",
             get(alerting::rules).post(alerting::rules::create_rule),

@@ -6,6 +6,7 @@
 
 pub mod index_name;
 pub mod patterns;
+pub mod tail;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -55,6 +56,8 @@ pub struct Ingest {
     pending_ids: Mutex<PendingIds>,
     pub metrics: Arc<IngestMetrics>,
     last_lsn: AtomicU64,
+    /// Ids of what each commit made searchable, for the live tail.
+    tail: tokio::sync::broadcast::Sender<Arc<tail::CommittedEvents>>,
 }
 
 /// Tuning of ingest.
@@ -163,6 +166,7 @@ impl Ingest {
         let segments = opened.segments.clone();
         let indexer_store = store.clone();
         let m = metrics.clone();
+        let (feed, tail_tx) = tail::TailFeed::new();
         std::thread::Builder::new()
             .name("indexer".into())
             .spawn(move || {
@@ -175,6 +179,7 @@ impl Ingest {
                     start_lsn,
                     opts,
                     m,
+                    feed,
                 )
             })?;
         Ok(Arc::new(Ingest {
@@ -185,7 +190,13 @@ impl Ingest {
             pending_ids: Mutex::new(PendingIds::default()),
             metrics,
             last_lsn: AtomicU64::new(start_lsn),
+            tail: tail_tx,
         }))
+    }
+
+    /// Listen to what each commit makes searchable (the live tail).
+    pub fn tail(&self) -> tokio::sync::broadcast::Receiver<Arc<tail::CommittedEvents>> {
+        self.tail.subscribe()
     }
 
     /// Write events durably; returns the LSN of the last one.
@@ -275,6 +286,7 @@ fn run_indexer(
     start_lsn: Lsn,
     opts: IngestOptions,
     metrics: Arc<IngestMetrics>,
+    mut feed: tail::TailFeed,
 ) {
     let mut applied = start_lsn;
     let mut committed = start_lsn;
@@ -326,6 +338,7 @@ fn run_indexer(
                             .malformed_values
                             .fetch_add(s.malformed_values, Ordering::Relaxed);
                         applied = batch.first_lsn + n - 1;
+                        feed.applied(&batch.events);
                     }
                     Err(e) => {
                         // Never commit past a batch that is not in the store:
@@ -360,6 +373,7 @@ fn run_indexer(
                             tracing::warn!(error = %e, "wal: truncation failed; will retry");
                         }
                         let _ = committed_tx.send(committed);
+                        feed.committed();
                     }
                     Err(e) => tracing::error!(error = %e, "indexer: commit failed; will retry"),
                 }
