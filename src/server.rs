@@ -160,6 +160,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         analysis: analysis.clone(),
         source: Some(source.clone()),
         alerting: Some(alerting),
+        retention_days: cfg.retention_days,
         saved_searches: Some(Arc::new(api::saved_searches::SavedSearches::open(
             &data_dir.join("ui").join("searches.json"),
         )?)),

@@ -18,6 +18,13 @@ const ASSETS: &[(&str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8"),
     ("api.js", "text/javascript; charset=utf-8"),
     ("charts.js", "text/javascript; charset=utf-8"),
+    ("table.js", "text/javascript; charset=utf-8"),
+    ("sidebar.js", "text/javascript; charset=utf-8"),
+    ("tail.js", "text/javascript; charset=utf-8"),
+    ("views/trend.js", "text/javascript; charset=utf-8"),
+    ("views/patterns.js", "text/javascript; charset=utf-8"),
+    ("views/alerts.js", "text/javascript; charset=utf-8"),
+    ("views/indices.js", "text/javascript; charset=utf-8"),
     ("style.css", "text/css; charset=utf-8"),
     ("favicon.svg", "image/svg+xml"),
     (
@@ -36,16 +43,32 @@ fn ui_dir() -> &'static Path {
 /// in ES modules.
 fn references(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for marker in ["src=\"", "href=\"", "from \"./"] {
+    for marker in ["src=\"", "href=\"", "from \"./", "from \"../"] {
         let mut rest = text;
         while let Some(i) = rest.find(marker) {
             rest = &rest[i + marker.len()..];
             let end = rest.find('"').unwrap_or(rest.len());
             let r = &rest[..end];
             if !r.is_empty() && !r.starts_with('#') && r != "./" {
-                out.push(r.to_string());
+                // the marker's own `./` or `../` belongs to the reference
+                let lead = &marker[marker.find('.').unwrap_or(marker.len())..];
+                out.push(format!("{lead}{r}"));
             }
             rest = &rest[end..];
+        }
+    }
+    out
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("reading ui/").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
         }
     }
     out
@@ -112,11 +135,47 @@ async fn the_dashboard_is_served_from_the_binary() {
 
     // Whatever the page and its modules load is in that list.
     let listed: BTreeSet<&str> = ASSETS.iter().map(|(p, _)| *p).collect();
-    for file in ["index.html", "app.js", "api.js", "charts.js"] {
+    let pages = ASSETS
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| !p.starts_with("vendor/") && (p.ends_with(".js") || p.ends_with(".html")));
+    for file in pages {
         let text = std::fs::read_to_string(ui_dir().join(file)).expect("reading ui file");
+        let dir = Path::new(file).parent().unwrap_or(Path::new(""));
         for r in references(&text) {
-            let r = r.trim_start_matches("./");
-            assert!(listed.contains(r), "{file} loads {r}, which is not served");
+            // resolve against the file's folder, as the browser does
+            let mut parts: Vec<String> = dir
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            for seg in r.split('/') {
+                match seg {
+                    "." | "" => {}
+                    ".." => {
+                        assert!(parts.pop().is_some(), "{file} loads {r}, outside ui/");
+                    }
+                    s => parts.push(s.to_string()),
+                }
+            }
+            let resolved = parts.join("/");
+            assert!(
+                listed.contains(resolved.as_str()),
+                "{file} loads {r} ({resolved}), which is not served"
+            );
+        }
+    }
+    // and every module in ui/ is served (a new file not listed would 404)
+    for entry in walk(ui_dir()) {
+        let rel = entry
+            .strip_prefix(ui_dir())
+            .expect("under ui/")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if rel.ends_with(".js") && !rel.starts_with("vendor/") {
+            assert!(
+                listed.contains(rel.as_str()),
+                "ui/{rel} is not in the served list"
+            );
         }
     }
 

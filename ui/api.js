@@ -1,7 +1,7 @@
-// The dashboard's requests: only the public Elasticsearch-compatible API
-// (`POST /<index>/_search` with aggregations), so every view can be scripted.
+// The dashboard's requests: only the public API (the Elasticsearch-compatible
+// `_search` with aggregations, and `/api/v1/`), so every view can be scripted.
 
-/** Time ranges of the picker, in milliseconds. */
+/** Relative time ranges of the picker, in milliseconds. */
 export const RANGES = {
   "15m": 15 * 60e3,
   "1h": 3600e3,
@@ -20,26 +20,41 @@ export function intervalFor(spanMs) {
 /** Levels in the order they are stacked (bottom first) and listed. */
 export const LEVELS = ["FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
 
-/** The `_search` body for one view: newest rows, total, histogram, levels. */
-export function searchBody({ q, range }, now = Date.now()) {
-  const span = RANGES[range] ?? RANGES["1h"];
-  const step = intervalFor(span);
-  const from = now - span;
-  const to = now;
+/** The view's time window: a relative range ends now, a custom one is fixed. */
+export function windowOf(state, now = Date.now()) {
+  if (state.range === "custom" && Number.isFinite(state.from) && Number.isFinite(state.to) && state.from < state.to) {
+    return { from: state.from, to: state.to };
+  }
+  const span = RANGES[state.range] ?? RANGES["1h"];
+  return { from: now - span, to: now };
+}
+
+/** The `query` of a `_search` body: the query bar within the window. */
+export function queryOf(q, from, to) {
   const filter = [{ range: { "@timestamp": { gte: from, lte: to, format: "epoch_millis" } } }];
-  const query = q.trim()
-    ? { bool: { must: [{ query_string: { query: q } }], filter } }
-    : { bool: { filter } };
+  return q.trim() ? { bool: { must: [{ query_string: { query: q } }], filter } } : { bool: { filter } };
+}
+
+/** Newest first, `_doc` breaking ties, so "older" pages continue exactly. */
+export const NEWEST_FIRST = [{ "@timestamp": { order: "desc", unmapped_type: "date" } }, { _doc: { order: "desc" } }];
+
+/** Rows per page of the results table. */
+export const PAGE = 50;
+
+/** The `_search` body for the search view: rows, total, histogram, levels. */
+export function searchBody(state, now = Date.now()) {
+  const { from, to } = windowOf(state, now);
+  const step = intervalFor(to - from);
   const levels = { terms: { field: "@level", size: 20 } };
   return {
     from,
     to,
     step,
     body: {
-      size: 50,
+      size: PAGE,
       track_total_hits: true,
-      sort: [{ "@timestamp": { order: "desc" } }],
-      query,
+      sort: NEWEST_FIRST,
+      query: queryOf(state.q, from, to),
       aggs: {
         levels,
         volume: {
@@ -75,15 +90,27 @@ function reasonOf(json, status) {
   return [`HTTP ${status}`, undefined];
 }
 
-/** `POST /<index>/_search`; resolves to the response, rejects with ApiError. */
-export async function search(index, body, signal) {
-  const path = "/" + encodeURIComponent(index.trim() || "*").replace(/%2C/gi, ",").replace(/%2A/gi, "*") + "/_search";
+/** `/<index>` with the pattern's commas and stars kept readable. */
+export function indexPath(index) {
+  return "/" + encodeURIComponent(index.trim() || "*").replace(/%2C/gi, ",").replace(/%2A/gi, "*");
+}
+
+/** A URL under this server with query parameters (empty ones left out). */
+export function url(path, params = {}) {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") p.set(k, String(v));
+  const qs = p.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+/** fetch + JSON; resolves to the answer, rejects with ApiError. */
+export async function request(method, path, body, signal) {
   let res;
   try {
     res = await fetch(path, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
       signal,
     });
   } catch (e) {
@@ -101,4 +128,48 @@ export async function search(index, body, signal) {
     throw new ApiError(res.status, reason, type);
   }
   return json;
+}
+
+/** `POST /<index>/_search`. */
+export function search(index, body, signal) {
+  return request("POST", indexPath(index) + "/_search", body, signal);
+}
+
+/** `GET` of an `/api/v1/` endpoint. */
+export function get(path, params, signal) {
+  return request("GET", url(path, params), undefined, signal);
+}
+
+/**
+ * Field names of the indices an index pattern names, from `_mapping`
+ * (objects walked, multi-fields as `name.keyword`), with the normalised
+ * fields every event has.
+ */
+export async function fieldNames(index, signal) {
+  const names = new Map([
+    ["@timestamp", "date"],
+    ["@level", "keyword"],
+    ["@service", "keyword"],
+    ["@host", "keyword"],
+    ["_pattern", "keyword"],
+  ]);
+  let json = {};
+  try {
+    json = await request("GET", indexPath(index) + "/_mapping", undefined, signal);
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    return names; // no index yet: the normalised fields only
+  }
+  const walk = (props, prefix) => {
+    for (const [k, v] of Object.entries(props ?? {})) {
+      const name = prefix + k;
+      if (v.properties) walk(v.properties, name + ".");
+      if (v.type) {
+        if (!names.has(name)) names.set(name, v.type);
+        for (const [sub, sv] of Object.entries(v.fields ?? {})) if (!names.has(`${name}.${sub}`)) names.set(`${name}.${sub}`, sv.type);
+      }
+    }
+  };
+  for (const idx of Object.values(json)) walk(idx?.mappings?.properties, "");
+  return names;
 }

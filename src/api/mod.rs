@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod error;
 pub mod es;
 pub mod events;
+pub mod indices;
 pub mod ingest;
 pub mod metrics;
 pub mod saved_searches;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub alerting: Option<Arc<crate::alerting::Alerting>>,
     /// Named dashboard views, kept in the data directory.
     pub saved_searches: Option<Arc<saved_searches::SavedSearches>>,
+    /// Days after its newest event an index is deleted (0: kept).
+    pub retention_days: u64,
 }
 
 impl AppState {
@@ -243,6 +246,7 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
             "/api/v1/export",
             get(events::export::export).post(events::export::export),
         )
+        .route("/api/v1/indices", get(indices::list))
         .route("/api/v1/searches", get(saved_searches::list))
         .route(
             "/api/v1/searches/{name}",
