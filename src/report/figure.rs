@@ -243,6 +243,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_svg_image_has_the_documented_size_and_the_levels() {
+        let svg = svg(&crate::report::sample()).expect("rendering");
+        assert!(svg.contains("width=\"1200\"") && svg.contains("height=\"800\""));
+        for t in [
+            "INFO",
+            "ERROR",
+            "(no level)",
+            "Events per 1m",
+            "app-&lt;logs&gt;-*",
+        ] {
+            assert!(svg.contains(t), "{t} not in the SVG");
+        }
+    }
+
+    #[test]
+    fn the_png_image_is_written_at_the_documented_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("r.png");
+        png(&crate::report::sample(), &path).expect("rendering");
+        let bytes = std::fs::read(&path).expect("reading the PNG");
+        assert_eq!(&bytes[1..4], b"PNG");
+        // IHDR: width and height, big-endian, at bytes 16..24
+        assert_eq!(
+            u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]),
+            WIDTH
+        );
+        assert_eq!(
+            u32::from_be_bytes([bytes[20], bytes[21], bytes[22], bytes[23]]),
+            HEIGHT
+        );
+    }
+
+    #[test]
     fn long_text_is_cut_with_an_ellipsis() {
         assert_eq!(shorten("abcdef", 10), "abcdef");
         assert_eq!(shorten("abcdef", 4), "abc…");

@@ -78,9 +78,9 @@ pub fn render(r: &Report) -> Result<String, ReportError> {
         human_ms(r.interval_ms),
         escape(&r.server),
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p class=\"total\"><strong id=\"total\">{}</strong> events in the range</p>\n",
+        "<p class=\"total\"><strong id=\"total\">{}</strong> events in the range</p>",
         r.total
     );
 
@@ -307,6 +307,18 @@ mod tests {
             "&lt;script&gt;alert(&quot;x &amp; &#39;y&#39;&quot;)&lt;/script&gt;"
         );
         assert_eq!(escape("ошибка <*> ok"), "ошибка &lt;*&gt; ok");
+    }
+
+    #[test]
+    fn the_page_escapes_the_data_and_names_missing_parts() {
+        let page = render(&crate::report::sample()).expect("rendering");
+        assert!(!page.contains("<script>"), "unescaped template");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &lt;*&gt;"));
+        assert!(page.contains("app-&lt;logs&gt;-*"));
+        assert!(page.contains("not enabled on this server: analysis is off"));
+        assert!(page.contains("<tr data-level=\"ERROR\"><td>ERROR</td><td class=\"num\">12</td>"));
+        assert!(!page.contains("<?xml"), "an XML declaration inside HTML");
+        assert_eq!(page.matches("<svg").count(), 2, "trend and pie");
     }
 
     #[test]

@@ -259,6 +259,61 @@ pub fn value_text(v: f64) -> String {
     }
 }
 
+/// A small report for the renderers' tests, with data that must be
+/// escaped and sections that are missing.
+#[cfg(test)]
+pub(crate) fn sample() -> Report {
+    let t0 = 1_764_000_000_000;
+    Report {
+        server: "http://127.0.0.1:9200".into(),
+        index: "app-<logs>-*".into(),
+        query: "level:ERROR OR msg:\"<b>\"".into(),
+        from_ms: t0,
+        to_ms: t0 + 3_600_000,
+        interval_ms: 60_000,
+        total: 107,
+        levels: vec![
+            LevelCount {
+                level: "INFO".into(),
+                count: 90,
+            },
+            LevelCount {
+                level: "ERROR".into(),
+                count: 12,
+            },
+            LevelCount {
+                level: NO_LEVEL.into(),
+                count: 5,
+            },
+        ],
+        counts: (0..60).map(|i| (t0 + i * 60_000, (i % 7) as f64)).collect(),
+        forecast: Section::Ready(Forecast {
+            model: "ses".into(),
+            smoothed: (0..59).map(|i| (t0 + i * 60_000, 3.0)).collect(),
+            ahead: (60..66)
+                .map(|i| Band {
+                    ts: t0 + i * 60_000,
+                    forecast: 3.0,
+                    lower80: 1.0,
+                    upper80: 5.0,
+                    lower95: 0.0,
+                    upper95: 7.0,
+                })
+                .collect(),
+        }),
+        patterns: Section::Ready(vec![Pattern {
+            id: "abc".into(),
+            template: "<script>alert(1)</script> <*>".into(),
+            count: 12,
+            levels: [("ERROR".to_string(), 12)].into_iter().collect(),
+        }]),
+        anomalies: Section::Unavailable(
+            "not enabled on this server: analysis is off on this server".into(),
+        ),
+        alerts: Section::Unavailable("not enabled on this server: alerting is not running".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +341,7 @@ mod tests {
     #[test]
     fn values_read_as_counts_or_one_decimal() {
         assert_eq!(value_text(42.0), "42");
-        assert_eq!(value_text(3.14159), "3.1");
+        assert_eq!(value_text(2.71), "2.7");
         assert_eq!(value_text(f64::NAN), "-");
         assert_eq!(human_ms(600_000), "10m");
         assert_eq!(human_ms(1500), "1500ms");
