@@ -65,7 +65,7 @@ pub fn png(report: &Report, path: &Path) -> Result<(), ReportError> {
     draw(&root, report).map_err(|e| draw_error("image")(e.to_string()))?;
     root.present().map_err(|e| ReportError::Write {
         path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+        cause: std::io::Error::other(e.to_string()),
     })
 }
 

@@ -186,6 +186,9 @@ fn patterns(h: &mut String, r: &Report) {
 
 fn anomalies(h: &mut String, r: &Report) {
     h.push_str("<section>\n<h2>Anomalies in the range</h2>\n");
+    if r.narrowed() && r.anomalies.ready().is_some() {
+        h.push_str("<p class=\"quiet\">found by the server's watches over all their events: not narrowed by this report's index or query</p>\n");
+    }
     match &r.anomalies {
         Section::Unavailable(why) => {
             let _ = writeln!(h, "<p class=\"quiet\">{}</p>", escape(why));

@@ -46,10 +46,11 @@ pub enum ReportError {
     #[error("drawing the {chart}: {detail}")]
     Draw { chart: &'static str, detail: String },
     /// The output file could not be written.
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}: {cause}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        // not a `source`: the message already says it, once
+        cause: std::io::Error,
     },
 }
 
@@ -205,6 +206,12 @@ pub struct Alert {
 }
 
 impl Report {
+    /// Whether the events are narrowed by index or query, which the
+    /// anomalies (found by the server's own watches) are not.
+    pub fn narrowed(&self) -> bool {
+        self.index.trim() != "*" || !self.query.trim().is_empty()
+    }
+
     /// The range as text for titles: `2026-11-24 10:00:00 to ... UTC`.
     pub fn range_text(&self) -> String {
         format!(
@@ -217,9 +224,9 @@ impl Report {
 
 /// Renders a report in `format` and writes it to `path`.
 pub fn write(report: &Report, format: Format, path: &Path) -> Result<(), ReportError> {
-    let write_err = |source| ReportError::Write {
+    let write_err = |cause| ReportError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     // plotters' own error for a missing folder says little; say it here
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -70,7 +70,11 @@ pub fn render(r: &Report) -> String {
         }
     }
 
-    o.push_str("\nanomalies\n");
+    o.push_str(if r.narrowed() && r.anomalies.ready().is_some() {
+        "\nanomalies (the server's watches: not narrowed by --index or --query)\n"
+    } else {
+        "\nanomalies\n"
+    });
     match &r.anomalies {
         Section::Ready(list) if list.is_empty() => o.push_str("  none in the range\n"),
         Section::Ready(list) => {
