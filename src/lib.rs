@@ -12,6 +12,8 @@
 //! - [`query`]: the engine-neutral query model, ES DSL and Lucene syntax.
 //! - [`analysis`]: series, forecasts, anomalies and log patterns.
 //! - [`api`]: the Elasticsearch-compatible HTTP API and metrics.
+//! - [`report`]: `logweave report`: charts and tables of a range as HTML,
+//!   PNG, SVG or a terminal summary, from a server's public API.
 //! - [`server`]: wiring of the server role; [`cli`]: the command line.
 //! - [`generate`]: realistic log generation for demos, tests and benches.
 
@@ -29,6 +31,7 @@ pub mod input;
 pub mod parse;
 pub mod pipeline;
 pub mod query;
+pub mod report;
 pub mod route;
 pub mod server;
 pub mod store;

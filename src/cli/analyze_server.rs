@@ -27,7 +27,7 @@ pub struct Selection {
 
 impl Selection {
     /// `from`/`to` as epoch ms.
-    fn range(&self) -> anyhow::Result<(i64, i64)> {
+    pub(super) fn range(&self) -> anyhow::Result<(i64, i64)> {
         let now = crate::event::now_ms();
         let from = super::search::parse_when("--since", &self.since, now, false)?;
         let to = match &self.until {
@@ -128,7 +128,8 @@ pub fn sparkline(values: &[f64]) -> String {
 /// Most points shown in one sparkline: longer series are summed in groups.
 const SPARK_WIDTH: usize = 60;
 
-fn squeeze(values: &[f64]) -> Vec<f64> {
+/// `values` summed in groups down to at most [`SPARK_WIDTH`] points.
+pub(crate) fn squeeze(values: &[f64]) -> Vec<f64> {
     let group = values.len().div_ceil(SPARK_WIDTH).max(1);
     values.chunks(group).map(|c| c.iter().sum()).collect()
 }

@@ -1,10 +1,10 @@
 //! The command line of DESIGN.md: `server`, `agent`, `search`, `generate`,
-//! `demo`, `check-config`, `bench`. Flags override the config file.
+//! `demo`, `check-config`, `bench`, `report`. Flags override the config file.
 
 mod agent;
 mod alerts;
 mod analyze;
-mod analyze_server;
+pub(crate) mod analyze_server;
 mod bench;
 mod bench_alerting;
 mod bench_anomalies;
@@ -13,6 +13,7 @@ mod demo;
 mod eval;
 mod parse;
 mod patterns;
+mod report;
 mod search;
 
 use std::io::Write;
@@ -133,6 +134,11 @@ pub enum Command {
     /// Alerts of a server: pending and firing ones, recent history and the
     /// notifications that could not be delivered.
     Alerts(alerts::AlertsArgs),
+    /// A report of a range from a server: the trend chart (counts,
+    /// smoothing, forecast bands, anomalies), the level pie and tables of
+    /// patterns, anomalies and alerts, as `--out FILE.html|.png|.svg`, or a
+    /// summary on the terminal.
+    Report(report::ReportArgs),
     /// Evaluation harness: `eval anomalies DIR` (NAB layout), `eval patterns
     /// DIR` (Loghub-2k layout).
     #[command(subcommand)]
@@ -234,6 +240,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Analyze(cmd) => analyze::run(cmd),
         Command::Eval(cmd) => eval::run(cmd),
         Command::Alerts(args) => runtime()?.block_on(alerts::run(args)),
+        Command::Report(args) => runtime()?.block_on(report::run(args)),
     }
 }
 
