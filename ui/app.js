@@ -415,6 +415,8 @@ async function run() {
     clearError();
     els.status.textContent = `· ${Math.round(performance.now() - t0)} ms`;
     document.body.dataset.state = "ready";
+    // for measurements (tests/node/ui.bench.js): when a view was complete
+    performance.mark(`logweave:ready:${state.view}`);
   } catch (e) {
     if (e.name === "AbortError" || my !== seq) return;
     showError(e.message);

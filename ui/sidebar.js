@@ -190,5 +190,6 @@ export class Sidebar {
     ol.replaceChildren(...items);
     ol.dataset.total = String(total);
     ol.removeAttribute("aria-busy");
+    performance.mark(`logweave:values:${name}`);
   }
 }

@@ -53,7 +53,7 @@ export class LiveTail {
     this.paused = false;
     this.scroll.dataset.received = "0";
     this.scroll.dataset.ready = "false";
-    const src = new EventSource(url("/api/v1/tail", { index: state.index, query: state.q }));
+    const src = new EventSource(url("/api/v1/tail", { index: state.index, query: state.q, limit: 1000 }));
     this.source = src;
     src.addEventListener("ready", () => {
       this.scroll.dataset.ready = "true";

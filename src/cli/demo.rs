@@ -188,7 +188,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
          \nTry:\n  curl '{base}/_cat/indices?v'\n  curl '{base}/app-logs-*/_search?q=level:ERROR&size=3&pretty'\n  curl -H 'content-type: application/json' '{base}/app-logs-*/_search' -d '{{\"size\":0,\"aggs\":{{\"levels\":{{\"terms\":{{\"field\":\"level.keyword\"}}}}}}}}'\n  {me} search --server {base} --since 15m 'level:ERROR AND service:checkout'\n  python3 -c \"from elasticsearch import Elasticsearch; print(Elasticsearch('{base}').count(index='app-logs-*'))\"\n\
          \nAnalysis (watches run every minute; an error burst in checkout every 3 minutes, a new ERROR message every 4):\n  {me} analyze series --server {base} --since 2h --split @level\n  {me} analyze patterns --server {base} --since 15m 'level:ERROR'\n  {me} analyze anomalies --server {base} --since 2h\n  curl '{base}/api/v1/anomalies?min_severity=medium'\n  curl -N '{base}/api/v1/stream'\n\
          \nAlerts (rules errors_by_service: more than 10 ERROR/FATAL events in 5 minutes from one service, and high_anomalies: every high-severity anomaly; FIRING and RESOLVED lines in this log):\n  {me} alerts --server {base}\n  curl '{base}/api/v1/rules'\n\
-         \nOpen the dashboard: {base}/ui/#index=app-logs-*  (search, volume by level, levels, newest events). Ctrl-C stops.\n",
+         \nOpen the dashboard: {base}/ui/#index=app-logs-*  (search with fields, live tail and export; trend and forecast; patterns; alerts; indices). Ctrl-C stops.\n",
         log = log_path.display(),
         data = args.data_dir.display(),
         me = invoked_as(),
