@@ -502,6 +502,18 @@ async function features(browser, base, evs, trend) {
     await dp.screenshot({ path: path.join(SHOTS, `${name}-dark.png`), fullPage: true });
   }
   await dark.close();
+
+  step = "laptop and wide screens";
+  for (const [name, width, height] of [["laptop", 1280, 720], ["wide", 2560, 1300]]) {
+    const c = await browser.newContext({ colorScheme: "light", viewport: { width, height }, deviceScaleFactor: 1 });
+    const p = await c.newPage();
+    await open(p, ui("index=ui-test-*&q=&range=1h"));
+    // nothing wider than the window: no horizontal scrolling
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `${name}: the page fits the window's width (overflow ${overflow} px)`);
+    await p.screenshot({ path: path.join(SHOTS, `search-${name}.png`), fullPage: false });
+    await c.close();
+  }
 }
 
 async function main() {
