@@ -19,7 +19,7 @@ pub struct BenchArgs {
     /// `anomalies` (the detector on 1,000 week-long series), `patterns`
     /// (the template miner on `--events` messages, or the lines of `--input`),
     /// `forecast` (auto forecasts of `--series` minute series of `--points`
-    /// points), `alerting` (`--rules` rules every 30 s over `--events`
+    /// points, then forecast plus anomaly scoring of each), `alerting` (`--rules` rules every 30 s over `--events`
     /// stored events).
     #[arg(value_parser = ["ingest", "forward", "agent", "parse", "syslog", "anomalies", "patterns", "forecast", "alerting"])]
     pub which: String,
@@ -389,6 +389,50 @@ fn forecast(args: BenchArgs) -> anyhow::Result<i32> {
     );
     println!("{threads} threads:    {:.3} s", all.as_secs_f64());
     println!("models chosen: {models:?}");
+
+    // The analysis a server runs on each series: the forecast and the
+    // anomaly score of every point (the default detector), together.
+    let both = |chunk: &[Vec<f64>]| -> anyhow::Result<f64> {
+        let cfg = crate::analysis::anomaly::DetectorConfig::default();
+        let mut check = 0.0;
+        for s in chunk {
+            let f = forecast(s, STEP_MS, &req)?;
+            check += f.future.len() as f64;
+            let mut d = crate::analysis::anomaly::Detector::new(&cfg);
+            for (i, &v) in s.iter().enumerate() {
+                check += d.push(1_700_006_400_000 + i as i64 * STEP_MS, v).score;
+            }
+        }
+        Ok(check)
+    };
+    let t = Instant::now();
+    let c1 = both(&series)?;
+    let one = t.elapsed();
+    let t = Instant::now();
+    let c2: f64 = std::thread::scope(|scope| {
+        let chunk = series.len().div_ceil(threads).max(1);
+        let handles: Vec<_> = series
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || both(c)))
+            .collect();
+        handles.into_iter().try_fold(0.0, |acc, h| {
+            Ok::<f64, anyhow::Error>(
+                acc + h
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a bench thread panicked"))??,
+            )
+        })
+    })?;
+    let all = t.elapsed();
+    anyhow::ensure!(
+        (c1 - c2).abs() <= 1e-6 * c1.abs().max(1.0),
+        "results differ between runs: {c1} vs {c2}"
+    );
+    println!(
+        "forecast + anomaly score of every point: one thread {:.3} s, {threads} threads {:.3} s",
+        one.as_secs_f64(),
+        all.as_secs_f64()
+    );
     Ok(0)
 }
 
