@@ -79,8 +79,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The error as Elasticsearch's JSON body (with `status`), also one
+    /// entry of an `_msearch` answer.
+    pub fn body(&self) -> serde_json::Value {
         let mut cause = json!({"type": self.kind, "reason": self.reason});
         if let Some(i) = &self.index {
             cause["index"] = json!(i);
@@ -102,6 +104,13 @@ impl IntoResponse for ApiError {
                 e.remove("index");
             }
         }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
         (self.status, axum::Json(body)).into_response()
     }
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod indices;
 pub mod ingest;
 pub mod metrics;
+pub mod pretty;
 pub mod saved_searches;
 pub mod ui;
 pub mod unhandled;
@@ -149,7 +150,7 @@ async fn product_header(req: Request, next: Next) -> Response {
 
 /// Build the router; tests call this directly.
 pub fn router(state: State, max_body_bytes: usize) -> Router {
-    use es::{admin, cat, search, write};
+    use es::{admin, cat, field_caps, msearch, search, write};
     let routes = Router::new()
         .route("/", get(admin::root).head(admin::head_root))
         .route("/_cluster/health", get(admin::health))
@@ -185,6 +186,19 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
             get(search::scroll_path)
                 .post(search::scroll_path)
                 .delete(search::clear_scroll_path),
+        )
+        .route("/_msearch", get(msearch::msearch).post(msearch::msearch))
+        .route(
+            "/{index}/_msearch",
+            get(msearch::msearch_index).post(msearch::msearch_index),
+        )
+        .route(
+            "/_field_caps",
+            get(field_caps::field_caps_all).post(field_caps::field_caps_all),
+        )
+        .route(
+            "/{index}/_field_caps",
+            get(field_caps::field_caps).post(field_caps::field_caps),
         )
         .route("/_pit", axum::routing::delete(search::close_pit))
         .route("/{index}/_pit", post(search::open_pit))
@@ -290,6 +304,7 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
     Router::new()
         .fallback_service(routes)
         .layer(middleware::from_fn(unhandled::es_answers))
+        .layer(middleware::from_fn(pretty::pretty))
         .layer(middleware::from_fn(product_header))
 }
 

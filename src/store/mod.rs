@@ -80,6 +80,9 @@ pub struct Hit {
     pub highlight: Option<serde_json::Map<String, Value>>,
     /// Opaque position for scroll continuation.
     pub cursor: Vec<Value>,
+    /// The event's `@timestamp` as the store indexed it (epoch ms), for
+    /// the `fields` section of a hit.
+    pub time_ms: Option<i64>,
 }
 
 /// Result of a search, engine-neutral; the API renders it.

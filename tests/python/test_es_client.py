@@ -1320,3 +1320,38 @@ def test_cat_count_and_health_as_text(es):
     lines = raw(es.cat.health(v=True)).splitlines()
     assert lines[0].split()[:4] == ["epoch", "timestamp", "cluster", "status"]
     assert lines[1].split()[2:4] == ["logweave", "green"]
+
+
+def test_msearch_answers_each_search_with_its_own_status(es):
+    """What Grafana and scripts send: several searches in one request; a bad
+    one fails alone, the others answer as `search` would."""
+    want_err = sorted(d["seq"] for d in DOCS if d["level"] == "ERROR")
+    assert want_err and len(want_err) < len(DOCS)
+    searches = [
+        {"index": INDEX_PATTERN},
+        {"query": {"term": {"level.keyword": "ERROR"}}, "size": 10000},
+        {"index": INDEX_PATTERN},
+        {"query": {"query_string": {"query": "level:("}}},
+        {"index": INDEX_PATTERN, "ignore_unavailable": True},
+        {"size": 0, "track_total_hits": True},
+    ]
+    if ES_MAJOR >= 8:
+        resp = raw(es.msearch(searches=searches))
+    else:
+        resp = raw(es.msearch(body=searches))
+    r = resp["responses"]
+    assert len(r) == 3
+    assert r[0]["status"] == 200
+    assert hit_seqs(r[0]) == want_err
+    assert r[1]["status"] == 400 and r[1]["error"]["type"] == "query_shard_exception"
+    assert r[2]["status"] == 200 and r[2]["hits"]["total"]["value"] == len(DOCS)
+
+
+def test_pretty_is_indented_json(server_url):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(server_url + "/" + INDEX_PATTERN + "/_count?pretty") as f:
+        text = f.read().decode()
+    assert "\n" in text and text.endswith("}\n")
+    assert json.loads(text)["count"] == len(DOCS)

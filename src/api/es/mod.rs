@@ -4,6 +4,9 @@
 pub mod admin;
 pub mod aggs_render;
 pub mod cat;
+pub mod field_caps;
+pub mod hit_fields;
+pub mod msearch;
 pub mod pattern_buckets;
 pub mod scroll;
 pub mod search;

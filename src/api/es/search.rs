@@ -118,6 +118,7 @@ fn render(
     p: &Params,
     scroll_id: Option<&str>,
     pit: Option<&str>,
+    wanted: &[super::hit_fields::Wanted],
 ) -> String {
     let total_int = flag(p, "rest_total_hits_as_int").unwrap_or(false);
     let hits: Vec<Value> = res
@@ -133,6 +134,12 @@ fn render(
             }
             if let Some(hl) = &h.highlight {
                 m.insert("highlight".into(), Value::Object(hl.clone()));
+            }
+            if !wanted.is_empty() {
+                let f = super::hit_fields::render(wanted, h);
+                if !f.is_empty() {
+                    m.insert("fields".into(), Value::Object(f));
+                }
             }
             let mut sort = h.sort.clone();
             if pit.is_some() {
@@ -193,14 +200,16 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
-async fn do_search(
+/// One search (also one entry of `_msearch`): the answer's JSON text.
+pub(super) async fn do_search(
     st: State,
     index: Option<String>,
     p: Params,
     body: bytes::Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<String, ApiError> {
     let started = Instant::now();
     let body_v = parse_body(&body)?;
+    let wanted = super::hit_fields::requested(&body_v)?;
     let pit = body_v.get("pit").cloned();
     let mut body_v = body_v;
     if let Some(m) = body_v.as_object_mut() {
@@ -259,16 +268,14 @@ async fn do_search(
             run_blocking(move || snap.search(&req, cursor.as_deref()).map_err(ApiError::from))
                 .await?;
         st.merge_pattern_buckets(&agg_specs, &mut res);
-        return Ok(json_response(
-            StatusCode::OK,
-            render(
-                &res,
-                &agg_specs,
-                started.elapsed().as_millis(),
-                &p,
-                None,
-                Some(&pid),
-            ),
+        return Ok(render(
+            &res,
+            &agg_specs,
+            started.elapsed().as_millis(),
+            &p,
+            None,
+            Some(&pid),
+            &wanted,
         ));
     }
     let expr = index.unwrap_or_else(|| "_all".to_string());
@@ -308,30 +315,26 @@ async fn do_search(
                     "Trying to create too many scroll contexts. Clear open scrolls and retry",
                 )
             })?;
-        return Ok(json_response(
-            StatusCode::OK,
-            render(
-                &res,
-                &agg_specs,
-                started.elapsed().as_millis(),
-                &p,
-                Some(&id),
-                None,
-            ),
-        ));
-    }
-    let mut res = run_blocking(move || snap.search(&req, None).map_err(ApiError::from)).await?;
-    st.merge_pattern_buckets(&agg_specs, &mut res);
-    Ok(json_response(
-        StatusCode::OK,
-        render(
+        return Ok(render(
             &res,
             &agg_specs,
             started.elapsed().as_millis(),
             &p,
+            Some(&id),
             None,
-            None,
-        ),
+            &wanted,
+        ));
+    }
+    let mut res = run_blocking(move || snap.search(&req, None).map_err(ApiError::from)).await?;
+    st.merge_pattern_buckets(&agg_specs, &mut res);
+    Ok(render(
+        &res,
+        &agg_specs,
+        started.elapsed().as_millis(),
+        &p,
+        None,
+        None,
+        &wanted,
     ))
 }
 
@@ -341,7 +344,10 @@ pub async fn search_all(
     Query(p): Query<Params>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    do_search(st, None, p, body).await
+    Ok(json_response(
+        StatusCode::OK,
+        do_search(st, None, p, body).await?,
+    ))
 }
 
 /// `GET|POST /{index}/_search`
@@ -351,7 +357,10 @@ pub async fn search_index(
     Query(p): Query<Params>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    do_search(st, Some(index), p, body).await
+    Ok(json_response(
+        StatusCode::OK,
+        do_search(st, Some(index), p, body).await?,
+    ))
 }
 
 async fn continue_scroll(
@@ -397,6 +406,7 @@ async fn continue_scroll(
         &p,
         Some(&id),
         None,
+        &[],
     );
     st.scrolls.put_back(id, ctx);
     Ok(json_response(StatusCode::OK, body))

@@ -695,7 +695,16 @@ impl Snapshot for TantivySnapshot {
                     SortVal::Missing => Value::Null,
                 };
             }
+            let time_ms = part
+                .searcher
+                .segment_reader(c.pos.1)
+                .fast_fields()
+                .date("@timestamp")
+                .ok()
+                .and_then(|col| col.first(c.pos.2))
+                .map(|d| d.into_timestamp_millis());
             hits.push(Hit {
+                time_ms,
                 index: part.name.clone(),
                 id,
                 score: if show_sort && !req.track_scores {
