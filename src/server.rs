@@ -161,6 +161,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         source: Some(source.clone()),
         alerting: Some(alerting),
         retention_days: cfg.retention_days,
+        router: crate::route::Router::new(cfg.routes.clone()),
         saved_searches: Some(Arc::new(api::saved_searches::SavedSearches::open(
             &data_dir.join("ui").join("searches.json"),
         )?)),

@@ -10,6 +10,7 @@ pub mod events;
 pub mod indices;
 pub mod ingest;
 pub mod metrics;
+pub mod otlp;
 pub mod pretty;
 pub mod saved_searches;
 pub mod ui;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub saved_searches: Option<Arc<saved_searches::SavedSearches>>,
     /// Days after its newest event an index is deleted (0: kept).
     pub retention_days: u64,
+    /// `[[routes]]`, for inputs on the HTTP port that carry tags (OTLP).
+    pub router: crate::route::Router,
 }
 
 impl AppState {
@@ -234,6 +237,7 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         .route("/ui", get(ui::redirect))
         .route("/ui/", get(ui::index))
         .route("/ui/{*path}", get(ui::file))
+        .route("/v1/logs", post(otlp::logs))
         .route("/api/v1/health", get(admin::health))
         .route("/api/v1/ingest/{index}", post(ingest::ingest))
         .route(

@@ -4,6 +4,7 @@
 
 pub mod bulk;
 pub mod forward;
+pub mod otlp;
 pub mod syslog;
 pub mod tls;
 

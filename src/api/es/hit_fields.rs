@@ -35,32 +35,33 @@ pub fn requested(body: &Value) -> Result<Vec<Wanted>, ApiError> {
             )
         })?;
         for it in items {
-            let w =
-                match it {
-                    Value::String(f) => Wanted {
-                        field: f.clone(),
-                        format: None,
-                    },
-                    Value::Object(o) => Wanted {
-                        field: o
-                            .get("field")
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| {
-                                ApiError::bad_request(
-                                    "parsing_exception",
-                                    format!("[{key}] objects need a [field] name"),
-                                )
-                            })?
-                            .to_string(),
-                        format: o.get("format").and_then(Value::as_str).map(str::to_string),
-                    },
-                    _ => return Err(ApiError::bad_request(
+            let w = match it {
+                Value::String(f) => Wanted {
+                    field: f.clone(),
+                    format: None,
+                },
+                Value::Object(o) => Wanted {
+                    field: o
+                        .get("field")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| {
+                            ApiError::bad_request(
+                                "parsing_exception",
+                                format!("[{key}] objects need a [field] name"),
+                            )
+                        })?
+                        .to_string(),
+                    format: o.get("format").and_then(Value::as_str).map(str::to_string),
+                },
+                _ => {
+                    return Err(ApiError::bad_request(
                         "parsing_exception",
                         format!(
                             "[{key}] entries are field names or {{\"field\", \"format\"}} objects"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             if !out.contains(&w) {
                 out.push(w);
             }

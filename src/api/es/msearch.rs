@@ -91,23 +91,24 @@ fn entries(default_index: Option<&str>, url: &Params, body: &[u8]) -> Result<Vec
                 format!("_msearch line {line_no}: a header without a search body after it"),
             ));
         };
-        let index =
-            match header.get("index") {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Array(a)) => Some(
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-                Some(_) => return Err(ApiError::bad_request(
+        let index = match header.get("index") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Some(_) => {
+                return Err(ApiError::bad_request(
                     "parse_exception",
                     format!(
                         "_msearch line {line_no}: [index] must be a string or an array of strings"
                     ),
-                )),
-                None => default_index.map(str::to_string),
-            };
+                ))
+            }
+            None => default_index.map(str::to_string),
+        };
         let mut params: Params = url
             .iter()
             .filter(|(k, _)| PASSED.contains(&k.as_str()) || k.as_str() == "rest_total_hits_as_int")
