@@ -303,6 +303,102 @@ async fn grafana_data_source_requests() {
         );
     }
 
+    // a time series panel: avg latency per minute with Grafana's pipelines
+    let panel = json!({
+        "size": 0,
+        "query": {"bool": {"filter": [range(from, to), {"query_string": {"analyze_wildcard": true, "query": "*"}}]}},
+        "aggs": {
+            "2": {
+                "date_histogram": {"field": "@timestamp", "fixed_interval": "60000ms", "min_doc_count": 0,
+                    "extended_bounds": {"min": from, "max": to}, "format": "epoch_millis"},
+                "aggs": {
+                    "1": {"avg": {"field": "latency_ms"}},
+                    "3": {"derivative": {"buckets_path": "1"}},
+                    "4": {"cumulative_sum": {"buckets_path": "_count"}},
+                    "5": {"moving_fn": {"buckets_path": "1", "window": 5, "script": "MovingFunctions.unweightedAvg(values)"}},
+                    "6": {"bucket_script": {"buckets_path": {"var1": "1", "var2": "_count"}, "script": "params.var1 * 2 + params.var2"}},
+                },
+            },
+            "7": {"max_bucket": {"buckets_path": "2>1"}},
+        },
+    });
+    let v = msearch(&s, &[header("grafana-*"), panel]).await;
+    let r0 = &v["responses"][0];
+    assert_eq!(r0["status"], 200, "{r0}");
+    let buckets = r0["aggregations"]["2"]["buckets"]
+        .as_array()
+        .expect("buckets");
+    // the oracle: per minute count and average, then the pipelines by hand
+    let mut avg: Vec<Option<f64>> = Vec::new();
+    let mut cnt: Vec<u64> = Vec::new();
+    for m in 0..MINUTES {
+        let xs: Vec<i64> = evs
+            .iter()
+            .filter(|e| (e.ts - start) / MINUTE == m)
+            .map(|e| e.latency)
+            .collect();
+        cnt.push(xs.len() as u64);
+        avg.push((!xs.is_empty()).then(|| xs.iter().sum::<i64>() as f64 / xs.len() as f64));
+    }
+    let close = |a: Option<f64>, b: Option<f64>, what: String| match (a, b) {
+        (Some(a), Some(b)) => assert!((a - b).abs() < 1e-6, "{what}: {a} vs {b}"),
+        (a, b) => assert_eq!(a, b, "{what}"),
+    };
+    let mut prev: Option<f64> = None;
+    let mut cum = 0u64;
+    for (m, b) in buckets.iter().enumerate() {
+        close(
+            b["1"]["value"].as_f64(),
+            avg[m],
+            format!("avg of minute {m}"),
+        );
+        let want_d = match (avg[m], prev) {
+            (Some(a), Some(p)) => Some(a - p),
+            _ => None,
+        };
+        close(
+            b.get("3").and_then(|x| x["value"].as_f64()),
+            want_d,
+            format!("derivative of minute {m}"),
+        );
+        if avg[m].is_some() {
+            prev = avg[m];
+        }
+        cum += cnt[m];
+        assert_eq!(
+            b["4"]["value"].as_f64(),
+            Some(cum as f64),
+            "cumulative count of minute {m}"
+        );
+        let win: Vec<f64> = (m.saturating_sub(5)..m).filter_map(|j| avg[j]).collect();
+        let want_mv = (!win.is_empty()).then(|| win.iter().sum::<f64>() / win.len() as f64);
+        close(
+            b["5"]["value"].as_f64(),
+            want_mv,
+            format!("moving average of minute {m}"),
+        );
+        close(
+            b.get("6").and_then(|x| x["value"].as_f64()),
+            avg[m].map(|a| a * 2.0 + cnt[m] as f64),
+            format!("bucket_script of minute {m}"),
+        );
+    }
+    let max = avg.iter().flatten().copied().fold(f64::MIN, f64::max);
+    close(
+        r0["aggregations"]["7"]["value"].as_f64(),
+        Some(max),
+        "max_bucket".into(),
+    );
+    // a bucket path to nothing is an error entry naming it
+    let bad_path = json!({"size": 0, "aggs": {"2": {"date_histogram": {"field": "@timestamp", "fixed_interval": "60000ms"},
+        "aggs": {"3": {"derivative": {"buckets_path": "nothing"}}}}}});
+    let v = msearch(&s, &[header("grafana-*"), bad_path]).await;
+    assert_eq!(v["responses"][0]["status"], 400);
+    assert!(v["responses"][0]["error"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("[nothing]"));
+
     // log context: the lines after one, order flipped, from its sort values
     let anchor = &hits[3];
     let sort = anchor["sort"].clone();

@@ -8,6 +8,7 @@ pub mod field_caps;
 pub mod hit_fields;
 pub mod msearch;
 pub mod pattern_buckets;
+pub mod pipeline;
 pub mod scroll;
 pub mod search;
 pub mod write;

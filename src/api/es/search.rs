@@ -200,15 +200,34 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
-/// One search (also one entry of `_msearch`): the answer's JSON text.
+/// One search (also one entry of `_msearch`): the answer's JSON text,
+/// pipeline aggregations computed from the store's answer.
 pub(super) async fn do_search(
     st: State,
     index: Option<String>,
     p: Params,
     body: bytes::Bytes,
 ) -> Result<String, ApiError> {
+    let mut body_v = parse_body(&body)?;
+    let pipelines = super::pipeline::take(&mut body_v)?;
+    let text = search_value(st, index, p, body_v).await?;
+    if pipelines.is_empty() {
+        return Ok(text);
+    }
+    let mut v: Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
+    if let Some(aggs) = v.get_mut("aggregations") {
+        super::pipeline::apply(&pipelines, aggs)?;
+    }
+    Ok(v.to_string())
+}
+
+async fn search_value(
+    st: State,
+    index: Option<String>,
+    p: Params,
+    body_v: Value,
+) -> Result<String, ApiError> {
     let started = Instant::now();
-    let body_v = parse_body(&body)?;
     let wanted = super::hit_fields::requested(&body_v)?;
     let pit = body_v.get("pit").cloned();
     let mut body_v = body_v;
