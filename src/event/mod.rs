@@ -17,6 +17,8 @@ pub enum WriteOp {
     Index,
     /// Fail if a document with this id exists.
     Create,
+    /// Remove the document with this id (no source).
+    Delete,
 }
 
 /// How new fields of an event are mapped: dynamically from their values

@@ -56,6 +56,8 @@ pub struct Ingest {
     pending_ids: Mutex<PendingIds>,
     pub metrics: Arc<IngestMetrics>,
     last_lsn: AtomicU64,
+    /// LSN of the newest delete written.
+    last_delete_lsn: AtomicU64,
     /// Ids of what each commit made searchable, for the live tail.
     tail: tokio::sync::broadcast::Sender<Arc<tail::CommittedEvents>>,
 }
@@ -190,6 +192,7 @@ impl Ingest {
             pending_ids: Mutex::new(PendingIds::default()),
             metrics,
             last_lsn: AtomicU64::new(start_lsn),
+            last_delete_lsn: AtomicU64::new(0),
             tail: tail_tx,
         }))
     }
@@ -205,6 +208,7 @@ impl Ingest {
             return Ok(self.last_lsn.load(Ordering::Acquire));
         }
         let n = events.len() as u64;
+        let deletes = events.iter().any(|e| e.op == crate::event::WriteOp::Delete);
         let lsn = match self.wal.append(events).await {
             Ok(lsn) => lsn,
             Err(e) => {
@@ -213,8 +217,17 @@ impl Ingest {
             }
         };
         self.last_lsn.fetch_max(lsn, Ordering::AcqRel);
+        if deletes {
+            self.last_delete_lsn.fetch_max(lsn, Ordering::AcqRel);
+        }
         self.metrics.events_acked.fetch_add(n, Ordering::Relaxed);
         Ok(lsn)
+    }
+
+    /// Whether a delete is written but not yet searchable (a real-time
+    /// get must not find what it removes).
+    pub fn has_unrefreshed_delete(&self) -> bool {
+        self.last_delete_lsn.load(Ordering::Acquire) > *self.committed.borrow()
     }
 
     /// Commit now (after `lsn` is applied) and wait until it is searchable.

@@ -49,13 +49,16 @@ impl TailFeed {
             return;
         }
         let room = MAX_IDS_PER_COMMIT.saturating_sub(self.pending.ids.len());
-        let take = events.len().min(room);
-        self.pending.ids.extend(
-            events[..take]
-                .iter()
-                .map(|e| (e.index.clone(), e.id.clone())),
-        );
-        self.pending.left_out += (events.len() - take) as u64;
+        let writes = events
+            .iter()
+            .filter(|e| e.op != crate::event::WriteOp::Delete);
+        for (n, e) in writes.enumerate() {
+            if n < room {
+                self.pending.ids.push((e.index.clone(), e.id.clone()));
+            } else {
+                self.pending.left_out += 1;
+            }
+        }
     }
 
     /// The applied events are searchable now: tell the listeners.

@@ -185,6 +185,8 @@ pub struct ApplyStats {
     pub skipped_replay: u64,
     pub unparsable: u64,
     pub malformed_values: u64,
+    /// Delete operations applied.
+    pub deleted: u64,
 }
 
 /// A document's place in a snapshot (index, segment, doc ordinals) packed

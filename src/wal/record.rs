@@ -25,6 +25,7 @@ pub fn encode_record(out: &mut Vec<u8>, lsn: Lsn, ev: &Event) {
     let op: u8 = match ev.op {
         WriteOp::Index => 0,
         WriteOp::Create => 1,
+        WriteOp::Delete => 2,
     };
     out.push(op | ev.profile.code() << 4);
     out.push(ev.explicit_id as u8);
@@ -92,6 +93,7 @@ pub fn decode_record(data: &[u8]) -> Result<(Lsn, Event, usize), RecordError> {
     let op = match op_byte & 0x0f {
         0 => WriteOp::Index,
         1 => WriteOp::Create,
+        2 => WriteOp::Delete,
         _ => return Err(RecordError::Malformed("unknown op")),
     };
     let profile = FieldProfile::from_code(op_byte >> 4)

@@ -1355,3 +1355,23 @@ def test_pretty_is_indented_json(server_url):
         text = f.read().decode()
     assert "\n" in text and text.endswith("}\n")
     assert json.loads(text)["count"] == len(DOCS)
+
+
+def test_delete_a_document_and_bulk_deletes(es):
+    index = "py-delete-%d" % ES_MAJOR
+    ops = []
+    for i in range(5):
+        ops += [{"index": {"_index": index, "_id": "p%d" % i}}, {"n": i}]
+    assert not bulk(es, ops, refresh=True)["errors"]
+    r = raw(es.delete(index=index, id="p1", refresh=True))
+    assert r["result"] == "deleted"
+    with pytest.raises(NotFoundError):
+        es.get(index=index, id="p1")
+    with pytest.raises(NotFoundError):
+        es.delete(index=index, id="p1")
+    r = bulk(es, [{"delete": {"_index": index, "_id": "p2"}}, {"delete": {"_index": index, "_id": "zz"}}], refresh=True)
+    assert [it["delete"]["result"] for it in r["items"]] == ["deleted", "not_found"]
+    assert [it["delete"]["status"] for it in r["items"]] == [200, 404]
+    assert count(es, index=index) == 3
+    left = sorted(h["_id"] for h in search(es, {"size": 10}, index=index)["hits"]["hits"])
+    assert left == ["p0", "p3", "p4"]

@@ -29,6 +29,13 @@ enum ItemResult {
         status: u16,
         err: ItemError,
     },
+    /// A `delete` item: `found` says whether there was a document.
+    Deleted {
+        index: String,
+        id: String,
+        found: bool,
+        seq: u64,
+    },
 }
 
 /// Longest accepted document `_id`, in bytes (as in Elasticsearch).
@@ -92,7 +99,9 @@ fn prepare(
     let mut events = Vec::with_capacity(items.len());
     let mut results = Vec::with_capacity(items.len());
     let mut actions = Vec::with_capacity(items.len());
-    let mut batch_ids = std::collections::HashSet::new();
+    // (index, id) → whether it exists after the items so far
+    let mut batch_ids: std::collections::HashMap<(String, String), bool> =
+        std::collections::HashMap::new();
     let mut names: std::collections::HashMap<(String, i64), Result<String, String>> =
         std::collections::HashMap::new();
     for item in items {
@@ -115,15 +124,55 @@ fn prepare(
             ));
             continue;
         };
-        if matches!(item.action, BulkAction::Delete | BulkAction::Update) {
+        if item.action == BulkAction::Update {
             results.push(fail(
                 400,
                 "illegal_argument_exception",
-                format!(
-                    "bulk action [{}] is not supported yet; use index or create",
-                    item.action.as_str()
-                ),
+                "bulk action [update] is not supported yet; use index, create or delete".into(),
             ));
+            continue;
+        }
+        if item.action == BulkAction::Delete {
+            let Some(id) = item.id.clone() else {
+                results.push(fail(
+                    400,
+                    "action_request_validation_exception",
+                    "Validation Failed: 1: id is missing;".into(),
+                ));
+                continue;
+            };
+            let index = match index_name::expand_checked(&template, now) {
+                Ok(i) => i,
+                Err(e) => {
+                    results.push(fail(400, "invalid_index_name_exception", e.to_string()));
+                    continue;
+                }
+            };
+            let key = (index.clone(), id.clone());
+            let found = match batch_ids.get(&key) {
+                Some(b) => *b,
+                None => st.ingest.id_exists(&index, &id),
+            };
+            results.push(ItemResult::Deleted {
+                index: index.clone(),
+                id: id.clone(),
+                found,
+                seq: events.len() as u64,
+            });
+            if found {
+                batch_ids.insert(key, false);
+                events.push(Event {
+                    index,
+                    id,
+                    explicit_id: true,
+                    op: WriteOp::Delete,
+                    timestamp_ms: now,
+                    source: bytes::Bytes::new(),
+                    parsed: None,
+                    profile: crate::event::FieldProfile::Dynamic,
+                    pattern: None,
+                });
+            }
             continue;
         }
         let (source, record) = match item.doc {
@@ -184,8 +233,10 @@ fn prepare(
         };
         let mut created = true;
         if explicit {
-            let exists = batch_ids.contains(&(index.clone(), id.clone()))
-                || st.ingest.id_exists(&index, &id);
+            let exists = match batch_ids.get(&(index.clone(), id.clone())) {
+                Some(b) => *b,
+                None => st.ingest.id_exists(&index, &id),
+            };
             if exists && op == WriteOp::Create {
                 results.push(ItemResult::Err {
                     index: Some(index),
@@ -199,7 +250,7 @@ fn prepare(
                 continue;
             }
             created = !exists;
-            batch_ids.insert((index.clone(), id.clone()));
+            batch_ids.insert((index.clone(), id.clone()), true);
         }
         results.push(ItemResult::Ok {
             index: index.clone(),
@@ -244,6 +295,14 @@ async fn do_bulk(
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::bad_request(e.kind, e.reason))?;
+    // a delete must see every earlier write: make them searchable first
+    // (and a write after a delete that is not searchable yet must not see
+    // the deleted document as still there)
+    if (items.iter().any(|i| i.action == BulkAction::Delete) && st.ingest.has_unrefreshed())
+        || st.ingest.has_unrefreshed_delete()
+    {
+        st.ingest.refresh_all().await.map_err(ApiError::internal)?;
+    }
     let st2 = st.clone();
     let (events, results, actions) =
         tokio::task::spawn_blocking(move || prepare(&st2, default_index.as_deref(), items))
@@ -251,7 +310,7 @@ async fn do_bulk(
             .map_err(ApiError::internal)?;
     let explicit: Vec<(String, String)> = events
         .iter()
-        .filter(|e| e.explicit_id)
+        .filter(|e| e.explicit_id && e.op != WriteOp::Delete)
         .map(|e| (e.index.clone(), e.id.clone()))
         .collect();
     let n_events = events.len() as u64;
@@ -295,6 +354,23 @@ async fn do_bulk(
                     if *created { "created" } else { "updated" },
                     first_lsn + seq,
                     if *created { 201 } else { 200 }
+                );
+            }
+            ItemResult::Deleted {
+                index,
+                id,
+                found,
+                seq,
+            } => {
+                let _ = write!(
+                    out,
+                    "{{\"delete\":{{\"_index\":{},\"_id\":{},\"_version\":{},\"result\":\"{}\",\"_shards\":{{\"total\":1,\"successful\":1,\"failed\":0}},\"_seq_no\":{},\"_primary_term\":1,\"status\":{}}}}}",
+                    esc(index),
+                    esc(id),
+                    if *found { 2 } else { 1 },
+                    if *found { "deleted" } else { "not_found" },
+                    first_lsn + seq,
+                    if *found { 200 } else { 404 }
                 );
             }
             ItemResult::Err {
@@ -360,6 +436,9 @@ async fn index_one(
         id,
         doc: Ok((body, record)),
     };
+    if st.ingest.has_unrefreshed_delete() {
+        st.ingest.refresh_all().await.map_err(ApiError::internal)?;
+    }
     let st2 = st.clone();
     let (events, mut results, _) = prepare(&st2, None, vec![item]);
     let explicit: Vec<(String, String)> = events
@@ -371,6 +450,9 @@ async fn index_one(
         .pop()
         .ok_or_else(|| ApiError::internal("no result for single document"))?;
     match result {
+        ItemResult::Deleted { .. } => Err(ApiError::internal(
+            "a single-document write answered as a delete",
+        )),
         ItemResult::Err { status, err, .. } => Err(ApiError::new(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             err.kind,
@@ -437,6 +519,9 @@ pub async fn create_with_id(
 }
 
 async fn lookup(st: &State, index: &str, id: &str) -> Result<Option<Value>, ApiError> {
+    if st.ingest.has_unrefreshed_delete() {
+        st.ingest.refresh_all().await.map_err(ApiError::internal)?;
+    }
     let store = st.ingest.store.clone();
     let (i, d) = (index.to_string(), id.to_string());
     let found = tokio::task::spawn_blocking(move || store.get(&i, &d))
@@ -483,10 +568,51 @@ pub async fn head_doc(
     })
 }
 
-/// `DELETE /{index}/_doc/{id}`: not supported yet, said clearly.
-pub async fn delete_doc() -> ApiError {
-    ApiError::bad_request(
-        "illegal_argument_exception",
-        "deleting single documents is not supported yet; delete whole indices or rely on retention",
-    )
+/// `DELETE /{index}/_doc/{id}`: durable like every write (a delete
+/// record in the write-ahead log, answered after its fsync); 404 with
+/// `result: not_found` when there is no such document.
+pub async fn delete_doc(
+    AxState(st): AxState<State>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Query<Params>,
+) -> Result<Response, ApiError> {
+    let refresh = refresh_param(&p)?;
+    validate_index_name(&index)?;
+    if !st.ingest.store.list().iter().any(|i| i.name == index) && !st.ingest.has_unrefreshed() {
+        return Err(ApiError::not_found_index(&index));
+    }
+    let found = lookup(&st, &index, &id).await?.is_some();
+    if !found {
+        return Ok(json_response(
+            StatusCode::NOT_FOUND,
+            json!({"_index": index, "_id": id, "_version": 1, "result": "not_found",
+                   "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": 0, "_primary_term": 1})
+            .to_string(),
+        ));
+    }
+    let ev = Event {
+        index: index.clone(),
+        id: id.clone(),
+        explicit_id: true,
+        op: WriteOp::Delete,
+        timestamp_ms: event::now_ms(),
+        source: bytes::Bytes::new(),
+        parsed: None,
+        profile: crate::event::FieldProfile::Dynamic,
+        pattern: None,
+    };
+    let lsn = st.ingest.write(vec![ev]).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable_shards_exception",
+            format!("write failed: {e}"),
+        )
+    })?;
+    apply_refresh(&st, refresh, lsn).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"_index": index, "_id": id, "_version": 2, "result": "deleted",
+               "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": lsn, "_primary_term": 1})
+        .to_string(),
+    ))
 }

@@ -38,7 +38,7 @@ use super::mapping::{wildcard_match, Mapping};
 use super::{
     validate_index_name, ApplyStats, IndexInfo, ResolveOptions, Snapshot, Store, StoreError,
 };
-use crate::event::Event;
+use crate::event::{Event, WriteOp};
 use crate::query::model::Query;
 use crate::wal::Lsn;
 
@@ -357,6 +357,13 @@ impl Store for TantivyStore {
             while j < events.len() && &events[j].index == name {
                 j += 1;
             }
+            // deletes alone never create an index (a replay after the
+            // index was dropped, or a delete of nothing)
+            if self.handle(name).is_none() && events[i..j].iter().all(|e| e.op == WriteOp::Delete) {
+                stats.skipped_replay += (j - i) as u64;
+                i = j;
+                continue;
+            }
             let mut h = self.handle_or_create(name)?;
             let mut st = lock(&h.state);
             if st.deleted {
@@ -377,6 +384,16 @@ impl Store for TantivyStore {
                 let lsn = first_lsn + (i + k) as u64;
                 if lsn <= done {
                     stats.skipped_replay += 1;
+                    continue;
+                }
+                if ev.op == WriteOp::Delete {
+                    if let Some(writer) = st.writer.as_mut() {
+                        writer.delete_term(Term::from_field_text(h.fields.id, &ev.id));
+                        st.applied_lsn = lsn;
+                        st.dirty = true;
+                        st.last_write = Instant::now();
+                        stats.deleted += 1;
+                    }
                     continue;
                 }
                 let parsed_here;

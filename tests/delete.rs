@@ -1,0 +1,168 @@
+//! Deleting documents: `DELETE /{index}/_doc/{id}` and the `delete` action of
+//! `_bulk`, answered as Elasticsearch answers them (`deleted`, `not_found`
+//! with 404, `index_not_found_exception`), durable like every write: a
+//! delete acknowledged just before `kill -9` holds after the restart. The
+//! expected counts follow from the ids the test wrote.
+
+mod util;
+
+use serde_json::{json, Value};
+use util::{assert_es_error, ndjson, BinServer, Http};
+
+async fn count(http: &Http, index: &str) -> u64 {
+    http.refresh().await;
+    http.count(index, None).await
+}
+
+#[tokio::test]
+async fn deletes_answer_like_elasticsearch_and_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = BinServer::start(dir.path(), None).await;
+    let http = Http::new(s.addr());
+    // 100 documents with our ids, 20 with generated ones
+    let mut items: Vec<(Value, Value)> = (0..100)
+        .map(|i| {
+            (
+                json!({"index": {"_index": "del-a", "_id": format!("d{i}")}}),
+                json!({"n": i, "message": format!("doc {i}")}),
+            )
+        })
+        .collect();
+    items.extend((0..20).map(|i| {
+        (
+            json!({"index": {"_index": "del-a"}}),
+            json!({"n": 1000 + i}),
+        )
+    }));
+    let r = http.post_ndjson("/_bulk", ndjson(&items)).await;
+    assert_eq!(r.json()["errors"], false);
+    let mut want = 120u64;
+    assert_eq!(count(&http, "del-a").await, want);
+
+    // one document, twice; an index that does not exist
+    let r = http.send("DELETE", "/del-a/_doc/d5", None).await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["result"], "deleted");
+    want -= 1;
+    let r = http.get("/del-a/_doc/d5").await;
+    assert_eq!(r.status, 404, "a real-time get does not find it");
+    let r = http.send("DELETE", "/del-a/_doc/d5", None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["result"], "not_found");
+    let r = http.send("DELETE", "/nowhere/_doc/x", None).await;
+    let (kind, _) = assert_es_error(&r, 404);
+    assert_eq!(kind, "index_not_found_exception");
+    assert_eq!(count(&http, "del-a").await, want);
+
+    // _bulk: deletes of existing, of one written in the same request, of
+    // nothing, and a delete without an id
+    let body = [
+        r#"{"delete":{"_index":"del-a","_id":"d1"}}"#,
+        r#"{"delete":{"_index":"del-a","_id":"d2"}}"#,
+        r#"{"index":{"_index":"del-a","_id":"d200"}}"#,
+        r#"{"n":200}"#,
+        r#"{"delete":{"_index":"del-a","_id":"d200"}}"#,
+        r#"{"delete":{"_index":"del-a","_id":"nope"}}"#,
+        r#"{"delete":{"_index":"del-a"}}"#,
+    ]
+    .join("\n")
+        + "\n";
+    let r = http
+        .post_ndjson("/_bulk?refresh=true", body.into_bytes())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let v = r.json();
+    let items = v["items"].as_array().expect("items");
+    let got: Vec<(String, u64)> = items
+        .iter()
+        .map(|it| {
+            let (action, x) = it
+                .as_object()
+                .and_then(|o| o.iter().next())
+                .expect("one action");
+            (
+                format!("{action}:{}", x["result"].as_str().unwrap_or("error")),
+                x["status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("delete:deleted".to_string(), 200),
+            ("delete:deleted".to_string(), 200),
+            ("index:created".to_string(), 201),
+            ("delete:deleted".to_string(), 200),
+            ("delete:not_found".to_string(), 404),
+            ("delete:error".to_string(), 400),
+        ]
+    );
+    assert_eq!(v["errors"], true, "the item without an id is an error");
+    want -= 2;
+    assert_eq!(count(&http, "del-a").await, want);
+    // a deleted id can be created again
+    let r = http
+        .send(
+            "PUT",
+            "/del-a/_create/d1?refresh=true",
+            Some((br#"{"n":1,"again":true}"#.to_vec(), "application/json")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text_preview());
+    want += 1;
+
+    // delete, then at once (nothing refreshed) create the same id again
+    let r = http.send("DELETE", "/del-a/_doc/d3", None).await;
+    assert_eq!(r.json()["result"], "deleted");
+    let r = http
+        .send(
+            "PUT",
+            "/del-a/_create/d3",
+            Some((br#"{"n":3,"again":true}"#.to_vec(), "application/json")),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        201,
+        "the deleted id is free at once: {}",
+        r.text_preview()
+    );
+
+    // acknowledged, not yet searchable, then kill -9: still gone after
+    let r = http.send("DELETE", "/del-a/_doc/d50", None).await;
+    assert_eq!(r.json()["result"], "deleted");
+    let r = http
+        .post_ndjson(
+            "/_bulk",
+            br#"{"delete":{"_index":"del-a","_id":"d51"}}
+"#
+            .to_vec(),
+        )
+        .await;
+    assert_eq!(r.json()["items"][0]["delete"]["result"], "deleted");
+    want -= 2;
+    s.kill();
+    s.launch().await;
+    let http = Http::new(s.addr());
+    assert_eq!(
+        count(&http, "del-a").await,
+        want,
+        "the deletes were replayed from the log"
+    );
+    for gone in ["d5", "d2", "d50", "d51", "d200"] {
+        assert_eq!(
+            http.get(&format!("/del-a/_doc/{gone}")).await.status,
+            404,
+            "{gone}"
+        );
+    }
+    assert_eq!(
+        http.get("/del-a/_doc/d1").await.json()["_source"]["again"],
+        true
+    );
+    assert_eq!(
+        http.get("/del-a/_doc/d3").await.json()["_source"]["again"],
+        true
+    );
+    assert_eq!(http.get("/del-a/_doc/d52").await.status, 200);
+}
