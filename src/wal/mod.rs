@@ -5,7 +5,9 @@
 //!
 //! Layout: `wal/<first_lsn:020>.log` segments of records
 //! `[len u32][crc32 u32][payload]`, payload = `lsn u64, op u8, explicit u8,
-//! timestamp i64, index (u16 len), id (u16 len), source (u32 len)`.
+//! timestamp i64, index (u16 len), id (u16 len), source (u32 len)`; the
+//! op's low four bits are 0 index, 1 create, 2 delete (an empty source),
+//! the high four the field profile.
 //! A torn tail (crash mid-write) is detected by length/CRC and cut off on
 //! open. Segments are deleted once the store has committed all their records.
 
