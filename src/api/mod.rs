@@ -190,6 +190,11 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
                 .post(search::scroll_path)
                 .delete(search::clear_scroll_path),
         )
+        .route("/_mget", get(write::mget).post(write::mget))
+        .route(
+            "/{index}/_mget",
+            get(write::mget_index).post(write::mget_index),
+        )
         .route("/_msearch", get(msearch::msearch).post(msearch::msearch))
         .route(
             "/{index}/_msearch",

@@ -1375,3 +1375,21 @@ def test_delete_a_document_and_bulk_deletes(es):
     assert count(es, index=index) == 3
     left = sorted(h["_id"] for h in search(es, {"size": 10}, index=index)["hits"]["hits"])
     assert left == ["p0", "p3", "p4"]
+
+
+def test_mget_finds_each_document_or_says_not_found(es):
+    index = "py-mget-%d" % ES_MAJOR
+    ops = []
+    for i in range(3):
+        ops += [{"index": {"_index": index, "_id": "m%d" % i}}, {"n": i}]
+    assert not bulk(es, ops)["errors"]
+    ids = ["m2", "nope", "m0"]
+    if ES_MAJOR >= 8:
+        r = raw(es.mget(index=index, ids=ids))
+        r2 = raw(es.mget(docs=[{"_index": index, "_id": "m1"}]))
+    else:
+        r = raw(es.mget(index=index, body={"ids": ids}))
+        r2 = raw(es.mget(body={"docs": [{"_index": index, "_id": "m1"}]}))
+    assert [d["found"] for d in r["docs"]] == [True, False, True], "real-time, without a refresh"
+    assert [d["_source"]["n"] for d in r["docs"] if d["found"]] == [2, 0]
+    assert r2["docs"][0]["_source"] == {"n": 1}

@@ -557,6 +557,90 @@ pub async fn get_doc(
     }
 }
 
+/// `GET|POST /_mget` and `/{index}/_mget`: `docs` (each with `_index`
+/// unless the path gives it, `_id`) or `ids`; one entry per requested
+/// document, found or not, real-time like `GET /{index}/_doc/{id}`.
+pub async fn mget(
+    st: AxState<State>,
+    Query(p): Query<Params>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    do_mget(st.0, None, p, body.0).await
+}
+
+/// `GET|POST /{index}/_mget`
+pub async fn mget_index(
+    st: AxState<State>,
+    Path(index): Path<String>,
+    Query(p): Query<Params>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    do_mget(st.0, Some(index), p, body.0).await
+}
+
+async fn do_mget(
+    st: State,
+    index: Option<String>,
+    _p: Params,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "parse_exception",
+            format!("the _mget body is not JSON: {e}"),
+        )
+    })?;
+    let mut wanted: Vec<(Option<String>, String)> = Vec::new();
+    let id_of = |x: &Value| match x {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    if let Some(docs) = v.get("docs").and_then(Value::as_array) {
+        for d in docs {
+            let id = d.get("_id").and_then(id_of).ok_or_else(|| {
+                ApiError::bad_request(
+                    "action_request_validation_exception",
+                    "Validation Failed: 1: id is missing for doc 0;",
+                )
+            })?;
+            let idx = d
+                .get("_index")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| index.clone());
+            wanted.push((idx, id));
+        }
+    } else if let Some(ids) = v.get("ids").and_then(Value::as_array) {
+        for x in ids {
+            let id = id_of(x)
+                .ok_or_else(|| ApiError::bad_request("parse_exception", "[ids] must be strings"))?;
+            wanted.push((index.clone(), id));
+        }
+    } else {
+        return Err(ApiError::bad_request(
+            "action_request_validation_exception",
+            "Validation Failed: 1: no documents to get;",
+        ));
+    }
+    let mut docs = Vec::with_capacity(wanted.len());
+    for (idx, id) in wanted {
+        let Some(idx) = idx else {
+            docs.push(json!({"_index": null, "_id": id, "error": {"type": "action_request_validation_exception", "reason": "index is missing"}}));
+            continue;
+        };
+        match lookup(&st, &idx, &id).await {
+            Ok(Some(src)) => docs.push(json!({"_index": idx, "_id": id, "_version": 1, "_seq_no": 0, "_primary_term": 1, "found": true, "_source": src})),
+            Ok(None) => docs.push(json!({"_index": idx, "_id": id, "found": false})),
+            Err(e) => docs.push(json!({"_index": idx, "_id": id, "error": {"type": e.kind, "reason": e.reason}})),
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"docs": docs}).to_string(),
+    ))
+}
+
 /// `HEAD /{index}/_doc/{id}`
 pub async fn head_doc(
     AxState(st): AxState<State>,
