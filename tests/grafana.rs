@@ -447,6 +447,12 @@ async fn grafana_data_source_requests() {
         serde_json::from_str::<Value>(&text).expect("valid JSON")["count"],
         evs.len()
     );
+    // ?filter_path: only the paths asked for, on any endpoint
+    let r = s
+        .http
+        .get("/grafana-logs/_search?filter_path=hits.total.value,-took&size=0")
+        .await;
+    assert_eq!(r.json(), json!({"hits": {"total": {"value": evs.len()}}}));
     let r = s.http.get("/grafana-logs/_count?pretty=false").await;
     assert!(!String::from_utf8_lossy(&r.body).contains('\n'));
     s.shutdown().await;
