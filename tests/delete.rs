@@ -128,6 +128,22 @@ async fn deletes_answer_like_elasticsearch_and_survive_kill_9() {
         r.text_preview()
     );
 
+    // a replaced document is read back new at once (real-time get)
+    for v in [1, 2] {
+        let r = http
+            .send(
+                "PUT",
+                "/del-a/_doc/d60",
+                Some((
+                    format!(r#"{{"n":60,"v":{v}}}"#).into_bytes(),
+                    "application/json",
+                )),
+            )
+            .await;
+        assert!(r.status == 200 || r.status == 201, "{}", r.text_preview());
+    }
+    assert_eq!(http.get("/del-a/_doc/d60").await.json()["_source"]["v"], 2);
+
     // acknowledged, not yet searchable, then kill -9: still gone after
     let r = http.send("DELETE", "/del-a/_doc/d50", None).await;
     assert_eq!(r.json()["result"], "deleted");

@@ -173,6 +173,7 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
                 .delete(write::delete_doc),
         )
         .route("/{index}/_create/{id}", put_post(write::create_with_id))
+        .route("/{index}/_update/{id}", post(write::update_doc))
         .route("/_search", get(search::search_all).post(search::search_all))
         .route(
             "/{index}/_search",

@@ -280,6 +280,16 @@ impl Ingest {
         self.store.exists(index, id)
     }
 
+    /// Whether this explicit id was written and is not yet searchable (a
+    /// real-time get must then refresh, or it reads the older version).
+    pub fn id_pending(&self, index: &str, id: &str) -> bool {
+        let committed = *self.committed.borrow();
+        let p = self.pending_ids.lock().unwrap_or_else(|e| e.into_inner());
+        p.ids
+            .get(&(index.to_string(), id.to_string()))
+            .is_some_and(|lsn| *lsn > committed)
+    }
+
     /// Remember explicit ids just written (until committed).
     pub fn note_ids(&self, ids: impl IntoIterator<Item = (String, String)>, lsn: Lsn) {
         let mut p = self.pending_ids.lock().unwrap_or_else(|e| e.into_inner());

@@ -1393,3 +1393,22 @@ def test_mget_finds_each_document_or_says_not_found(es):
     assert [d["found"] for d in r["docs"]] == [True, False, True], "real-time, without a refresh"
     assert [d["_source"]["n"] for d in r["docs"] if d["found"]] == [2, 0]
     assert r2["docs"][0]["_source"] == {"n": 1}
+
+
+def test_update_merges_a_partial_document(es):
+    index = "py-update-%d" % ES_MAJOR
+    es.index(index=index, id="u1", document={"a": 1, "nested": {"x": 1, "y": 2}}, refresh=True) if ES_MAJOR >= 8 \
+        else es.index(index=index, id="u1", body={"a": 1, "nested": {"x": 1, "y": 2}}, refresh=True)
+    def update(id, **body):
+        if ES_MAJOR >= 8:
+            return raw(es.update(index=index, id=id, **body))
+        return raw(es.update(index=index, id=id, body=body))
+    r = update("u1", doc={"b": 2, "nested": {"y": 3}})
+    assert r["result"] == "updated"
+    got = raw(es.get(index=index, id="u1"))["_source"]
+    assert got == {"a": 1, "b": 2, "nested": {"x": 1, "y": 3}}, "objects merge key by key"
+    assert update("u1", doc={"b": 2})["result"] == "noop"
+    with pytest.raises(NotFoundError):
+        update("missing", doc={"c": 1})
+    assert update("u2", doc={"c": 1}, doc_as_upsert=True)["result"] == "created"
+    assert raw(es.get(index=index, id="u2"))["_source"] == {"c": 1}

@@ -518,8 +518,139 @@ pub async fn create_with_id(
     index_one(st, index, Some(id), true, p, body).await
 }
 
+/// Merges `patch` into `target` as Elasticsearch's partial update does:
+/// objects key by key at every depth, anything else replaced.
+fn merge(target: &mut serde_json::Map<String, Value>, patch: &serde_json::Map<String, Value>) {
+    for (k, v) in patch {
+        match (target.get_mut(k), v) {
+            (Some(Value::Object(t)), Value::Object(p)) => merge(t, p),
+            _ => {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// `POST /{index}/_update/{id}`: a partial document merged into the stored
+/// one (`doc`), created when missing with `doc_as_upsert` or `upsert`;
+/// `noop` when nothing changes. Scripts are refused by name.
+pub async fn update_doc(
+    AxState(st): AxState<State>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Query<Params>,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "x_content_parse_exception",
+            format!("the _update body is not JSON: {e}"),
+        )
+    })?;
+    let Value::Object(req) = v else {
+        return Err(ApiError::bad_request(
+            "parse_exception",
+            "the _update body must be an object",
+        ));
+    };
+    if let Some(k) = req.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "doc" | "doc_as_upsert" | "upsert" | "detect_noop" | "_source"
+        )
+    }) {
+        return Err(ApiError::bad_request(
+            "illegal_argument_exception",
+            if k == "script" {
+                "[script] updates are not supported; send a partial document as [doc]".to_string()
+            } else {
+                format!("[{k}] is not a key of an update request (doc, doc_as_upsert, upsert, detect_noop)")
+            },
+        ));
+    }
+    let doc = match req.get("doc") {
+        Some(Value::Object(d)) => Some(d.clone()),
+        None => None,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "parse_exception",
+                "[doc] must be an object",
+            ))
+        }
+    };
+    let upsert = match req.get("upsert") {
+        Some(Value::Object(u)) => Some(u.clone()),
+        None => None,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "parse_exception",
+                "[upsert] must be an object",
+            ))
+        }
+    };
+    let doc_as_upsert = req
+        .get("doc_as_upsert")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let detect_noop = req
+        .get("detect_noop")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    if doc.is_none() && upsert.is_none() {
+        return Err(ApiError::bad_request(
+            "action_request_validation_exception",
+            "Validation Failed: 1: script or doc is missing;",
+        ));
+    }
+    let current = match lookup(&st, &index, &id).await {
+        Ok(c) => c,
+        // an upsert may create the index
+        Err(e) if e.kind == "index_not_found_exception" => None,
+        Err(e) => return Err(e),
+    };
+    let merged = match (current, doc) {
+        (Some(Value::Object(cur)), Some(d)) => {
+            let mut m = cur.clone();
+            merge(&mut m, &d);
+            if detect_noop && m == cur {
+                return Ok(json_response(
+                    StatusCode::OK,
+                    json!({"_index": index, "_id": id, "_version": 1, "result": "noop",
+                           "_shards": {"total": 0, "successful": 0, "failed": 0}, "_seq_no": 0, "_primary_term": 1})
+                    .to_string(),
+                ));
+            }
+            m
+        }
+        (Some(_), None) => {
+            return Err(ApiError::bad_request(
+                "action_request_validation_exception",
+                "Validation Failed: 1: script or doc is missing;",
+            ))
+        }
+        (None, d) => match (upsert, d) {
+            (Some(u), _) => u,
+            (None, Some(d)) if doc_as_upsert => d,
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "document_missing_exception",
+                    format!("[{id}]: document missing"),
+                ))
+            }
+        },
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "mapper_parsing_exception",
+                "the stored document is not an object",
+            ))
+        }
+    };
+    let bytes = bytes::Bytes::from(serde_json::to_vec(&merged).map_err(ApiError::internal)?);
+    index_one(st, index, Some(id), false, p, bytes).await
+}
+
 async fn lookup(st: &State, index: &str, id: &str) -> Result<Option<Value>, ApiError> {
-    if st.ingest.has_unrefreshed_delete() {
+    if st.ingest.has_unrefreshed_delete() || st.ingest.id_pending(index, id) {
         st.ingest.refresh_all().await.map_err(ApiError::internal)?;
     }
     let store = st.ingest.store.clone();
