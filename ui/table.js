@@ -87,6 +87,17 @@ function td(cls, text) {
   return el;
 }
 
+/** A level cell: the level as a badge in its colour. */
+function levelCell(level) {
+  const cell = td("level", "");
+  const badge = document.createElement("span");
+  badge.className = "badge";
+  badge.textContent = level;
+  if (level) badge.style.setProperty("--c", levelColor(normLevel(level)));
+  cell.append(badge);
+  return cell;
+}
+
 /** The small table of a context answer (before, the event, after). */
 function contextTable(answer, cols) {
   const wrap = document.createElement("div");
@@ -103,12 +114,7 @@ function contextTable(answer, cols) {
     tr.dataset.id = `${h._index}/${h._id}`;
     const src = h._source ?? {};
     const level = pick(src, LEVEL_NAMES);
-    const lv = td("level", "");
-    const badge = document.createElement("span");
-    badge.className = "badge";
-    badge.textContent = level;
-    if (level) badge.style.setProperty("--c", levelColor(normLevel(level)));
-    lv.append(badge);
+    const lv = levelCell(level);
     tr.append(td("time", fmtTime(timeOf(h))), lv, ...cols.map((c) => td("col", column(src, c))), td("message", pick(src, MESSAGE_NAMES) || JSON.stringify(src)));
     body.append(tr);
   };
@@ -144,12 +150,7 @@ export function buildRows(hits, cols, expanded) {
     tdT.append(btn);
     const time = td("time", fmtTime(ts));
     if (!Number.isNaN(ts)) time.title = new Date(ts).toISOString();
-    const lv = td("level", "");
-    const badge = document.createElement("span");
-    badge.className = "badge";
-    badge.textContent = level;
-    if (level) badge.style.setProperty("--c", levelColor(normLevel(level)));
-    lv.append(badge);
+    const lv = levelCell(level);
     const colCells = cols.map((c) => {
       const v = column(src, c);
       const cell = td("col", v);

@@ -38,6 +38,15 @@ impl ApiError {
             index: Some(index.to_string()),
         }
     }
+    /// The write-ahead log refused a write: nothing of the request was
+    /// acknowledged, the client should retry.
+    pub fn write_failed(e: impl std::fmt::Display) -> ApiError {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable_shards_exception",
+            format!("write failed: {e}"),
+        )
+    }
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "internal error answering a request");
         Self::new(

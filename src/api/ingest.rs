@@ -157,13 +157,11 @@ pub async fn ingest(
         }
     }
     let accepted = events.len();
-    let lsn = st.ingest.write(events).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable_shards_exception",
-            format!("write failed: {e}"),
-        )
-    })?;
+    let lsn = st
+        .ingest
+        .write(events)
+        .await
+        .map_err(|e| ApiError::write_failed(e))?;
     apply_refresh(&st, refresh, lsn).await?;
     Ok(json_response(
         StatusCode::OK,

@@ -109,6 +109,16 @@ impl AppState {
 
 pub type State = Arc<AppState>;
 
+/// Runs store work (searches, aggregations) on the blocking pool, so the
+/// async threads keep serving.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
 /// `server.max_body_bytes`, for the message of a 413 (the limit itself is
 /// axum's `DefaultBodyLimit`).
 #[derive(Clone, Copy)]

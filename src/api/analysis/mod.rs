@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::es::{json_response, Params};
-use super::{Body, State};
+use super::{blocking, Body, State};
 use crate::analysis::findings::{self, Filter, Kind};
 use crate::analysis::live::{Analysis, LiveEvent, StoreSource};
 use crate::analysis::{pattern_stats, series};
@@ -40,14 +40,6 @@ fn source(st: &State) -> Arc<StoreSource> {
             patterns: None,
         })
     })
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(ApiError::internal)?
 }
 
 /// A failure of the store or of a request the plan refused.

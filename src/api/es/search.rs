@@ -192,14 +192,6 @@ fn render(
     Value::Object(out).to_string()
 }
 
-async fn run_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(ApiError::internal)?
-}
-
 /// One search (also one entry of `_msearch`): the answer's JSON text,
 /// pipeline aggregations computed from the store's answer.
 pub(super) async fn do_search(
@@ -283,9 +275,10 @@ async fn search_value(
             }
         };
         let pid = id.to_string();
-        let mut res =
-            run_blocking(move || snap.search(&req, cursor.as_deref()).map_err(ApiError::from))
-                .await?;
+        let mut res = crate::api::blocking(move || {
+            snap.search(&req, cursor.as_deref()).map_err(ApiError::from)
+        })
+        .await?;
         st.merge_pattern_buckets(&agg_specs, &mut res);
         return Ok(render(
             &res,
@@ -316,7 +309,7 @@ async fn search_value(
         let snap2 = snap.clone();
         let req2 = req.clone();
         let mut res =
-            run_blocking(move || snap2.search(&req2, None).map_err(ApiError::from)).await?;
+            crate::api::blocking(move || snap2.search(&req2, None).map_err(ApiError::from)).await?;
         st.merge_pattern_buckets(&agg_specs, &mut res);
         let cursor = res.hits.last().map(|h| h.cursor.clone());
         let id = st
@@ -344,7 +337,8 @@ async fn search_value(
             &wanted,
         ));
     }
-    let mut res = run_blocking(move || snap.search(&req, None).map_err(ApiError::from)).await?;
+    let mut res =
+        crate::api::blocking(move || snap.search(&req, None).map_err(ApiError::from)).await?;
     st.merge_pattern_buckets(&agg_specs, &mut res);
     Ok(render(
         &res,
@@ -399,7 +393,7 @@ async fn continue_scroll(
     if let Some(k) = keep.and_then(|k| parse_duration_ms(&k)) {
         ctx.expires = Instant::now() + Duration::from_millis(k as u64);
     }
-    let (res, ctx) = run_blocking(move || {
+    let (res, ctx) = crate::api::blocking(move || {
         let res = match &ctx.cursor {
             Some(c) => ctx.snapshot.search(&ctx.req, Some(c)),
             // The previous page was empty: the scroll is exhausted.
@@ -591,7 +585,8 @@ async fn do_count(
     let names = st.ingest.store.resolve(&expr, resolve_opts(&p))?;
     let store = st.ingest.store.clone();
     let n_shards = names.len();
-    let count = run_blocking(move || store.count(&names, &query).map_err(ApiError::from)).await?;
+    let count =
+        crate::api::blocking(move || store.count(&names, &query).map_err(ApiError::from)).await?;
     Ok(json_response(
         StatusCode::OK,
         json!({"count": count, "_shards": {"total": n_shards, "successful": n_shards, "skipped": 0, "failed": 0}}).to_string(),

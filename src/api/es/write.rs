@@ -316,11 +316,7 @@ async fn do_bulk(
     let n_events = events.len() as u64;
     let last = st.ingest.write(events).await.map_err(|e| {
         tracing::error!(error = %e, "bulk: write failed; nothing of this request was acknowledged");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable_shards_exception",
-            format!("write failed: {e}"),
-        )
+        ApiError::write_failed(e)
     })?;
     st.ingest.note_ids(explicit, last);
     apply_refresh(&st, refresh, last).await?;
@@ -461,13 +457,11 @@ async fn index_one(
         ItemResult::Ok {
             index, id, created, ..
         } => {
-            let lsn = st.ingest.write(events).await.map_err(|e| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable_shards_exception",
-                    format!("write failed: {e}"),
-                )
-            })?;
+            let lsn = st
+                .ingest
+                .write(events)
+                .await
+                .map_err(|e| ApiError::write_failed(e))?;
             st.ingest.note_ids(explicit, lsn);
             apply_refresh(&st, refresh, lsn).await?;
             let body = json!({
@@ -816,13 +810,11 @@ pub async fn delete_doc(
         profile: crate::event::FieldProfile::Dynamic,
         pattern: None,
     };
-    let lsn = st.ingest.write(vec![ev]).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable_shards_exception",
-            format!("write failed: {e}"),
-        )
-    })?;
+    let lsn = st
+        .ingest
+        .write(vec![ev])
+        .await
+        .map_err(|e| ApiError::write_failed(e))?;
     apply_refresh(&st, refresh, lsn).await?;
     Ok(json_response(
         StatusCode::OK,

@@ -10,6 +10,7 @@ pub mod tail;
 use serde_json::{json, Value};
 
 use super::analysis::params::{lucene_query, Args};
+pub(crate) use super::blocking;
 use super::error::ApiError;
 use super::State;
 use crate::query::model::{BoolQuery, Query, Range, RangeBound};
@@ -78,13 +79,4 @@ fn hit_json(h: &Hit) -> Value {
         o["sort"] = Value::Array(s.clone());
     }
     o
-}
-
-/// Runs store work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(ApiError::internal)?
 }
