@@ -161,7 +161,7 @@ pub async fn ingest(
         .ingest
         .write(events)
         .await
-        .map_err(|e| ApiError::write_failed(e))?;
+        .map_err(ApiError::write_failed)?;
     apply_refresh(&st, refresh, lsn).await?;
     Ok(json_response(
         StatusCode::OK,

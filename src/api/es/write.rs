@@ -461,7 +461,7 @@ async fn index_one(
                 .ingest
                 .write(events)
                 .await
-                .map_err(|e| ApiError::write_failed(e))?;
+                .map_err(ApiError::write_failed)?;
             st.ingest.note_ids(explicit, lsn);
             apply_refresh(&st, refresh, lsn).await?;
             let body = json!({
@@ -814,7 +814,7 @@ pub async fn delete_doc(
         .ingest
         .write(vec![ev])
         .await
-        .map_err(|e| ApiError::write_failed(e))?;
+        .map_err(ApiError::write_failed)?;
     apply_refresh(&st, refresh, lsn).await?;
     Ok(json_response(
         StatusCode::OK,
