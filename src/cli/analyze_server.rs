@@ -166,7 +166,7 @@ pub async fn series(a: SeriesArgs) -> anyhow::Result<i32> {
         "{} to {}, every {}",
         crate::generate::format_ts(from),
         crate::generate::format_ts(to),
-        human_ms(iv)
+        crate::alerting::human_ms(iv)
     );
     let empty = Vec::new();
     let series = v["series"].as_array().unwrap_or(&empty);
@@ -384,16 +384,6 @@ pub async fn forecast(a: &super::analyze::ForecastArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
-}
-
-fn human_ms(ms: i64) -> String {
-    match ms {
-        m if m > 0 && m % 86_400_000 == 0 => format!("{}d", m / 86_400_000),
-        m if m > 0 && m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
-        m if m > 0 && m % 60_000 == 0 => format!("{}m", m / 60_000),
-        m if m > 0 && m % 1000 == 0 => format!("{}s", m / 1000),
-        m => format!("{m}ms"),
-    }
 }
 
 #[cfg(test)]

@@ -244,16 +244,9 @@ pub fn write(report: &Report, format: Format, path: &Path) -> Result<(), ReportE
     }
 }
 
-/// A duration in ms as the shortest unit that divides it (`10m`, `1h`).
-pub fn human_ms(ms: i64) -> String {
-    match ms {
-        m if m > 0 && m % 86_400_000 == 0 => format!("{}d", m / 86_400_000),
-        m if m > 0 && m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
-        m if m > 0 && m % 60_000 == 0 => format!("{}m", m / 60_000),
-        m if m > 0 && m % 1000 == 0 => format!("{}s", m / 1000),
-        m => format!("{m}ms"),
-    }
-}
+/// A duration in ms as the shortest unit that divides it (`10m`, `1h`),
+/// as the alerting and the CLI print durations.
+pub use crate::alerting::human_ms;
 
 /// A count or a value with at most one decimal, for tables.
 pub fn value_text(v: f64) -> String {
