@@ -322,7 +322,7 @@ async function runSearch(signal) {
   drawDonut($("donut"), $("donut-legend"), res.aggregations?.levels?.buckets ?? [], pickLevel);
   const hits = res.hits?.hits ?? [];
   renderHead(els.thead, state.cols);
-  els.tbody.replaceChildren(...buildRows(hits, state.cols, expanded));
+  els.tbody.replaceChildren(...buildRows(hits, state.cols, expanded, state.index));
   els.empty.hidden = hits.length > 0;
   lastHit = hits.at(-1) ?? null;
   els.older.hidden = !(hits.length === PAGE && total > hits.length);
@@ -339,7 +339,7 @@ async function loadOlder() {
   try {
     const res = await search(state.index, { size: PAGE, track_total_hits: false, sort: NEWEST_FIRST, search_after: lastHit.sort, query: queryOf(state.q, from, to) });
     const hits = res.hits?.hits ?? [];
-    els.tbody.append(...buildRows(hits, state.cols, expanded));
+    els.tbody.append(...buildRows(hits, state.cols, expanded, state.index));
     lastHit = hits.at(-1) ?? lastHit;
     els.older.hidden = hits.length < PAGE;
   } catch (e) {

@@ -128,9 +128,11 @@ function contextTable(answer, cols) {
 
 /**
  * Rows for hits: `<tr class="row">` and its hidden `<tr class="detail">`.
- * `expanded` keeps which rows are open across re-renders.
+ * `expanded` keeps which rows are open across re-renders; `scope` is the
+ * index pattern being read, where context looks for neighbours (they may
+ * sit in the next daily index).
  */
-export function buildRows(hits, cols, expanded) {
+export function buildRows(hits, cols, expanded, scope) {
   const rows = [];
   const width = 5 + cols.length;
   for (const h of hits) {
@@ -183,7 +185,7 @@ export function buildRows(hits, cols, expanded) {
       ctxBtn.disabled = true;
       ctxBtn.textContent = "Loading context…";
       try {
-        const answer = await get(`/api/v1/context/${encodeURIComponent(h._index)}/${encodeURIComponent(h._id)}`, { size: 5 });
+        const answer = await get(`/api/v1/context/${encodeURIComponent(h._index)}/${encodeURIComponent(h._id)}`, { size: 5, indices: scope || h._index });
         ctxSlot.replaceChildren(contextTable(answer, cols));
         ctxBtn.textContent = "Context shown";
       } catch (err) {

@@ -32,6 +32,7 @@ export class LiveTail {
     this.timer = null;
     this.expanded = new Set();
     this.cols = [];
+    this.index = "";
     scroll.addEventListener("scroll", () => {
       if (this.atBottom()) jump.hidden = true;
     });
@@ -46,6 +47,7 @@ export class LiveTail {
   start(state) {
     this.stop();
     this.cols = state.cols;
+    this.index = state.index;
     renderHead(this.thead, this.cols);
     this.tbody.replaceChildren();
     this.pending = [];
@@ -144,7 +146,7 @@ export class LiveTail {
     }
     const follow = this.atBottom();
     const batch = this.pending.splice(0, MAX_ROWS);
-    this.tbody.append(...buildRows(batch, this.cols, this.expanded));
+    this.tbody.append(...buildRows(batch, this.cols, this.expanded, this.index));
     this.shown += batch.length;
     // keep the newest rows (each event is a row and its hidden detail)
     const extra = this.tbody.children.length - 2 * MAX_ROWS;
