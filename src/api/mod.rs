@@ -163,7 +163,7 @@ async fn product_header(req: Request, next: Next) -> Response {
 
 /// Build the router; tests call this directly.
 pub fn router(state: State, max_body_bytes: usize) -> Router {
-    use es::{admin, cat, field_caps, msearch, search, write};
+    use es::{admin, cat, field_caps, msearch, search, update, write};
     let routes = Router::new()
         .route("/", get(admin::root).head(admin::head_root))
         .route("/_cluster/health", get(admin::health))
@@ -183,7 +183,7 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
                 .delete(write::delete_doc),
         )
         .route("/{index}/_create/{id}", put_post(write::create_with_id))
-        .route("/{index}/_update/{id}", post(write::update_doc))
+        .route("/{index}/_update/{id}", post(update::update_doc))
         .route("/_search", get(search::search_all).post(search::search_all))
         .route(
             "/{index}/_search",

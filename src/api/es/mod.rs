@@ -11,6 +11,7 @@ pub mod pattern_buckets;
 pub mod pipeline;
 pub mod scroll;
 pub mod search;
+pub mod update;
 pub mod write;
 
 use std::collections::HashMap;

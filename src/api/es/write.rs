@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use super::update::{Outcome, UpdateRequest};
 use super::{json_response, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
@@ -29,6 +30,8 @@ enum ItemResult {
         status: u16,
         err: ItemError,
     },
+    /// An `update` item whose merge changed nothing.
+    Noop { index: String, id: String },
     /// A `delete` item: `found` says whether there was a document.
     Deleted {
         index: String,
@@ -36,6 +39,23 @@ enum ItemResult {
         found: bool,
         seq: u64,
     },
+}
+
+impl ItemResult {
+    /// The result with its place among the request's events.
+    fn with_seq(self, at: u64) -> ItemResult {
+        match self {
+            ItemResult::Ok {
+                index, id, created, ..
+            } => ItemResult::Ok {
+                index,
+                id,
+                created,
+                seq: at,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Longest accepted document `_id`, in bytes (as in Elasticsearch).
@@ -104,6 +124,11 @@ fn prepare(
         std::collections::HashMap::new();
     let mut names: std::collections::HashMap<(String, i64), Result<String, String>> =
         std::collections::HashMap::new();
+    // (index, id) → its source after the items so far, kept only when an
+    // `update` item may read it
+    let has_updates = items.iter().any(|i| i.action == BulkAction::Update);
+    let mut batch_docs: std::collections::HashMap<(String, String), Option<Value>> =
+        std::collections::HashMap::new();
     for item in items {
         actions.push(item.action);
         let index_t = item
@@ -125,11 +150,18 @@ fn prepare(
             continue;
         };
         if item.action == BulkAction::Update {
-            results.push(fail(
-                400,
-                "illegal_argument_exception",
-                "bulk action [update] is not supported yet; use index, create or delete".into(),
-            ));
+            match bulk_update(st, &template, item, now, &mut batch_docs) {
+                Ok((result, ev)) => {
+                    if let Some(ev) = ev {
+                        batch_ids.insert((ev.index.clone(), ev.id.clone()), true);
+                        results.push(result.with_seq(events.len() as u64));
+                        events.push(ev);
+                    } else {
+                        results.push(result);
+                    }
+                }
+                Err(e) => results.push(e),
+            }
             continue;
         }
         if item.action == BulkAction::Delete {
@@ -160,6 +192,9 @@ fn prepare(
                 seq: events.len() as u64,
             });
             if found {
+                if has_updates {
+                    batch_docs.insert(key.clone(), None);
+                }
                 batch_ids.insert(key, false);
                 events.push(Event {
                     index,
@@ -251,6 +286,12 @@ fn prepare(
             }
             created = !exists;
             batch_ids.insert((index.clone(), id.clone()), true);
+            if has_updates {
+                batch_docs.insert(
+                    (index.clone(), id.clone()),
+                    Some(Value::Object(record.clone())),
+                );
+            }
         }
         results.push(ItemResult::Ok {
             index: index.clone(),
@@ -271,6 +312,91 @@ fn prepare(
         });
     }
     (events, results, actions)
+}
+
+/// One `update` item of a bulk: the merged document as an index event
+/// (with its result), a noop, or the item's error. `batch_docs` holds the
+/// sources this request wrote before, which an update must build on.
+fn bulk_update(
+    st: &State,
+    template: &str,
+    item: bulk::BulkItem,
+    now: i64,
+    batch_docs: &mut std::collections::HashMap<(String, String), Option<Value>>,
+) -> Result<(ItemResult, Option<Event>), ItemResult> {
+    let fail = |index: &str, id: Option<&str>, status: u16, kind: &'static str, reason: String| {
+        ItemResult::Err {
+            index: Some(index.to_string()),
+            id: id.map(str::to_string),
+            status,
+            err: ItemError { kind, reason },
+        }
+    };
+    let Some(id) = item.id else {
+        return Err(fail(
+            template,
+            None,
+            400,
+            "action_request_validation_exception",
+            "Validation Failed: 1: id is missing;".into(),
+        ));
+    };
+    let index = index_name::expand_checked(template, now).map_err(|e| {
+        fail(
+            template,
+            Some(&id),
+            400,
+            "invalid_index_name_exception",
+            e.to_string(),
+        )
+    })?;
+    let (_, body) = item.doc.map_err(|e| ItemResult::Err {
+        index: Some(index.clone()),
+        id: Some(id.clone()),
+        status: 400,
+        err: e,
+    })?;
+    let from_api = |e: ApiError| fail(&index, Some(&id), e.status.as_u16(), e.kind, e.reason);
+    let update = UpdateRequest::parse(&body).map_err(from_api)?;
+    let key = (index.clone(), id.clone());
+    let current = match batch_docs.get(&key) {
+        Some(c) => c.clone(),
+        None => match st.ingest.store.get(&index, &id) {
+            Ok(c) => c,
+            Err(crate::store::StoreError::IndexNotFound(_)) => None,
+            Err(e) => return Err(from_api(e.into())),
+        },
+    };
+    match update.apply(current.as_ref(), &id).map_err(from_api)? {
+        Outcome::Noop => Ok((ItemResult::Noop { index, id }, None)),
+        Outcome::Write { source, created } => {
+            let bytes = bytes::Bytes::from(
+                serde_json::to_vec(&source).map_err(|e| from_api(ApiError::internal(e)))?,
+            );
+            let ts = event::record_timestamp(&source, st.default_tz.as_ref(), now).unwrap_or(now);
+            batch_docs.insert(key, Some(Value::Object(source.clone())));
+            let ev = Event {
+                index: index.clone(),
+                id: id.clone(),
+                explicit_id: true,
+                op: WriteOp::Index,
+                timestamp_ms: ts,
+                source: bytes,
+                parsed: Some(Box::new(source)),
+                profile: crate::event::FieldProfile::Dynamic,
+                pattern: None,
+            };
+            Ok((
+                ItemResult::Ok {
+                    index,
+                    id,
+                    created,
+                    seq: 0,
+                },
+                Some(ev),
+            ))
+        }
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -298,7 +424,11 @@ async fn do_bulk(
     // a delete must see every earlier write: make them searchable first
     // (and a write after a delete that is not searchable yet must not see
     // the deleted document as still there)
-    if (items.iter().any(|i| i.action == BulkAction::Delete) && st.ingest.has_unrefreshed())
+    // (an update reads the stored document: the same)
+    if (items
+        .iter()
+        .any(|i| matches!(i.action, BulkAction::Delete | BulkAction::Update))
+        && st.ingest.has_unrefreshed())
         || st.ingest.has_unrefreshed_delete()
     {
         st.ingest.refresh_all().await.map_err(ApiError::internal)?;
@@ -350,6 +480,14 @@ async fn do_bulk(
                     if *created { "created" } else { "updated" },
                     first_lsn + seq,
                     if *created { 201 } else { 200 }
+                );
+            }
+            ItemResult::Noop { index, id } => {
+                let _ = write!(
+                    out,
+                    "{{\"update\":{{\"_index\":{},\"_id\":{},\"_version\":1,\"result\":\"noop\",\"_shards\":{{\"total\":0,\"successful\":0,\"failed\":0}},\"_seq_no\":0,\"_primary_term\":1,\"status\":200}}}}",
+                    esc(index),
+                    esc(id),
                 );
             }
             ItemResult::Deleted {
@@ -410,7 +548,7 @@ pub async fn bulk_index(
     do_bulk(st, Some(index), p, body).await
 }
 
-async fn index_one(
+pub(crate) async fn index_one(
     st: State,
     index: String,
     id: Option<String>,
@@ -446,8 +584,8 @@ async fn index_one(
         .pop()
         .ok_or_else(|| ApiError::internal("no result for single document"))?;
     match result {
-        ItemResult::Deleted { .. } => Err(ApiError::internal(
-            "a single-document write answered as a delete",
+        ItemResult::Deleted { .. } | ItemResult::Noop { .. } => Err(ApiError::internal(
+            "a single-document write answered as a delete or update",
         )),
         ItemResult::Err { status, err, .. } => Err(ApiError::new(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
@@ -512,138 +650,7 @@ pub async fn create_with_id(
     index_one(st, index, Some(id), true, p, body).await
 }
 
-/// Merges `patch` into `target` as Elasticsearch's partial update does:
-/// objects key by key at every depth, anything else replaced.
-fn merge(target: &mut serde_json::Map<String, Value>, patch: &serde_json::Map<String, Value>) {
-    for (k, v) in patch {
-        match (target.get_mut(k), v) {
-            (Some(Value::Object(t)), Value::Object(p)) => merge(t, p),
-            _ => {
-                target.insert(k.clone(), v.clone());
-            }
-        }
-    }
-}
-
-/// `POST /{index}/_update/{id}`: a partial document merged into the stored
-/// one (`doc`), created when missing with `doc_as_upsert` or `upsert`;
-/// `noop` when nothing changes. Scripts are refused by name.
-pub async fn update_doc(
-    AxState(st): AxState<State>,
-    Path((index, id)): Path<(String, String)>,
-    Query(p): Query<Params>,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    let v: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "x_content_parse_exception",
-            format!("the _update body is not JSON: {e}"),
-        )
-    })?;
-    let Value::Object(req) = v else {
-        return Err(ApiError::bad_request(
-            "parse_exception",
-            "the _update body must be an object",
-        ));
-    };
-    if let Some(k) = req.keys().find(|k| {
-        !matches!(
-            k.as_str(),
-            "doc" | "doc_as_upsert" | "upsert" | "detect_noop" | "_source"
-        )
-    }) {
-        return Err(ApiError::bad_request(
-            "illegal_argument_exception",
-            if k == "script" {
-                "[script] updates are not supported; send a partial document as [doc]".to_string()
-            } else {
-                format!("[{k}] is not a key of an update request (doc, doc_as_upsert, upsert, detect_noop)")
-            },
-        ));
-    }
-    let doc = match req.get("doc") {
-        Some(Value::Object(d)) => Some(d.clone()),
-        None => None,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "parse_exception",
-                "[doc] must be an object",
-            ))
-        }
-    };
-    let upsert = match req.get("upsert") {
-        Some(Value::Object(u)) => Some(u.clone()),
-        None => None,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "parse_exception",
-                "[upsert] must be an object",
-            ))
-        }
-    };
-    let doc_as_upsert = req
-        .get("doc_as_upsert")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let detect_noop = req
-        .get("detect_noop")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    if doc.is_none() && upsert.is_none() {
-        return Err(ApiError::bad_request(
-            "action_request_validation_exception",
-            "Validation Failed: 1: script or doc is missing;",
-        ));
-    }
-    let current = match lookup(&st, &index, &id).await {
-        Ok(c) => c,
-        // an upsert may create the index
-        Err(e) if e.kind == "index_not_found_exception" => None,
-        Err(e) => return Err(e),
-    };
-    let merged = match (current, doc) {
-        (Some(Value::Object(cur)), Some(d)) => {
-            let mut m = cur.clone();
-            merge(&mut m, &d);
-            if detect_noop && m == cur {
-                return Ok(json_response(
-                    StatusCode::OK,
-                    json!({"_index": index, "_id": id, "_version": 1, "result": "noop",
-                           "_shards": {"total": 0, "successful": 0, "failed": 0}, "_seq_no": 0, "_primary_term": 1})
-                    .to_string(),
-                ));
-            }
-            m
-        }
-        (Some(_), None) => {
-            return Err(ApiError::bad_request(
-                "action_request_validation_exception",
-                "Validation Failed: 1: script or doc is missing;",
-            ))
-        }
-        (None, d) => match (upsert, d) {
-            (Some(u), _) => u,
-            (None, Some(d)) if doc_as_upsert => d,
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "document_missing_exception",
-                    format!("[{id}]: document missing"),
-                ))
-            }
-        },
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "mapper_parsing_exception",
-                "the stored document is not an object",
-            ))
-        }
-    };
-    let bytes = bytes::Bytes::from(serde_json::to_vec(&merged).map_err(ApiError::internal)?);
-    index_one(st, index, Some(id), false, p, bytes).await
-}
-
-async fn lookup(st: &State, index: &str, id: &str) -> Result<Option<Value>, ApiError> {
+pub(crate) async fn lookup(st: &State, index: &str, id: &str) -> Result<Option<Value>, ApiError> {
     if st.ingest.has_unrefreshed_delete() || st.ingest.id_pending(index, id) {
         st.ingest.refresh_all().await.map_err(ApiError::internal)?;
     }

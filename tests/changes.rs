@@ -1,5 +1,6 @@
-//! Deleting documents: `DELETE /{index}/_doc/{id}` and the `delete` action of
-//! `_bulk`, answered as Elasticsearch answers them (`deleted`, `not_found`
+//! Changing stored documents: deletes (`DELETE /{index}/_doc/{id}`, the
+//! `delete` action of `_bulk`), updates (the `update` action of `_bulk`, as
+//! Fluent Bit's upsert sends it) and the by-query forms. Deletes are answered as Elasticsearch answers them (`deleted`, `not_found`
 //! with 404, `index_not_found_exception`), durable like every write: a
 //! delete acknowledged just before `kill -9` holds after the restart. The
 //! expected counts follow from the ids the test wrote.
@@ -181,4 +182,113 @@ async fn deletes_answer_like_elasticsearch_and_survive_kill_9() {
         true
     );
     assert_eq!(http.get("/del-a/_doc/d52").await.status, 200);
+}
+
+/// The action and result (or error type) and status of each bulk item.
+fn outcomes(v: &Value) -> Vec<(String, u64)> {
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|it| {
+            let (action, x) = it
+                .as_object()
+                .and_then(|o| o.iter().next())
+                .expect("one action");
+            let what = x["result"]
+                .as_str()
+                .or_else(|| x["error"]["type"].as_str())
+                .unwrap_or("?");
+            (
+                format!("{action}:{what}"),
+                x["status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bulk_updates_merge_upsert_and_build_on_the_same_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = util::InProcess::start(util::test_config(dir.path())).await;
+    let http = Http::new(s.addr());
+    let body = [
+        r#"{"index":{"_index":"upd","_id":"u1"}}"#,
+        r#"{"n":1,"tags":{"a":1},"message":"first"}"#,
+        // builds on the document this request just wrote
+        r#"{"update":{"_index":"upd","_id":"u1"}}"#,
+        r#"{"doc":{"tags":{"b":2}}}"#,
+        r#"{"update":{"_index":"upd","_id":"missing"}}"#,
+        r#"{"doc":{"n":9}}"#,
+        // Fluent Bit's upsert
+        r#"{"update":{"_index":"upd","_id":"u3"}}"#,
+        r#"{"doc":{"n":3,"message":"upserted"},"doc_as_upsert":true}"#,
+        r#"{"update":{"_index":"upd","_id":"u4"}}"#,
+        r#"{"doc":{"n":44},"upsert":{"n":4}}"#,
+        r#"{"update":{"_index":"upd","_id":"u1"}}"#,
+        r#"{"doc":{"n":1}}"#,
+        r#"{"update":{"_index":"upd","_id":"u1"}}"#,
+        r#"{"script":{"source":"ctx._source.n += 1"}}"#,
+        r#"{"update":{"_index":"upd"}}"#,
+        r#"{"doc":{"n":0}}"#,
+    ]
+    .join("\n")
+        + "\n";
+    let r = http
+        .post_ndjson("/_bulk?refresh=true", body.into_bytes())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let v = r.json();
+    let want: Vec<(String, u64)> = [
+        ("index:created", 201),
+        ("update:updated", 200),
+        ("update:document_missing_exception", 404),
+        ("update:created", 201),
+        ("update:created", 201),
+        ("update:noop", 200),
+        ("update:illegal_argument_exception", 400),
+        ("update:action_request_validation_exception", 400),
+    ]
+    .iter()
+    .map(|(a, s)| (a.to_string(), *s))
+    .collect();
+    assert_eq!(outcomes(&v), want);
+    assert_eq!(v["errors"], true);
+    let script_reason = v["items"][6]["update"]["error"]["reason"]
+        .as_str()
+        .unwrap_or("");
+    assert!(script_reason.contains("script"), "{script_reason}");
+    assert_eq!(count(&http, "upd").await, 3, "u1, u3 and u4");
+    let src = |r: util::Resp| r.json()["_source"].clone();
+    assert_eq!(
+        src(http.get("/upd/_doc/u1").await),
+        json!({"n":1,"tags":{"a":1,"b":2},"message":"first"})
+    );
+    assert_eq!(
+        src(http.get("/upd/_doc/u3").await),
+        json!({"n":3,"message":"upserted"})
+    );
+    assert_eq!(src(http.get("/upd/_doc/u4").await), json!({"n":4}));
+
+    // a later request updates the stored (and then the unrefreshed) version
+    for n in [2, 3] {
+        let body = format!(
+            "{{\"update\":{{\"_index\":\"upd\",\"_id\":\"u1\"}}}}\n{{\"doc\":{{\"n\":{n}}}}}\n"
+        );
+        let r = http.post_ndjson("/_bulk", body.into_bytes()).await;
+        assert_eq!(outcomes(&r.json()), [("update:updated".to_string(), 200)]);
+    }
+    assert_eq!(
+        src(http.get("/upd/_doc/u1").await),
+        json!({"n":3,"tags":{"a":1,"b":2},"message":"first"})
+    );
+    let hits = http
+        .post_json("/upd/_search", &json!({"query": {"term": {"n": 3}}}))
+        .await
+        .json();
+    assert_eq!(
+        hits["hits"]["total"]["value"], 2,
+        "u1 and u3 hold n=3: {hits}"
+    );
+    s.shutdown().await;
 }
