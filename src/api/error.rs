@@ -83,6 +83,15 @@ impl From<StoreError> for ApiError {
             }
             StoreError::BadQuery(m) => ApiError::bad_request("search_phase_execution_exception", m),
             StoreError::QueryShard(m) => ApiError::bad_request("query_shard_exception", m),
+            StoreError::Rejected {
+                status,
+                kind,
+                reason,
+            } => ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                kind,
+                reason,
+            ),
             other => ApiError::internal(other),
         }
     }

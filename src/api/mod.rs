@@ -163,7 +163,7 @@ async fn product_header(req: Request, next: Next) -> Response {
 
 /// Build the router; tests call this directly.
 pub fn router(state: State, max_body_bytes: usize) -> Router {
-    use es::{admin, cat, field_caps, msearch, search, update, write};
+    use es::{admin, aliases, cat, field_caps, msearch, search, templates as tpl, update, write};
     let routes = Router::new()
         .route("/", get(admin::root).head(admin::head_root))
         .route("/_cluster/health", get(admin::health))
@@ -234,6 +234,63 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         .route("/_cat/count/{index}", get(cat::count_for))
         .route("/_cat/aliases", get(cat::aliases))
         .route("/_cat/aliases/{alias}", get(cat::aliases))
+        .route("/_cat/templates", get(cat::templates))
+        .route("/_cat/templates/{name}", get(cat::templates))
+        .route(
+            "/_aliases",
+            post(aliases::update_aliases).get(aliases::get_alias),
+        )
+        .route("/_alias", get(aliases::get_alias))
+        .route(
+            "/_alias/{name}",
+            get(aliases::get_alias).head(aliases::head_alias),
+        )
+        .route("/{index}/_alias", get(aliases::get_index_alias))
+        .route("/{index}/_aliases", get(aliases::get_index_alias))
+        .route(
+            "/{index}/_alias/{name}",
+            get(aliases::get_index_alias)
+                .head(aliases::head_alias)
+                .put(aliases::put_alias)
+                .post(aliases::put_alias)
+                .delete(aliases::delete_alias),
+        )
+        .route(
+            "/{index}/_aliases/{name}",
+            get(aliases::get_index_alias)
+                .head(aliases::head_alias)
+                .put(aliases::put_alias)
+                .post(aliases::put_alias)
+                .delete(aliases::delete_alias),
+        )
+        .route("/_resolve/index/{expr}", get(aliases::resolve_index))
+        .route("/_index_template", get(tpl::get_index_templates))
+        .route(
+            "/_index_template/{name}",
+            get(tpl::get_index_template)
+                .put(tpl::put_index_template)
+                .post(tpl::put_index_template)
+                .delete(tpl::delete_index_template)
+                .head(tpl::head_index_template),
+        )
+        .route("/_template", get(tpl::get_legacy_templates))
+        .route(
+            "/_template/{name}",
+            get(tpl::get_legacy_template)
+                .put(tpl::put_legacy_template)
+                .post(tpl::put_legacy_template)
+                .delete(tpl::delete_legacy_template)
+                .head(tpl::head_legacy_template),
+        )
+        .route("/_component_template", get(tpl::get_component_templates))
+        .route(
+            "/_component_template/{name}",
+            get(tpl::get_component_template)
+                .put(tpl::put_component_template)
+                .post(tpl::put_component_template)
+                .delete(tpl::delete_component_template)
+                .head(tpl::head_component_template),
+        )
         .route("/_mapping", get(admin::mapping_all))
         .route("/{index}/_mapping", get(admin::mapping))
         .route("/_refresh", post(admin::refresh).get(admin::refresh))

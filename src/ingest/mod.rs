@@ -90,6 +90,10 @@ pub enum IngestError {
     Wal(#[from] WalError),
     #[error("ingest is shutting down")]
     Closed,
+    /// The events cannot go where they are addressed (an alias without a
+    /// write index); nothing was written.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl Ingest {
@@ -203,10 +207,11 @@ impl Ingest {
     }
 
     /// Write events durably; returns the LSN of the last one.
-    pub async fn write(&self, events: Vec<Event>) -> Result<Lsn, IngestError> {
+    pub async fn write(&self, mut events: Vec<Event>) -> Result<Lsn, IngestError> {
         if events.is_empty() {
             return Ok(self.last_lsn.load(Ordering::Acquire));
         }
+        self.to_write_indices(&mut events)?;
         let n = events.len() as u64;
         let deletes = events.iter().any(|e| e.op == crate::event::WriteOp::Delete);
         let lsn = match self.wal.append(events).await {
@@ -222,6 +227,30 @@ impl Ingest {
         }
         self.metrics.events_acked.fetch_add(n, Ordering::Relaxed);
         Ok(lsn)
+    }
+
+    /// Sends events addressed to an alias (by a route or an input that
+    /// does not check) to its write index; an alias without one refuses
+    /// the write, naming it, rather than creating an index of its name.
+    fn to_write_indices(&self, events: &mut [Event]) -> Result<(), IngestError> {
+        let catalog = self.store.catalog();
+        if !catalog.has_aliases() {
+            return Ok(());
+        }
+        let mut last: Option<(String, String)> = None;
+        for ev in events.iter_mut() {
+            if let Some((from, to)) = &last {
+                if &ev.index == from {
+                    ev.index.clone_from(to);
+                    continue;
+                }
+            }
+            let to = catalog
+                .write_target(&ev.index)
+                .map_err(|e| IngestError::Refused(e.to_string()))?;
+            last = Some((std::mem::replace(&mut ev.index, to.clone()), to));
+        }
+        Ok(())
     }
 
     /// Whether a delete is written but not yet searchable (a real-time

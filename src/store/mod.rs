@@ -3,6 +3,7 @@
 //! engine-neutral query model, so a second backend (ClickHouse) can plug in
 //! without touching them. The embedded default is [`tantivy`](self::tantivy).
 
+pub mod catalog;
 pub mod mapping;
 pub mod tantivy;
 
@@ -32,6 +33,14 @@ pub enum StoreError {
     QueryShard(String),
     #[error("search engine: {0}")]
     Engine(String),
+    /// A request the metadata refuses (an alias clash, a template
+    /// conflict), with the Elasticsearch error type and status to answer.
+    #[error("{reason}")]
+    Rejected {
+        status: u16,
+        kind: &'static str,
+        reason: String,
+    },
     #[error("io at {path}: {source}")]
     Io {
         path: String,
@@ -149,7 +158,8 @@ pub trait Store: Send + Sync {
     fn commit(&self, lsn: Lsn) -> Result<(), StoreError>;
     /// Close writers of indices idle for `idle_ms` to free memory.
     fn release_idle(&self, idle_ms: u64);
-    /// Expand a comma list of names and patterns (`app-*`, `-app-old`, `_all`).
+    /// Expand a comma list of names, aliases and patterns (`app-*`,
+    /// `-app-old`, `_all`) into index names; patterns match aliases too.
     fn resolve(&self, expr: &str, opts: ResolveOptions) -> Result<Vec<String>, StoreError>;
     /// A view of `indices` for searching.
     fn snapshot(&self, indices: &[String]) -> Result<Arc<dyn Snapshot>, StoreError>;
@@ -161,8 +171,12 @@ pub trait Store: Send + Sync {
     fn list(&self) -> Vec<IndexInfo>;
     fn mapping(&self, index: &str) -> Option<Value>;
     fn delete_index(&self, name: &str) -> Result<(), StoreError>;
-    /// Create an empty index with explicit field types; `false` if it exists.
+    /// Create an empty index with explicit field types (over those of the
+    /// templates its name matches); `false` if it exists.
     fn create_index(&self, name: &str, mapping: mapping::Mapping) -> Result<bool, StoreError>;
+    /// The aliases and templates, which [`Store::resolve`] and index
+    /// creation follow.
+    fn catalog(&self) -> &catalog::Catalog;
 
     /// [`Snapshot::aggregate`] over the indices an index expression
     /// (`logs-*`, a comma list) names now. A pattern that matches nothing

@@ -5,12 +5,15 @@
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::StatusCode;
 use axum::response::Response;
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 
 use super::{json_response, resolve_opts, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
 use crate::query::date_format::DateFormat;
+use crate::store::catalog::AliasAction;
 use crate::store::mapping::{FieldKind, Mapping};
 use crate::store::ResolveOptions;
 
@@ -142,7 +145,7 @@ pub async fn get_index(
         out.insert(
             n.clone(),
             json!({
-                "aliases": {},
+                "aliases": aliases_json(&st, n),
                 "mappings": st.ingest.store.mapping(n).unwrap_or(json!({})),
                 "settings": {"index": {
                     "number_of_shards": "1", "number_of_replicas": "0", "provided_name": n,
@@ -155,6 +158,14 @@ pub async fn get_index(
         StatusCode::OK,
         Value::Object(out).to_string(),
     ))
+}
+
+fn aliases_json(st: &State, index: &str) -> Value {
+    let mut m = Map::new();
+    for (a, p) in st.ingest.store.catalog().aliases_of(index) {
+        m.insert(a, super::aliases::props_json(&p));
+    }
+    Value::Object(m)
 }
 
 /// `HEAD /{index}`
@@ -186,6 +197,55 @@ fn date_format_of(def: &Value, path: &str) -> Result<Option<DateFormat>, ApiErro
             ),
         )),
     }
+}
+
+/// Field types Elasticsearch has that logweave stores without a kind of
+/// its own: accepted (Beats and Logstash templates declare them) and left
+/// to dynamic mapping, rather than refusing the whole template.
+const KNOWN_UNINDEXED: &[&str] = &[
+    "geo_point",
+    "geo_shape",
+    "point",
+    "shape",
+    "alias",
+    "histogram",
+    "binary",
+    "integer_range",
+    "float_range",
+    "long_range",
+    "double_range",
+    "date_range",
+    "ip_range",
+    "dense_vector",
+    "sparse_vector",
+    "rank_feature",
+    "rank_features",
+    "search_as_you_type",
+    "completion",
+    "token_count",
+    "join",
+    "percolator",
+    "version",
+    "aggregate_metric_double",
+    "semantic_text",
+    "murmur3",
+    "annotated_text",
+];
+
+/// The field kinds of a `mappings` object (`properties` at the top or,
+/// as 6.x/7.x clients send it, under a type name such as `_doc`).
+pub(crate) fn mapping_of(mappings: &Value) -> Result<Mapping, ApiError> {
+    let mut mapping = Mapping::default();
+    let props = mappings.get("properties").or_else(|| {
+        mappings.as_object().and_then(|m| {
+            m.values()
+                .find_map(|t| t.get("properties").filter(|_| m.len() == 1))
+        })
+    });
+    if let Some(Value::Object(props)) = props {
+        mapping_from_es(props, "", &mut mapping)?;
+    }
+    Ok(mapping)
 }
 
 /// Translate explicit mapping `properties` into field kinds (unknown types
@@ -227,6 +287,7 @@ fn mapping_from_es(
                 format: date_format_of(def, &path)?,
             },
             "object" | "nested" | "flattened" => continue,
+            t if KNOWN_UNINDEXED.contains(&t) => continue,
             other => {
                 return Err(ApiError::bad_request(
                     "mapper_parsing_exception",
@@ -257,12 +318,15 @@ pub async fn create_index(
             )
         })?
     };
-    let mut mapping = Mapping::default();
-    if let Some(Value::Object(props)) = v.get("mappings").and_then(|m| {
-        m.get("properties")
-            .or_else(|| m.get("_doc").and_then(|d| d.get("properties")))
-    }) {
-        mapping_from_es(props, "", &mut mapping)?;
+    let mapping = match v.get("mappings") {
+        Some(m) => mapping_of(m)?,
+        None => Mapping::default(),
+    };
+    let mut aliases = BTreeMap::new();
+    if let Some(Value::Object(given)) = v.get("aliases") {
+        for (a, spec) in given {
+            aliases.insert(a.clone(), super::aliases::alias_props(spec, a)?);
+        }
     }
     let created = st.ingest.store.create_index(&index, mapping)?;
     if !created {
@@ -272,6 +336,22 @@ pub async fn create_index(
             reason: format!("index [{index}] already exists"),
             index: Some(index),
         });
+    }
+    if !aliases.is_empty() {
+        let actions: Vec<AliasAction> = aliases
+            .into_iter()
+            .map(|(alias, props)| AliasAction::Add {
+                index: index.clone(),
+                alias,
+                props,
+            })
+            .collect();
+        let names: Vec<String> = st.ingest.store.list().into_iter().map(|i| i.name).collect();
+        let exists = move |n: &str| names.iter().any(|x| x == n);
+        st.ingest
+            .store
+            .catalog()
+            .update_aliases(&actions, &exists)?;
     }
     Ok(json_response(
         StatusCode::OK,

@@ -19,6 +19,8 @@ use crate::api::error::ApiError;
 use crate::api::State;
 use crate::query::lucene;
 use crate::query::model::Query as Q;
+use crate::store::catalog::TemplateKind;
+use crate::store::mapping::wildcard_match;
 use crate::store::ResolveOptions;
 
 /// One column of a `_cat` table.
@@ -188,6 +190,24 @@ const ALIASES: &[Column] = &[
         "is_write_index",
         &["w", "isWriteIndex"],
         "write index",
+        false,
+    ),
+];
+
+const TEMPLATES: &[Column] = &[
+    col("name", &["n"], "template name", false),
+    col("index_patterns", &["t"], "template index patterns", false),
+    col(
+        "order",
+        &["o", "p"],
+        "template application order/priority number",
+        false,
+    ),
+    col("version", &["v"], "version", false),
+    col(
+        "composed_of",
+        &["c"],
+        "component templates comprising index template",
         false,
     ),
 ];
@@ -535,7 +555,7 @@ fn render(
 pub async fn cat_root() -> Response {
     text_response(
         "=^.^=\n/_cat/aliases\n/_cat/aliases/{alias}\n/_cat/count\n/_cat/count/{index}\n\
-         /_cat/health\n/_cat/indices\n/_cat/indices/{index}\n"
+         /_cat/health\n/_cat/indices\n/_cat/indices/{index}\n/_cat/templates\n/_cat/templates/{name}\n"
             .to_string(),
     )
 }
@@ -671,9 +691,68 @@ pub async fn count_for(
     )
 }
 
-/// `GET /_cat/aliases[/{alias}]`: logweave has no aliases, so no rows.
-pub async fn aliases(Query(p): Query<Params>, headers: HeaderMap) -> Result<Response, ApiError> {
-    render(ALIASES, Vec::new(), &p, &headers)
+/// `GET /_cat/aliases[/{alias}]`: one row per alias and index (names
+/// and patterns in the path narrow it).
+pub async fn aliases(
+    AxState(st): AxState<State>,
+    alias: Option<Path<String>>,
+    Query(p): Query<Params>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let want: Vec<String> = alias
+        .map(|Path(a)| a.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for (a, members) in st.ingest.store.catalog().aliases() {
+        if !want.is_empty() && !want.iter().any(|w| wildcard_match(w, &a)) {
+            continue;
+        }
+        for (index, props) in members {
+            let routing = props.routing.clone().unwrap_or_else(|| "-".into());
+            rows.push(vec![
+                Cell::text(a.clone()),
+                Cell::text(index),
+                Cell::text("-"),
+                Cell::text(routing.clone()),
+                Cell::text(routing),
+                Cell::text(props.is_write_index.map_or("-".into(), |w| w.to_string())),
+            ]);
+        }
+    }
+    render(ALIASES, rows, &p, &headers)
+}
+
+/// `GET /_cat/templates[/{name}]`: composable and legacy templates.
+pub async fn templates(
+    AxState(st): AxState<State>,
+    name: Option<Path<String>>,
+    Query(p): Query<Params>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let expr = name.map(|Path(n)| n).unwrap_or_default();
+    let catalog = st.ingest.store.catalog();
+    let mut rows = Vec::new();
+    for kind in [TemplateKind::Composable, TemplateKind::Legacy] {
+        for (n, t) in catalog.templates(kind, &expr) {
+            let composed = if kind == TemplateKind::Composable {
+                format!("[{}]", t.composed_of.join(", "))
+            } else {
+                String::new()
+            };
+            rows.push(vec![
+                Cell::text(n),
+                Cell::text(format!("[{}]", t.patterns.join(", "))),
+                Cell::Int(t.priority.max(0) as u64),
+                Cell::text(
+                    t.body
+                        .get("version")
+                        .map_or(String::new(), |v| v.to_string()),
+                ),
+                Cell::text(composed),
+            ]);
+        }
+    }
+    render(TEMPLATES, rows, &p, &headers)
 }
 
 #[cfg(test)]

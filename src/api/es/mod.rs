@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod aggs_render;
+pub mod aliases;
 pub mod cat;
 pub mod field_caps;
 pub mod hit_fields;
@@ -11,6 +12,7 @@ pub mod pattern_buckets;
 pub mod pipeline;
 pub mod scroll;
 pub mod search;
+pub mod templates;
 pub mod update;
 pub mod write;
 

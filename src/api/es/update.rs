@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::write::{index_one, lookup};
+use super::write::{index_one, lookup, single_index};
 use super::{json_response, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
@@ -151,6 +151,7 @@ pub async fn update_doc(
     Query(p): Query<Params>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
+    let index = single_index(&st, &index)?;
     let v: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "x_content_parse_exception",

@@ -122,7 +122,7 @@ fn prepare(
     // (index, id) → whether it exists after the items so far
     let mut batch_ids: std::collections::HashMap<(String, String), bool> =
         std::collections::HashMap::new();
-    let mut names: std::collections::HashMap<(String, i64), Result<String, String>> =
+    let mut names: std::collections::HashMap<(String, i64), Result<String, Named>> =
         std::collections::HashMap::new();
     // (index, id) → its source after the items so far, kept only when an
     // `update` item may read it
@@ -173,10 +173,10 @@ fn prepare(
                 ));
                 continue;
             };
-            let index = match index_name::expand_checked(&template, now) {
+            let index = match target_index(st, &template, now) {
                 Ok(i) => i,
-                Err(e) => {
-                    results.push(fail(400, "invalid_index_name_exception", e.to_string()));
+                Err((kind, e)) => {
+                    results.push(fail(400, kind, e));
                     continue;
                 }
             };
@@ -229,7 +229,7 @@ fn prepare(
         let named = match names.get(&(template.clone(), day)) {
             Some(n) => n.clone(),
             None => {
-                let n = index_name::expand_checked(&template, ts).map_err(|e| e.to_string());
+                let n = target_index(st, &template, ts);
                 if template.contains("%{+") && template.contains("HH") {
                     n
                 } else {
@@ -240,8 +240,8 @@ fn prepare(
         };
         let index = match named {
             Ok(i) => i,
-            Err(e) => {
-                results.push(fail(400, "invalid_index_name_exception", e));
+            Err((kind, e)) => {
+                results.push(fail(400, kind, e));
                 continue;
             }
         };
@@ -314,6 +314,21 @@ fn prepare(
     (events, results, actions)
 }
 
+/// Why an item's index name is refused: the error type and reason.
+type Named = (&'static str, String);
+
+/// The index a write addressed to `template` at time `ts` goes to: the
+/// expanded name, or the write index of the alias of that name.
+fn target_index(st: &State, template: &str, ts: i64) -> Result<String, Named> {
+    let name = index_name::expand_checked(template, ts)
+        .map_err(|e| ("invalid_index_name_exception", e.to_string()))?;
+    st.ingest
+        .store
+        .catalog()
+        .write_target(&name)
+        .map_err(|e| ("illegal_argument_exception", e.to_string()))
+}
+
 /// One `update` item of a bulk: the merged document as an index event
 /// (with its result), a noop, or the item's error. `batch_docs` holds the
 /// sources this request wrote before, which an update must build on.
@@ -341,15 +356,8 @@ fn bulk_update(
             "Validation Failed: 1: id is missing;".into(),
         ));
     };
-    let index = index_name::expand_checked(template, now).map_err(|e| {
-        fail(
-            template,
-            Some(&id),
-            400,
-            "invalid_index_name_exception",
-            e.to_string(),
-        )
-    })?;
+    let index = target_index(st, template, now)
+        .map_err(|(kind, e)| fail(template, Some(&id), 400, kind, e))?;
     let (_, body) = item.doc.map_err(|e| ItemResult::Err {
         index: Some(index.clone()),
         id: Some(id.clone()),
@@ -672,11 +680,29 @@ pub(crate) async fn lookup(st: &State, index: &str, id: &str) -> Result<Option<V
         .map_err(ApiError::internal)??)
 }
 
+/// The one index a single-document request names: itself, or the only
+/// index of an alias (its write index when it has several), as
+/// Elasticsearch resolves `GET /{alias}/_doc/{id}`.
+pub(crate) fn single_index(st: &State, name: &str) -> Result<String, ApiError> {
+    let catalog = st.ingest.store.catalog();
+    match catalog.alias_indices(name) {
+        None => Ok(name.to_string()),
+        Some(members) if members.len() == 1 => Ok(members.into_iter().next().unwrap_or_default()),
+        Some(members) => catalog.write_target(name).map_err(|_| {
+            ApiError::bad_request(
+                "illegal_argument_exception",
+                format!("alias [{name}] has more than one index associated with it {members:?}, can't execute a single index op"),
+            )
+        }),
+    }
+}
+
 /// `GET /{index}/_doc/{id}`
 pub async fn get_doc(
     AxState(st): AxState<State>,
     Path((index, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    let index = single_index(&st, &index)?;
     match lookup(&st, &index, &id).await? {
         Some(src) => Ok(json_response(
             StatusCode::OK,
@@ -778,6 +804,7 @@ pub async fn head_doc(
     AxState(st): AxState<State>,
     Path((index, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let index = single_index(&st, &index)?;
     Ok(match lookup(&st, &index, &id).await? {
         Some(_) => StatusCode::OK,
         None => StatusCode::NOT_FOUND,
@@ -792,6 +819,7 @@ pub async fn delete_doc(
     Path((index, id)): Path<(String, String)>,
     Query(p): Query<Params>,
 ) -> Result<Response, ApiError> {
+    let index = single_index(&st, &index)?;
     let refresh = refresh_param(&p)?;
     validate_index_name(&index)?;
     if !st.ingest.store.list().iter().any(|i| i.name == index) && !st.ingest.has_unrefreshed() {

@@ -34,6 +34,7 @@ use tantivy::{
 };
 
 use self::schema::{build_schema, text_analyzer, Fields, TEXT_ANALYZER};
+use super::catalog::Catalog;
 use super::mapping::{wildcard_match, Mapping};
 use super::{
     validate_index_name, ApplyStats, IndexInfo, ResolveOptions, Snapshot, Store, StoreError,
@@ -108,7 +109,12 @@ pub struct TantivyStore {
     root: PathBuf,
     opts: TantivyOptions,
     indices: RwLock<BTreeMap<String, Arc<IndexHandle>>>,
+    catalog: Catalog,
 }
+
+/// The catalog's file inside the store's directory (a name no index can
+/// have: index names cannot start with `_`).
+const CATALOG_FILE: &str = "_catalog.json";
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
@@ -152,12 +158,14 @@ impl TantivyStore {
         read_only: bool,
     ) -> Result<TantivyStore, StoreError> {
         let mut indices = BTreeMap::new();
+        let catalog = Catalog::open(&root.join(CATALOG_FILE), read_only)?;
         if read_only && !root.exists() {
             // A reader creates nothing: no indices yet is an empty store.
             return Ok(TantivyStore {
                 root: root.to_path_buf(),
                 opts,
                 indices: RwLock::new(indices),
+                catalog,
             });
         }
         std::fs::create_dir_all(root).map_err(io_err(root))?;
@@ -188,6 +196,7 @@ impl TantivyStore {
             root: root.to_path_buf(),
             opts,
             indices: RwLock::new(indices),
+            catalog,
         })
     }
 
@@ -200,19 +209,62 @@ impl TantivyStore {
     }
 
     fn handle_or_create(&self, name: &str) -> Result<Arc<IndexHandle>, StoreError> {
+        self.open_or_create(name, Mapping::default())
+            .map(|(h, _)| h)
+    }
+
+    /// The index `name`, created when missing with the mapping and aliases
+    /// of the templates its name matches (and `explicit` fields over
+    /// them); `true` when it was created now.
+    fn open_or_create(
+        &self,
+        name: &str,
+        explicit: Mapping,
+    ) -> Result<(Arc<IndexHandle>, bool), StoreError> {
         if let Some(h) = self.handle(name) {
-            return Ok(h);
+            return Ok((h, false));
         }
         validate_index_name(name)?;
-        let mut map = self.indices.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(h) = map.get(name) {
-            return Ok(h.clone());
+        let h = {
+            let mut map = self.indices.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(h) = map.get(name) {
+                return Ok((h.clone(), false));
+            }
+            let dir = self.root.join(name);
+            let h = Arc::new(IndexHandle::create(name, &dir, &self.opts)?);
+            map.insert(name.to_string(), h.clone());
+            h
+        };
+        let applied = self.catalog.applied_to(name).unwrap_or_default();
+        let mut mapping = applied.mapping;
+        mapping.fields.extend(explicit.fields);
+        if !mapping.fields.is_empty() {
+            self.set_mapping(&h, mapping)?;
         }
-        let dir = self.root.join(name);
-        let h = Arc::new(IndexHandle::create(name, &dir, &self.opts)?);
-        map.insert(name.to_string(), h.clone());
+        if !applied.aliases.is_empty() {
+            // the index exists either way; an alias that cannot be added
+            // is logged, not a lost write
+            if let Err(e) = self
+                .catalog
+                .add_index_aliases(name, &applied.aliases, &|n| self.handle(n).is_some())
+            {
+                tracing::error!(index = %name, error = %e, "store: cannot add the aliases of the index's template");
+            }
+        }
         tracing::info!(index = %name, "store: created index");
-        Ok(h)
+        Ok((h, true))
+    }
+
+    /// Gives a new, empty index its field types, durably.
+    fn set_mapping(&self, h: &IndexHandle, mapping: Mapping) -> Result<(), StoreError> {
+        let mut st = lock(&h.state);
+        st.mapping = mapping.clone();
+        st.dirty = true;
+        h.ensure_writer(&mut st, &self.opts)?;
+        drop(st);
+        *h.mapping.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(mapping);
+        let lsn = h.committed_lsn.load(Ordering::Acquire);
+        h.commit(lsn)
     }
 
     fn handles(&self, names: &[String]) -> Result<Vec<Arc<IndexHandle>>, StoreError> {
@@ -489,6 +541,11 @@ impl Store for TantivyStore {
 
     fn resolve(&self, expr: &str, opts: ResolveOptions) -> Result<Vec<String>, StoreError> {
         let map = self.indices.read().unwrap_or_else(|e| e.into_inner());
+        let aliases = if self.catalog.has_aliases() {
+            self.catalog.aliases()
+        } else {
+            BTreeMap::new()
+        };
         let mut out: Vec<String> = Vec::new();
         let expr = expr.trim();
         let parts: Vec<&str> = if expr.is_empty() || expr == "_all" {
@@ -504,17 +561,27 @@ impl Store for TantivyStore {
                 out.retain(|n| !wildcard_match(neg, n));
                 continue;
             }
+            let mut add = |n: &String| {
+                if map.contains_key(n) && !out.contains(n) {
+                    out.push(n.clone());
+                }
+            };
             if part.contains('*') || part.contains('?') || part == "_all" {
                 let pat = if part == "_all" { "*" } else { part };
                 for n in map.keys() {
-                    if wildcard_match(pat, n) && !out.contains(n) {
-                        out.push(n.clone());
+                    if wildcard_match(pat, n) {
+                        add(n);
+                    }
+                }
+                for (alias, members) in &aliases {
+                    if wildcard_match(pat, alias) {
+                        members.keys().for_each(&mut add);
                     }
                 }
             } else if map.contains_key(part) {
-                if !out.iter().any(|n| n == part) {
-                    out.push(part.to_string());
-                }
+                add(&part.to_string());
+            } else if let Some(members) = aliases.get(part) {
+                members.keys().for_each(&mut add);
             } else if !opts.ignore_unavailable {
                 return Err(StoreError::IndexNotFound(part.to_string()));
             }
@@ -641,26 +708,25 @@ impl Store for TantivyStore {
             drop(w);
         }
         std::fs::remove_dir_all(&h.dir).map_err(io_err(&h.dir))?;
+        self.catalog.remove_index(name)?;
         tracing::info!(index = %name, "store: deleted index");
         Ok(())
     }
 
     fn create_index(&self, name: &str, mapping: Mapping) -> Result<bool, StoreError> {
-        if self.handle(name).is_some() {
-            return Ok(false);
+        // (writes never reach here for an alias: ingest sends them to its
+        // write index, so apply may create what it must without this check)
+        if self.handle(name).is_none() && self.catalog.alias_indices(name).is_some() {
+            return Err(StoreError::InvalidIndexName {
+                name: name.to_string(),
+                reason: "already exists as alias".into(),
+            });
         }
-        let h = self.handle_or_create(name)?;
-        if !mapping.fields.is_empty() {
-            let mut st = lock(&h.state);
-            st.mapping = mapping.clone();
-            st.dirty = true;
-            h.ensure_writer(&mut st, &self.opts)?;
-            drop(st);
-            *h.mapping.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(mapping);
-            let lsn = h.committed_lsn.load(Ordering::Acquire);
-            h.commit(lsn)?;
-        }
-        Ok(true)
+        Ok(self.open_or_create(name, mapping)?.1)
+    }
+
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 }
 
