@@ -1412,3 +1412,47 @@ def test_update_merges_a_partial_document(es):
         update("missing", doc={"c": 1})
     assert update("u2", doc={"c": 1}, doc_as_upsert=True)["result"] == "created"
     assert raw(es.get(index=index, id="u2"))["_source"] == {"c": 1}
+
+
+def test_aliases_and_index_templates_through_the_client(es):
+    """What Logstash and Beats do on start, through the client's own
+    indices API: install a template, write to a daily index it matches,
+    read through the template's alias and a second one added by hand."""
+    name = "py-tpl-%d" % ES_MAJOR
+    props = {"status": {"type": "keyword"}, "took_ms": {"type": "long"}}
+    if ES_MAJOR >= 8:
+        es.indices.put_index_template(
+            name=name, index_patterns=[name + "-*"], priority=50,
+            template={"mappings": {"properties": props}, "aliases": {name: {}}})
+    else:
+        es.indices.put_index_template(name=name, body={
+            "index_patterns": [name + "-*"], "priority": 50,
+            "template": {"mappings": {"properties": props}, "aliases": {name: {}}}})
+    assert es.indices.exists_index_template(name=name)
+    got = raw(es.indices.get_index_template(name=name))["index_templates"][0]
+    assert got["index_template"]["index_patterns"] == [name + "-*"]
+
+    days = ["2026.11.30", "2026.12.01"]
+    ops = []
+    for i in range(12):
+        ops.append({"index": {"_index": "%s-%s" % (name, days[i % 2])}})
+        ops.append({"status": 200 + (i % 3), "took_ms": i, "message": "m%d" % i})
+    r = raw(bulk(es, ops, refresh=True))
+    assert r["errors"] is False
+    day = "%s-%s" % (name, days[0])
+    mapping = raw(es.indices.get_mapping(index=day))[day]["mappings"]["properties"]
+    assert mapping["status"]["type"] == "keyword", "the template's type, not the dynamic long"
+    assert count(es, index=name) == 12
+
+    extra = name + "-even"
+    es.indices.put_alias(index=day, name=extra)
+    assert es.indices.exists_alias(name=extra)
+    assert count(es, index=extra) == 6
+    got = raw(es.indices.get_alias(name=extra))
+    assert got == {day: {"aliases": {extra: {}}}}
+    es.indices.delete_alias(index=day, name=extra)
+    assert not es.indices.exists_alias(name=extra)
+    with pytest.raises(NotFoundError):
+        es.indices.get_alias(name=extra)
+    es.indices.delete_index_template(name=name)
+    assert not es.indices.exists_index_template(name=name)
