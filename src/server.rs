@@ -148,6 +148,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let state = Arc::new(AppState {
         ingest: ingest.clone(),
         scrolls: Default::default(),
+        tasks: Default::default(),
         started: Instant::now(),
         node_name: crate::event::fields::local_hostname(),
         max_inflight_bytes: cfg.max_inflight_bytes,

@@ -292,3 +292,170 @@ async fn bulk_updates_merge_upsert_and_build_on_the_same_request() {
     );
     s.shutdown().await;
 }
+
+/// `_delete_by_query` and friends: the expected counts follow from the
+/// users the test gave each document.
+#[tokio::test]
+async fn delete_by_query_removes_every_match_durably_and_runs_as_a_task() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = BinServer::start(dir.path(), None).await;
+    let http = Http::new(s.addr());
+    let user = |i: usize, every: usize| if i % every == 0 { "alice" } else { "bob" };
+    let mut items: Vec<(Value, Value)> = (0..200)
+        .map(|i| {
+            (
+                json!({"index": {"_index": "bq-a"}}),
+                json!({"user": user(i, 4), "n": i}),
+            )
+        })
+        .collect();
+    items.extend((0..100).map(|i| {
+        (
+            json!({"index": {"_index": "bq-b"}}),
+            json!({"user": user(i, 5), "n": i}),
+        )
+    }));
+    let r = http
+        .post_ndjson("/_bulk?refresh=true", ndjson(&items))
+        .await;
+    assert_eq!(r.json()["errors"], false);
+    let alice = || Some(json!({"match": {"user": "alice"}}));
+    // and 10 more of alice's, acknowledged but not yet searchable
+    let late: Vec<(Value, Value)> = (0..10)
+        .map(|i| {
+            (
+                json!({"index": {"_index": "bq-a"}}),
+                json!({"user": "alice", "n": 1000 + i}),
+            )
+        })
+        .collect();
+    let r = http.post_ndjson("/_bulk", ndjson(&late)).await;
+    assert_eq!(r.json()["errors"], false);
+
+    let r = http
+        .post_json(
+            "/bq-*/_delete_by_query?refresh=true",
+            &json!({"query": alice().unwrap_or_default()}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let v = r.json();
+    assert_eq!(
+        (v["total"].as_u64(), v["deleted"].as_u64()),
+        (Some(80), Some(80)),
+        "{v}"
+    );
+    assert_eq!(v["failures"], json!([]));
+    assert_eq!(
+        http.count("bq-*", alice()).await,
+        0,
+        "with refresh=true the deletes are visible at once"
+    );
+    assert_eq!(count(&http, "bq-*").await, 230);
+
+    // max_docs and q=
+    let r = http
+        .post_json(
+            "/bq-a/_delete_by_query?q=user:bob&max_docs=7&scroll_size=3",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["deleted"], 7);
+    assert_eq!(r.json()["batches"], 3);
+    assert_eq!(count(&http, "bq-a").await, 150 - 7);
+
+    // in the background: a task to poll
+    let r = http
+        .post_json(
+            "/bq-b/_delete_by_query?wait_for_completion=false",
+            &json!({"query": {"range": {"n": {"lt": 50}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let task = r.json()["task"].as_str().expect("task id").to_string();
+    let v = http
+        .get(&format!(
+            "/_tasks/{task}?wait_for_completion=true&timeout=30s"
+        ))
+        .await
+        .json();
+    assert_eq!(v["completed"], true, "{v}");
+    // bq-b's alice documents (n % 5 == 0) are gone already: 40 bob ones below 50
+    assert_eq!(v["response"]["deleted"], 40, "{v}");
+    assert_eq!(v["task"]["action"], "indices:data/write/delete/byquery");
+    assert_eq!(count(&http, "bq-b").await, 40);
+    let r = http.get("/_tasks").await;
+    assert_eq!(r.status, 200);
+    assert!(r.json()["nodes"].is_object());
+    let r = http.get("/_tasks/elsewhere:1").await;
+    assert_eq!(assert_es_error(&r, 404).0, "resource_not_found_exception");
+    let r = http.get("/_tasks/not-an-id").await;
+    assert_eq!(assert_es_error(&r, 400).0, "illegal_argument_exception");
+
+    // refused requests name what is wrong
+    for (path, body, want) in [
+        (
+            "/bq-a/_delete_by_query",
+            json!({}),
+            "action_request_validation_exception",
+        ),
+        (
+            "/bq-a/_delete_by_query",
+            json!({"query": {"match_all": {}}, "sizee": 1}),
+            "parsing_exception",
+        ),
+        (
+            "/bq-a/_delete_by_query?conflicts=maybe",
+            json!({"query": {"match_all": {}}}),
+            "illegal_argument_exception",
+        ),
+        (
+            "/bq-a/_update_by_query",
+            json!({"script": {"source": "ctx._source.n++"}}),
+            "illegal_argument_exception",
+        ),
+        (
+            "/bq-a/_delete_by_query",
+            json!({"query": {"nope": {}}}),
+            "parsing_exception",
+        ),
+    ] {
+        let r = http.post_json(path, &body).await;
+        assert_eq!(assert_es_error(&r, 400).0, want, "{path} {body}");
+    }
+    let r = http
+        .post_json(
+            "/nowhere/_delete_by_query",
+            &json!({"query": {"match_all": {}}}),
+        )
+        .await;
+    assert_eq!(assert_es_error(&r, 404).0, "index_not_found_exception");
+
+    // update by query without a script: every match counted, nothing lost
+    let r = http
+        .post_json("/bq-a/_update_by_query?q=user:bob", &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    assert_eq!(r.json()["updated"], 150 - 7);
+    assert_eq!(count(&http, "bq-a").await, 150 - 7);
+
+    // acknowledged deletes hold across kill -9
+    let r = http
+        .post_json(
+            "/bq-a/_delete_by_query",
+            &json!({"query": {"range": {"n": {"gte": 100}}}}),
+        )
+        .await;
+    let gone = r.json()["deleted"].as_u64().expect("deleted");
+    assert!(gone > 0);
+    s.kill();
+    s.launch().await;
+    let http = Http::new(s.addr());
+    assert_eq!(count(&http, "bq-a").await, 150 - 7 - gone);
+    assert_eq!(
+        http.count("bq-a", Some(json!({"range": {"n": {"gte": 100}}})))
+            .await,
+        0
+    );
+}

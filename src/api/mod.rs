@@ -35,6 +35,8 @@ use error::ApiError;
 pub struct AppState {
     pub ingest: Arc<Ingest>,
     pub scrolls: es::scroll::Scrolls,
+    /// Background delete/update by query runs.
+    pub tasks: es::tasks::Tasks,
     pub started: std::time::Instant,
     pub node_name: String,
     /// In-flight bulk bytes above which writes get 429.
@@ -163,7 +165,10 @@ async fn product_header(req: Request, next: Next) -> Response {
 
 /// Build the router; tests call this directly.
 pub fn router(state: State, max_body_bytes: usize) -> Router {
-    use es::{admin, aliases, cat, field_caps, msearch, search, templates as tpl, update, write};
+    use es::{
+        admin, aliases, by_query, cat, field_caps, msearch, search, tasks, templates as tpl,
+        update, write,
+    };
     let routes = Router::new()
         .route("/", get(admin::root).head(admin::head_root))
         .route("/_cluster/health", get(admin::health))
@@ -184,6 +189,11 @@ pub fn router(state: State, max_body_bytes: usize) -> Router {
         )
         .route("/{index}/_create/{id}", put_post(write::create_with_id))
         .route("/{index}/_update/{id}", post(update::update_doc))
+        .route("/{index}/_delete_by_query", post(by_query::delete_by_query))
+        .route("/{index}/_update_by_query", post(by_query::update_by_query))
+        .route("/_tasks", get(tasks::list))
+        .route("/_tasks/{id}", get(tasks::get_task))
+        .route("/_tasks/{id}/_cancel", post(tasks::cancel))
         .route("/_search", get(search::search_all).post(search::search_all))
         .route(
             "/{index}/_search",

@@ -1456,3 +1456,31 @@ def test_aliases_and_index_templates_through_the_client(es):
         es.indices.get_alias(name=extra)
     es.indices.delete_index_template(name=name)
     assert not es.indices.exists_index_template(name=name)
+
+
+@pytest.mark.filterwarnings("ignore:This API is in technical preview")
+def test_delete_by_query_and_its_task_through_the_client(es):
+    index = "py-dbq-%d" % ES_MAJOR
+    ops = []
+    for i in range(40):
+        ops.append({"index": {"_index": index, "_id": "q%d" % i}})
+        ops.append({"n": i, "user": "carol" if i % 4 == 0 else "dave"})
+    assert raw(bulk(es, ops, refresh=True))["errors"] is False
+    query = {"match": {"user": "carol"}}
+    if ES_MAJOR >= 8:
+        r = raw(es.delete_by_query(index=index, query=query, refresh=True))
+    else:
+        r = raw(es.delete_by_query(index=index, body={"query": query}, refresh=True))
+    assert r["deleted"] == 10 and r["total"] == 10
+    assert count(es, index=index) == 30
+    later = {"range": {"n": {"gte": 30}}}
+    if ES_MAJOR >= 8:
+        task = raw(es.delete_by_query(index=index, query=later, wait_for_completion=False))["task"]
+    else:
+        task = raw(es.delete_by_query(index=index, body={"query": later}, wait_for_completion=False))["task"]
+    done = raw(es.tasks.get(task_id=task, wait_for_completion=True, timeout="30s"))
+    assert done["completed"] is True
+    # 30..39 minus carol's 32 and 36
+    assert done["response"]["deleted"] == 8
+    es.indices.refresh(index=index)
+    assert count(es, index=index) == 22

@@ -11,24 +11,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use super::search::parse_body;
 use super::{json_response, Params};
 use crate::api::error::ApiError;
 use crate::api::{Body, State};
 use crate::store::catalog::{AliasAction, AliasProps};
 use crate::store::mapping::wildcard_match;
 use crate::store::ResolveOptions;
-
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
-            "x_content_parse_exception",
-            format!("request body is not valid JSON: {e}"),
-        )
-    })
-}
 
 /// Names given as `"a"` or `["a","b"]` under `one` or `many`.
 fn names(v: &Value, one: &str, many: &str) -> Result<Vec<String>, ApiError> {
@@ -133,7 +122,7 @@ pub async fn update_aliases(
     AxState(st): AxState<State>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let v = parse_json(&body)?;
+    let v = parse_body(&body)?;
     let Some(actions) = v.get("actions").and_then(Value::as_array) else {
         return Err(ApiError::bad_request(
             "action_request_validation_exception",
@@ -243,7 +232,7 @@ pub async fn put_alias(
     Path((index, name)): Path<(String, String)>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let spec = parse_json(&body)?;
+    let spec = parse_body(&body)?;
     let indices = action_indices(&st, &[index])?;
     let mut changes = Vec::new();
     for alias in name.split(',').map(str::trim).filter(|a| !a.is_empty()) {

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod aggs_render;
 pub mod aliases;
+pub mod by_query;
 pub mod cat;
 pub mod field_caps;
 pub mod hit_fields;
@@ -12,6 +13,7 @@ pub mod pattern_buckets;
 pub mod pipeline;
 pub mod scroll;
 pub mod search;
+pub mod tasks;
 pub mod templates;
 pub mod update;
 pub mod write;

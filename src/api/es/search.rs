@@ -20,7 +20,7 @@ use crate::query::lucene;
 use crate::query::model::{Operator, Query as Q, SearchRequest, SourceFilter};
 use crate::store::{pack_position, unpack_position, SearchResult, Snapshot};
 
-fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Value::Null);
     }
