@@ -389,6 +389,59 @@ async fn grafana_data_source_requests() {
         Some(max),
         "max_bucket".into(),
     );
+    // rate (per second, of a field and of documents) and top_metrics (the
+    // newest event's latency) per minute, as Grafana's metric editor sends
+    let rate_q = json!({"size": 0, "query": {"bool": {"filter": range(from, to)}},
+    "aggs": {"2": {"date_histogram": {"field": "@timestamp", "fixed_interval": "60000ms", "min_doc_count": 0,
+        "extended_bounds": {"min": from, "max": to}, "format": "epoch_millis"},
+        "aggs": {
+            "r": {"rate": {"field": "latency_ms", "unit": "second"}},
+            "d": {"rate": {"unit": "second"}},
+            "t": {"top_metrics": {"metrics": [{"field": "latency_ms"}], "size": 1, "sort": {"@timestamp": "desc"}}},
+        }}}});
+    let v = msearch(&s, &[header("grafana-*"), rate_q]).await;
+    let rb = v["responses"][0]["aggregations"]["2"]["buckets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("rate buckets: {v}"))
+        .clone();
+    assert_eq!(rb.len() as i64, MINUTES);
+    for (m, b) in rb.iter().enumerate() {
+        let in_minute: Vec<&Ev> = evs
+            .iter()
+            .filter(|e| (e.ts - start) / MINUTE == m as i64)
+            .collect();
+        let sum: i64 = in_minute.iter().map(|e| e.latency).sum();
+        close(
+            b["r"]["value"].as_f64(),
+            Some(sum as f64 / 60.0),
+            format!("rate of latency in minute {m}"),
+        );
+        close(
+            b["d"]["value"].as_f64(),
+            Some(in_minute.len() as f64 / 60.0),
+            format!("rate of events in minute {m}"),
+        );
+        let newest = in_minute.iter().max_by_key(|e| e.ts);
+        let top = b["t"]["top"].as_array().expect("top");
+        match newest {
+            Some(e) => assert_eq!(
+                top[0]["metrics"]["latency_ms"], e.latency,
+                "top_metrics of minute {m}"
+            ),
+            None => assert!(top.is_empty(), "minute {m} has no events"),
+        }
+    }
+    // a rate outside a date histogram is an error entry
+    let v = msearch(
+        &s,
+        &[
+            header("grafana-*"),
+            json!({"size": 0, "aggs": {"r": {"rate": {"unit": "second"}}}}),
+        ],
+    )
+    .await;
+    assert_eq!(v["responses"][0]["status"], 400, "{v}");
+
     // a bucket path to nothing is an error entry naming it
     let bad_path = json!({"size": 0, "aggs": {"2": {"date_histogram": {"field": "@timestamp", "fixed_interval": "60000ms"},
         "aggs": {"3": {"derivative": {"buckets_path": "nothing"}}}}}});

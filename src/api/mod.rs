@@ -166,13 +166,25 @@ async fn product_header(req: Request, next: Next) -> Response {
 /// Build the router; tests call this directly.
 pub fn router(state: State, max_body_bytes: usize) -> Router {
     use es::{
-        admin, aliases, by_query, cat, field_caps, msearch, search, tasks, templates as tpl,
+        admin, aliases, by_query, cat, field_caps, msearch, nodes, search, tasks, templates as tpl,
         update, write,
     };
     let routes = Router::new()
         .route("/", get(admin::root).head(admin::head_root))
         .route("/_cluster/health", get(admin::health))
         .route("/_cluster/health/{index}", get(admin::health))
+        .route("/_cluster/stats", get(nodes::cluster_stats))
+        .route("/_nodes", get(nodes::info))
+        .route("/_nodes/stats", get(nodes::stats))
+        .route("/_nodes/stats/{metric}", get(nodes::stats))
+        .route("/_nodes/{filter}", get(nodes::info))
+        .route("/_nodes/{filter}/stats", get(nodes::stats))
+        .route("/_nodes/{filter}/stats/{metric}", get(nodes::stats))
+        .route("/_nodes/{filter}/{metric}", get(nodes::info))
+        .route("/_sql", get(nodes::sql).post(nodes::sql))
+        .route("/_sql/{what}", get(nodes::sql).post(nodes::sql))
+        .route("/_query", get(nodes::esql).post(nodes::esql))
+        .route("/{index}/_eql/search", get(nodes::eql).post(nodes::eql))
         .route("/_bulk", post(write::bulk).put(write::bulk))
         .route(
             "/{index}/_bulk",

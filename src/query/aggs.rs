@@ -9,7 +9,7 @@ use super::es_dsl::{parse_query, DslError};
 use super::model::{Order, Query, SortSpec, SourceFilter};
 
 /// A date histogram's bucket width.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Interval {
     Fixed(i64),
     Calendar(CalUnit),
@@ -246,6 +246,31 @@ fn parse_bucket_order(name: &str, v: &Value) -> Result<Vec<BucketOrder>, DslErro
     Ok(out)
 }
 
+/// The interval of a `date_histogram` body: `calendar_interval`,
+/// `fixed_interval` or the older `interval`.
+pub fn date_histogram_interval(name: &str, b: &Map<String, Value>) -> Result<Interval, DslError> {
+    Ok(if let Some(v) = b.get("calendar_interval") {
+        parse_interval(name, v.as_str().unwrap_or(""), true)?
+    } else if let Some(v) = b.get("fixed_interval") {
+        let s = v.as_str().unwrap_or("");
+        Interval::Fixed(
+            parse_duration_ms(s)
+                .ok_or_else(|| bad(name, format!("failed to parse [fixed_interval] [{s}]")))?,
+        )
+    } else if let Some(v) = b.get("interval") {
+        match v {
+            Value::Number(n) => Interval::Fixed(n.as_f64().unwrap_or(0.0).max(1.0) as i64),
+            Value::String(s) => parse_interval(name, s, false)?,
+            _ => return Err(bad(name, "[interval] must be a string")),
+        }
+    } else {
+        return Err(bad(
+            name,
+            "required one of [calendar_interval, fixed_interval] is missing",
+        ));
+    })
+}
+
 /// Map the intervals older clients send (`interval: "minute"`, `"1h"`) and
 /// the `calendar_interval` names onto calendar units or fixed lengths.
 fn parse_interval(name: &str, s: &str, calendar_only: bool) -> Result<Interval, DslError> {
@@ -386,22 +411,7 @@ fn parse_kind(name: &str, typ: &str, body: &Value, depth: usize) -> Result<AggKi
             missing: b.get("missing").cloned(),
         },
         "date_histogram" => {
-            let interval = if let Some(v) = b.get("calendar_interval") {
-                parse_interval(name, v.as_str().unwrap_or(""), true)?
-            } else if let Some(v) = b.get("fixed_interval") {
-                let s = v.as_str().unwrap_or("");
-                Interval::Fixed(
-                    parse_duration_ms(s).ok_or_else(|| bad(name, format!("failed to parse [fixed_interval] [{s}]")))?,
-                )
-            } else if let Some(v) = b.get("interval") {
-                match v {
-                    Value::Number(n) => Interval::Fixed(n.as_f64().unwrap_or(0.0).max(1.0) as i64),
-                    Value::String(s) => parse_interval(name, s, false)?,
-                    _ => return Err(bad(name, "[interval] must be a string")),
-                }
-            } else {
-                return Err(bad(name, "required one of [calendar_interval, fixed_interval] is missing"));
-            };
+            let interval = date_histogram_interval(name, b)?;
             let offset_ms = match b.get("offset") {
                 None => 0,
                 Some(Value::Number(n)) => n.as_i64().unwrap_or(0),

@@ -713,6 +713,20 @@ pub fn parse_search_body(body: &Value) -> Result<SearchRequest, DslError> {
             }
             "post_filter" => req.post_filter = Some(parse_query(v, 0)?),
             "highlight" => req.highlight = Some(parse_highlight(v)?),
+            // Grafana and Kibana send them empty; a real one would be
+            // silently wrong if ignored (a runtime field matches nothing)
+            "runtime_mappings" | "script_fields" => {
+                if v.as_object().is_some_and(|m| !m.is_empty()) {
+                    let what = if k == "runtime_mappings" {
+                        "runtime fields ([runtime_mappings])"
+                    } else {
+                        "[script_fields]"
+                    };
+                    return Err(perr(format!(
+                        "{what} are not supported by logweave: scripts do not run; index the value as a field instead"
+                    )));
+                }
+            }
             // Accepted and ignored: they do not change which documents match.
             "version"
             | "seq_no_primary_term"
@@ -725,9 +739,7 @@ pub fn parse_search_body(body: &Value) -> Result<SearchRequest, DslError> {
             | "profile"
             | "stats"
             | "indices_boost"
-            | "runtime_mappings"
             | "pit"
-            | "script_fields"
             | "collapse"
             | "rescore"
             | "suggest"

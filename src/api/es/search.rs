@@ -193,7 +193,8 @@ fn render(
 }
 
 /// One search (also one entry of `_msearch`): the answer's JSON text,
-/// pipeline aggregations computed from the store's answer.
+/// pipeline aggregations, `rate` and `top_metrics` computed from the
+/// store's answer.
 pub(super) async fn do_search(
     st: State,
     index: Option<String>,
@@ -202,12 +203,14 @@ pub(super) async fn do_search(
 ) -> Result<String, ApiError> {
     let mut body_v = parse_body(&body)?;
     let pipelines = super::pipeline::take(&mut body_v)?;
+    let rewrites = super::metric_rewrites::take(&mut body_v)?;
     let text = search_value(st, index, p, body_v).await?;
-    if pipelines.is_empty() {
+    if pipelines.is_empty() && rewrites.is_empty() {
         return Ok(text);
     }
     let mut v: Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
     if let Some(aggs) = v.get_mut("aggregations") {
+        super::metric_rewrites::apply(&rewrites, aggs)?;
         super::pipeline::apply(&pipelines, aggs)?;
     }
     Ok(v.to_string())

@@ -301,7 +301,7 @@ fn dh_params(
         Some(z) => parse_tz(z)?,
         None => TimeZone::UTC,
     };
-    Ok((tz, interval.clone()))
+    Ok((tz, *interval))
 }
 
 fn dh_key(ms: i64, interval: &Interval, tz: &TimeZone, offset: i64) -> i64 {
