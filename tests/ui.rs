@@ -200,7 +200,7 @@ async fn the_dashboard_is_served_from_the_binary() {
 
     // The rest of the API is as before: `ui` is no index name here, other
     // indices and `_` names answer as they did.
-    let r = http.get("/_nodes").await;
+    let r = http.get("/_snapshot").await;
     assert_eq!(r.status, 400);
     assert!(r.json()["error"]
         .as_str()

@@ -1287,11 +1287,17 @@ def test_server_still_serves_after_errors(es):
 
 def test_unsupported_api_is_400_no_handler_found(es):
     # Issue 10, item 6: an API name is never an index; the client gets
-    # Elasticsearch's RestController answer, not "no such index [_nodes]".
+    # Elasticsearch's RestController answer, not "no such index [_snapshot]".
     with pytest.raises(BadRequest) as e:
-        es.nodes.info()
+        es.snapshot.get_repository()
     assert e.value.status_code == 400
-    assert error_info(e) == {"error": "no handler found for uri [/_nodes] and method [GET]"}
+    assert error_info(e) == {"error": "no handler found for uri [/_snapshot] and method [GET]"}
+
+
+def test_nodes_info_is_the_one_node(es):
+    nodes = raw(es.nodes.info())["nodes"]
+    assert len(nodes) == 1
+    assert list(nodes.values())[0]["version"] == "8.11.0"
 
 
 def test_bulk_malformed_action_line_is_400_naming_the_line(es):
