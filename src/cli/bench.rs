@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::generate::{GenOptions, Generator};
+use super::bench_clickhouse::{self as clickhouse, ClickHouse};
+use super::bench_data::Records;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -62,9 +63,17 @@ pub struct BenchArgs {
     /// `bench alerting`: 30 s rounds to measure.
     #[arg(long, default_value_t = 4)]
     pub rounds: usize,
+    /// `bench ingest`: which records (`realistic`: half carry a unique
+    /// `req_id`, as production logs do; `plain`: the demo generator's).
+    #[arg(long, value_enum, default_value = "realistic")]
+    pub profile: super::bench_data::Profile,
+    /// `bench ingest`: skip the ClickHouse run even when it is installed.
+    #[arg(long)]
+    pub no_clickhouse: bool,
 }
 
-fn dir_bytes(p: &std::path::Path) -> u64 {
+/// Bytes of every file under `p`.
+pub(super) fn dir_bytes(p: &std::path::Path) -> u64 {
     let mut total = 0;
     if let Ok(rd) = std::fs::read_dir(p) {
         for e in rd.flatten() {
@@ -147,8 +156,9 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
     .await?;
     let client = reqwest::Client::new();
     println!(
-        "bench ingest: {} events, batches of {}, {} clients, data dir {}",
+        "bench ingest: {} events ({:?} profile), batches of {}, {} clients, data dir {}",
         args.events,
+        args.profile,
         args.batch,
         args.clients,
         data_dir.display()
@@ -158,29 +168,37 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
     let step = 2.0 * 3600.0 * 1000.0 / args.events.max(1) as f64;
     let batches = args.events.div_ceil(args.batch);
     // Bodies are generated before the clock starts, so the figure is the
-    // server's (the client shares this machine's two cores).
+    // server's (the client shares this machine's two cores). The peer gets
+    // the same records as JSON lines.
     let mut bodies: Vec<(bytes::Bytes, u64)> = Vec::with_capacity(batches as usize);
+    let mut peer_bodies: Vec<bytes::Bytes> = Vec::with_capacity(batches as usize);
+    let mut needle: Option<String> = None;
     for b in 0..batches {
         let first = b * args.batch;
         let n = args.batch.min(args.events - first);
-        let mut g = Generator::new(GenOptions {
-            services: vec!["api".into(), "web".into(), "db".into(), "auth".into()],
-            seed: b * 31,
-            start_ms: start_ms + (first as f64 * step) as i64,
-            step_ms: step,
-            error_bursts: false,
-            stack_traces: false,
-        });
-        let mut body = String::with_capacity(n as usize * 260);
+        let mut g = Records::new(
+            args.profile,
+            b * 31,
+            start_ms + (first as f64 * step) as i64,
+            step,
+        );
+        let mut body = String::with_capacity(n as usize * 200);
+        let mut lines = String::with_capacity(n as usize * 150);
         let mut raw = 0u64;
-        for _ in 0..n {
-            let line = g.next_line();
+        for i in 0..n {
+            let (line, req_id) = g.next_line();
+            if needle.is_none() && first + i >= args.events / 2 {
+                needle = req_id;
+            }
             raw += line.len() as u64 + 1;
             body.push_str("{\"index\":{\"_index\":\"bench-%{+YYYY.MM.dd}\"}}\n");
             body.push_str(&line);
             body.push('\n');
+            lines.push_str(&line);
+            lines.push('\n');
         }
         bodies.push((bytes::Bytes::from(body), raw));
+        peer_bodies.push(bytes::Bytes::from(lines));
     }
     let raw_total: u64 = bodies.iter().map(|b| b.1).sum();
     let bodies = std::sync::Arc::new(bodies);
@@ -256,71 +274,221 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
             lats[(lats.len() * 99 / 100).min(lats.len() - 1)]
         );
     }
-    // Let merges settle a moment, then measure disk.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let idx_bytes = dir_bytes(&data_dir.join("indices"));
-    let wal_bytes = dir_bytes(&data_dir.join("wal"));
-    println!(
-        "disk: indices {:.1} MiB = {:.3} bytes per raw byte ({:.1} MiB raw); wal now {:.1} MiB",
-        idx_bytes as f64 / 1048576.0,
-        idx_bytes as f64 / raw,
-        raw / 1048576.0,
-        wal_bytes as f64 / 1048576.0
-    );
-    let queries = [
-        (
-            "term level.keyword:ERROR",
-            json!({"query": {"term": {"level.keyword": "ERROR"}}, "size": 10}),
-        ),
-        (
-            "phrase message:\"connection reset by peer\"",
-            json!({"query": {"match_phrase": {"message": "connection reset by peer"}}, "size": 10}),
-        ),
-        (
-            "terms agg on level",
-            json!({"size": 0, "aggs": {"l": {"terms": {"field": "level.keyword"}}}}),
-        ),
-        (
-            "date_histogram 1m x terms level",
-            json!({"size": 0, "aggs": {"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1m"}, "aggs": {"l": {"terms": {"field": "level.keyword"}}}}}}),
-        ),
-        (
-            "match_all sort @timestamp desc",
-            json!({"size": 10, "sort": [{"@timestamp": "desc"}]}),
-        ),
-    ];
-    for (name, q) in &queries {
+    let queries = bench_queries(needle.as_deref());
+    let mut ours = Vec::new();
+    for q in &queries {
         let mut times = Vec::new();
+        let mut hits = 0u64;
         for _ in 0..args.query_runs.max(1) {
             let t = Instant::now();
             let r = client
                 .post(format!("{base}/bench-*/_search"))
-                .json(q)
+                .json(&q.body)
                 .send()
                 .await?;
             let ok = r.status().is_success();
-            let _ = r.bytes().await?;
+            let v: Value = r.json().await?;
             if !ok {
-                anyhow::bail!("query '{name}' failed");
+                anyhow::bail!("query '{}' failed: {v}", q.name);
             }
+            hits = v["hits"]["total"]["value"].as_u64().unwrap_or(0);
             times.push(t.elapsed());
         }
-        times.sort();
+        let (median, p99) = median_p99(&mut times);
         println!(
-            "query {name}: median {:.1} ms, p99 {:.1} ms",
-            times[times.len() / 2].as_secs_f64() * 1000.0,
-            times[(times.len() * 99 / 100).min(times.len() - 1)].as_secs_f64() * 1000.0
+            "query {}: median {median:.1} ms, p99 {p99:.1} ms ({hits} hits)",
+            q.name
         );
+        ours.push(median);
     }
-    if let Some(kib) = peak_rss_kib(child.id()) {
+    let rss = peak_rss_kib(child.id());
+    if let Some(kib) = rss {
         println!("server peak RSS: {:.0} MiB", kib as f64 / 1024.0);
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    // A clean shutdown, then everything the server left on disk.
+    let t = Instant::now();
+    clickhouse::terminate(&mut child, Duration::from_secs(120))?;
+    let total = dir_bytes(&data_dir);
+    let idx_bytes = dir_bytes(&data_dir.join("indices"));
+    let wal_bytes = dir_bytes(&data_dir.join("wal"));
+    println!(
+        "disk after a clean shutdown ({:.1} s): {:.1} MiB = {:.3} bytes per raw byte ({:.1} MiB raw): \
+         indices {:.1} MiB ({:.3}), write-ahead log {:.1} MiB ({:.3}), other {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        total as f64 / 1048576.0,
+        total as f64 / raw,
+        raw / 1048576.0,
+        idx_bytes as f64 / 1048576.0,
+        idx_bytes as f64 / raw,
+        wal_bytes as f64 / 1048576.0,
+        wal_bytes as f64 / raw,
+        total.saturating_sub(idx_bytes + wal_bytes) as f64 / 1048576.0,
+    );
     if args.data_dir.is_none() {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
+    let ours = Figures {
+        rate: args.events as f64 / visible_s,
+        disk: total as f64 / raw,
+        medians: ours,
+    };
+    if args.no_clickhouse {
+        return Ok(0);
+    }
+    match clickhouse::find() {
+        None => println!(
+            "ClickHouse: not installed (apt-get install clickhouse-server), no side-by-side figures"
+        ),
+        Some((bin, single)) => {
+            let peer = run_clickhouse(&bin, single, &peer_bodies, &args, &queries, raw).await?;
+            print_side_by_side(&queries, &ours, &peer);
+        }
+    }
     Ok(0)
+}
+
+/// One query of the bench, for logweave and for the peer.
+struct BenchQuery {
+    name: &'static str,
+    body: Value,
+    sql: String,
+}
+
+fn bench_queries(needle: Option<&str>) -> Vec<BenchQuery> {
+    let mut qs = vec![
+        BenchQuery {
+            name: "term level.keyword:ERROR",
+            body: json!({"query": {"term": {"level.keyword": "ERROR"}}, "size": 10}),
+            sql: "SELECT * FROM logs WHERE level = 'ERROR' LIMIT 10".into(),
+        },
+        BenchQuery {
+            name: "phrase message:\"connection reset by peer\"",
+            body: json!({"query": {"match_phrase": {"message": "connection reset by peer"}}, "size": 10}),
+            sql: "SELECT * FROM logs WHERE position(message, 'connection reset by peer') > 0 LIMIT 10".into(),
+        },
+        BenchQuery {
+            name: "terms agg on level",
+            body: json!({"size": 0, "aggs": {"l": {"terms": {"field": "level.keyword"}}}}),
+            sql: "SELECT level, count() AS c FROM logs GROUP BY level ORDER BY c DESC LIMIT 10".into(),
+        },
+        BenchQuery {
+            name: "date_histogram 1m x terms level",
+            body: json!({"size": 0, "aggs": {"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1m"}, "aggs": {"l": {"terms": {"field": "level.keyword"}}}}}}),
+            sql: "SELECT toStartOfMinute(timestamp) AS m, level, count() FROM logs GROUP BY m, level ORDER BY m".into(),
+        },
+        BenchQuery {
+            name: "match_all sort @timestamp desc",
+            body: json!({"size": 10, "sort": [{"@timestamp": "desc"}]}),
+            sql: "SELECT * FROM logs ORDER BY timestamp DESC LIMIT 10".into(),
+        },
+    ];
+    if let Some(id) = needle {
+        qs.push(BenchQuery {
+            name: "needle: one req_id",
+            body: json!({"query": {"match": {"message": id}}, "size": 10}),
+            sql: format!("SELECT * FROM logs WHERE position(message, 'req_id={id}') > 0 LIMIT 10"),
+        });
+    }
+    qs
+}
+
+fn median_p99(times: &mut [Duration]) -> (f64, f64) {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    match times.len() {
+        0 => (0.0, 0.0),
+        n => (ms(times[n / 2]), ms(times[(n * 99 / 100).min(n - 1)])),
+    }
+}
+
+/// One store's headline figures.
+struct Figures {
+    /// Events per second until all is searchable (the peer: inserted).
+    rate: f64,
+    /// Bytes on disk per raw JSON byte.
+    disk: f64,
+    /// Median ms per query, in `bench_queries` order.
+    medians: Vec<f64>,
+}
+
+async fn run_clickhouse(
+    bin: &std::path::Path,
+    single: bool,
+    bodies: &[bytes::Bytes],
+    args: &BenchArgs,
+    queries: &[BenchQuery],
+    raw: f64,
+) -> anyhow::Result<Figures> {
+    let dir = tempdir()?.join("clickhouse");
+    let ch = ClickHouse::start(bin, single, &dir).await?;
+    println!(
+        "ClickHouse {} (MergeTree ordered by service, timestamp; inserts not fsynced, no full-text index), data dir {}",
+        ch.version().await,
+        dir.display()
+    );
+    ch.create_table().await?;
+    let took = ch.insert(bodies, args.clients).await?;
+    let rate = args.events as f64 / took.as_secs_f64();
+    let n = ch.sql("SELECT count() FROM logs").await?;
+    println!(
+        "ClickHouse inserted {} rows in {:.2} s: {rate:.0} rows/s",
+        n.trim(),
+        took.as_secs_f64()
+    );
+    let mut medians = Vec::new();
+    for q in queries {
+        let sql = format!("{} FORMAT JSON", q.sql);
+        let mut times = Vec::new();
+        for _ in 0..args.query_runs.max(1) {
+            let t = Instant::now();
+            ch.sql(&sql).await?;
+            times.push(t.elapsed());
+        }
+        let (median, p99) = median_p99(&mut times);
+        println!(
+            "ClickHouse {}: median {median:.1} ms, p99 {p99:.1} ms",
+            q.name
+        );
+        medians.push(median);
+    }
+    // let background merges finish, as logweave's did before its count
+    let _ = ch.sql("OPTIMIZE TABLE logs FINAL").await;
+    let bytes = ch.stop()?;
+    println!(
+        "ClickHouse disk after a clean shutdown: {:.1} MiB = {:.3} bytes per raw byte",
+        bytes as f64 / 1048576.0,
+        bytes as f64 / raw
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Figures {
+        rate,
+        disk: bytes as f64 / raw,
+        medians,
+    })
+}
+
+fn print_side_by_side(queries: &[BenchQuery], ours: &Figures, peer: &Figures) {
+    println!("\nside by side, this run (logweave | ClickHouse | logweave/ClickHouse):");
+    println!(
+        "  ingest events/s                              {:>10.0} | {:>10.0} | {:.2}",
+        ours.rate,
+        peer.rate,
+        ours.rate / peer.rate
+    );
+    println!(
+        "  disk bytes / raw byte                        {:>10.3} | {:>10.3} | {:.2}",
+        ours.disk,
+        peer.disk,
+        ours.disk / peer.disk
+    );
+    for (i, q) in queries.iter().enumerate() {
+        let (a, b) = (ours.medians[i], peer.medians[i]);
+        println!(
+            "  {:<44} {a:>7.1} ms | {b:>7.1} ms | {:.2}",
+            q.name,
+            a / b.max(1e-3)
+        );
+    }
 }
 
 pub(super) fn tempdir() -> anyhow::Result<PathBuf> {

@@ -8,6 +8,8 @@ pub(crate) mod analyze_server;
 mod bench;
 mod bench_alerting;
 mod bench_anomalies;
+mod bench_clickhouse;
+mod bench_data;
 mod bench_forward;
 mod demo;
 mod eval;
