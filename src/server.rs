@@ -191,6 +191,18 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         // Make everything acknowledged searchable before exit (it is durable
         // in the log either way).
         let _ = tokio::time::timeout(Duration::from_secs(10), ingest2.refresh_all()).await;
+        // ...and drop the log the store now holds (it is kept on any doubt)
+        match ingest2.seal_log().await {
+            Ok(true) => tracing::info!(
+                "shutdown: the store holds every logged write; write-ahead log emptied"
+            ),
+            Ok(false) => tracing::info!(
+                "shutdown: writes newer than the last commit; write-ahead log kept for replay"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "shutdown: could not empty the write-ahead log; it is replayed at the next start")
+            }
+        }
         Ok(())
     });
     let off = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());

@@ -49,6 +49,8 @@ struct PendingIds {
 /// Handle shared by all inputs.
 pub struct Ingest {
     wal: WalWriter,
+    /// The log's segment files, to delete what a shutdown seal leaves behind.
+    segments: wal::Segments,
     pub store: Arc<dyn Store>,
     committed: watch::Receiver<Lsn>,
     refresh_tx: mpsc::Sender<RefreshRequest>,
@@ -190,6 +192,7 @@ impl Ingest {
             })?;
         Ok(Arc::new(Ingest {
             wal: wal_writer,
+            segments: opened.segments.clone(),
             store,
             committed: committed_rx,
             refresh_tx,
@@ -266,6 +269,20 @@ impl Ingest {
             .send(RefreshRequest { min_lsn: lsn, done })
             .map_err(|_| IngestError::Closed)?;
         rx.await.map(|_| ()).map_err(|_| IngestError::Closed)
+    }
+
+    /// At a clean shutdown, after [`Ingest::refresh_all`]: when the store
+    /// holds every record of the log, start an empty segment and delete the
+    /// others, so the data directory keeps nothing twice. Safe while writes
+    /// continue (they go to the new segment); a no-op when something newer
+    /// than the last commit was written.
+    pub async fn seal_log(&self) -> Result<bool, IngestError> {
+        let committed = *self.committed.borrow();
+        let sealed = self.wal.seal(committed).await?;
+        if sealed {
+            self.segments.truncate_through(committed)?;
+        }
+        Ok(sealed)
     }
 
     /// Refresh everything written so far.

@@ -60,6 +60,9 @@ pub struct DurableBatch {
 
 struct AppendRequest {
     events: Vec<Event>,
+    /// A seal instead of an append: start a new, empty segment when every
+    /// record written so far is `<=` this (committed to the store).
+    seal_through: Option<Lsn>,
     done: tokio::sync::oneshot::Sender<Result<Lsn, String>>,
 }
 
@@ -75,11 +78,43 @@ impl WalWriter {
     pub async fn append(&self, events: Vec<Event>) -> Result<Lsn, WalError> {
         let (done, rx) = tokio::sync::oneshot::channel();
         self.tx
-            .send(AppendRequest { events, done })
+            .send(AppendRequest {
+                events,
+                seal_through: None,
+                done,
+            })
             .await
             .map_err(|_| WalError::Closed)?;
         match rx.await {
             Ok(Ok(lsn)) => Ok(lsn),
+            Ok(Err(msg)) => Err(WalError::Io {
+                path: PathBuf::from("wal"),
+                source: std::io::Error::other(msg),
+            }),
+            Err(_) => Err(WalError::Closed),
+        }
+    }
+}
+
+impl WalWriter {
+    /// Starts a new, empty segment if the store has committed every record
+    /// written so far (`committed` is its commit), so that the segments
+    /// holding them can be deleted: a clean shutdown then leaves no log
+    /// the store already holds. The empty segment keeps the next LSN for
+    /// the next start. Writes after it go to the new segment, so calling
+    /// it while writes continue is safe. Whether it sealed.
+    pub async fn seal(&self, committed: Lsn) -> Result<bool, WalError> {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(AppendRequest {
+                events: Vec::new(),
+                seal_through: Some(committed),
+                done,
+            })
+            .await
+            .map_err(|_| WalError::Closed)?;
+        match rx.await {
+            Ok(Ok(n)) => Ok(n == 1),
             Ok(Err(msg)) => Err(WalError::Io {
                 path: PathBuf::from("wal"),
                 source: std::io::Error::other(msg),
@@ -289,7 +324,12 @@ impl SegmentWriter {
                 Ok(()) => {
                     let mut all = Vec::new();
                     let mut lsn = first_lsn;
+                    let mut seals = Vec::new();
                     for req in group {
+                        if let Some(c) = req.seal_through {
+                            seals.push((c, req.done));
+                            continue;
+                        }
                         lsn += req.events.len() as u64;
                         let _ = req.done.send(Ok(lsn - 1));
                         all.extend(req.events);
@@ -299,6 +339,9 @@ impl SegmentWriter {
                             first_lsn,
                             events: all,
                         });
+                    }
+                    for (committed, done) in seals {
+                        let _ = done.send(self.seal(committed).map_err(|e| e.to_string()));
                     }
                 }
                 Err(e) => {
@@ -313,6 +356,21 @@ impl SegmentWriter {
         }
         let _ = self.file.flush();
         let _ = self.file.get_ref().sync_data();
+    }
+
+    /// Moves to a new, empty segment when all written is committed; 1 if
+    /// it did, 0 if there was nothing to seal or newer records exist.
+    fn seal(&mut self, committed: Lsn) -> Result<Lsn, WalError> {
+        if committed + 1 != self.next_lsn || self.written == 0 {
+            return Ok(0);
+        }
+        self.file.flush().map_err(io_err(&self.path))?;
+        self.file
+            .get_ref()
+            .sync_data()
+            .map_err(io_err(&self.path))?;
+        *self = Self::create(self.segments.clone(), self.next_lsn)?;
+        Ok(1)
     }
 
     fn write_group(&mut self, group: &[AppendRequest]) -> Result<(), WalError> {

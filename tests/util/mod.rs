@@ -501,6 +501,35 @@ impl BinServer {
         let _ = child.wait();
     }
 
+    /// SIGTERM and wait (up to 60 s) for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(Some(st)) = c.try_wait() {
+                    assert!(
+                        st.success(),
+                        "server exited with {st}:\n{}",
+                        self.last_log()
+                    );
+                    return;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    panic!(
+                        "server did not stop within 60 s of SIGTERM:\n{}",
+                        self.last_log()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// `kill -9` (`Child::kill` sends SIGKILL on Unix) and reap.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
