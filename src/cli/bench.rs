@@ -72,6 +72,31 @@ pub struct BenchArgs {
     pub no_clickhouse: bool,
 }
 
+/// Bytes under `p` by file extension (tantivy names its files by what
+/// they hold: `store`, `idx` postings, `pos` positions, `term`, `fast`,
+/// `fieldnorm`), largest first.
+fn bytes_by_extension(p: &std::path::Path) -> Vec<(String, u64)> {
+    fn walk(p: &std::path::Path, out: &mut std::collections::BTreeMap<String, u64>) {
+        let Ok(rd) = std::fs::read_dir(p) else { return };
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if let Ok(m) = e.metadata() {
+                let ext = path
+                    .extension()
+                    .map_or_else(|| "other".to_string(), |x| x.to_string_lossy().into_owned());
+                *out.entry(ext).or_default() += m.len();
+            }
+        }
+    }
+    let mut m = std::collections::BTreeMap::new();
+    walk(p, &mut m);
+    let mut v: Vec<(String, u64)> = m.into_iter().collect();
+    v.sort_by_key(|b| std::cmp::Reverse(b.1));
+    v
+}
+
 /// Bytes of every file under `p`.
 pub(super) fn dir_bytes(p: &std::path::Path) -> u64 {
     let mut total = 0;
@@ -324,6 +349,15 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
         wal_bytes as f64 / raw,
         total.saturating_sub(idx_bytes + wal_bytes) as f64 / 1048576.0,
     );
+    let by_kind = bytes_by_extension(&data_dir.join("indices"));
+    let parts: Vec<String> = by_kind
+        .iter()
+        .map(|(ext, b)| format!("{ext} {:.3}", *b as f64 / raw))
+        .collect();
+    println!(
+        "  indices by file kind, bytes per raw byte: {}",
+        parts.join(", ")
+    );
     if args.data_dir.is_none() {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
@@ -451,13 +485,13 @@ async fn run_clickhouse(
         );
         medians.push(median);
     }
-    // let background merges finish, as logweave's did before its count
-    let _ = ch.sql("OPTIMIZE TABLE logs FINAL").await;
+    let active = ch.settle().await?;
     let bytes = ch.stop()?;
     println!(
-        "ClickHouse disk after a clean shutdown: {:.1} MiB = {:.3} bytes per raw byte",
+        "ClickHouse disk after merging and a clean shutdown: {:.1} MiB = {:.3} bytes per raw byte (the table's parts: {:.3})",
         bytes as f64 / 1048576.0,
-        bytes as f64 / raw
+        bytes as f64 / raw,
+        active as f64 / raw
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Figures {

@@ -75,7 +75,8 @@ impl ClickHouse {
              <http_port>{http}</http_port>\n  <tcp_port>{tcp}</tcp_port>\n  <listen_host>127.0.0.1</listen_host>\n  \
              <path>{d}/data/</path>\n  <tmp_path>{d}/tmp/</tmp_path>\n  <users_config>{d}/users.xml</users_config>\n  \
              <default_profile>default</default_profile>\n  <default_database>default</default_database>\n  \
-             <mark_cache_size>268435456</mark_cache_size>\n</yandex>\n"
+             <mark_cache_size>268435456</mark_cache_size>\n  \
+             <merge_tree><old_parts_lifetime>1</old_parts_lifetime></merge_tree>\n</yandex>\n"
         );
         let users = "<yandex><profiles><default></default></profiles><users><default><password></password>\
                      <networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota>\
@@ -185,6 +186,27 @@ impl ClickHouse {
             t.await??;
         }
         Ok(started.elapsed())
+    }
+
+    /// Merges the table's parts into one (as logweave's segments are
+    /// merged before its count) and waits until the replaced parts are gone
+    /// from disk; the bytes of the active parts.
+    pub async fn settle(&self) -> anyhow::Result<u64> {
+        self.sql("OPTIMIZE TABLE logs FINAL").await?;
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(120) {
+            let old = self
+                .sql("SELECT count() FROM system.parts WHERE table = 'logs' AND NOT active")
+                .await?;
+            if old.trim() == "0" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let active = self
+            .sql("SELECT sum(bytes_on_disk) FROM system.parts WHERE table = 'logs' AND active")
+            .await?;
+        Ok(active.trim().parse().unwrap_or(0))
     }
 
     /// Stops the server cleanly; the bytes its data folder holds.

@@ -628,40 +628,54 @@ impl Snapshot for TantivySnapshot {
                 let srcs = open_sort_srcs(&sorter, seg, &part.mapping, &part.name)?;
                 let mut keys = KeyMaker::new(&srcs).with_doc_base(doc_base(pi as u32, si as u32));
                 let n_keys = sorter.specs.len();
-                let mut flat: Vec<SortVal> = Vec::with_capacity(docs.len() * n_keys);
-                for (j, d) in docs.iter().enumerate() {
-                    let score = if need_score { scores[j] } else { 1.0 };
-                    keys.key(*d, score, &mut flat);
-                }
                 let pos_of = |j: usize| -> Pos { (pi as u32, si as u32, docs[j]) };
-                let mut idx: Vec<usize> = (0..docs.len())
-                    .filter(|&j| match &after_keys {
-                        None => true,
-                        Some(ak) => {
-                            let o = sorter.cmp(&flat[j * n_keys..(j + 1) * n_keys], ak);
-                            match (o, after_pos) {
-                                (Ordering::Greater, _) => true,
-                                (Ordering::Equal, Some(ap)) => pos_of(j) > ap,
-                                _ => false,
-                            }
-                        }
-                    })
-                    .collect();
-                let cmp = |a: &usize, b: &usize| {
-                    sorter
-                        .cmp(
-                            &flat[a * n_keys..(a + 1) * n_keys],
-                            &flat[b * n_keys..(b + 1) * n_keys],
-                        )
-                        .then_with(|| a.cmp(b))
+                // The best k of the segment in one pass: rows are kept only
+                // while they beat the k-th best seen so far (`bar`), so a
+                // large match costs a key per document and few copies.
+                let mut kept: Vec<(Vec<SortVal>, usize)> = Vec::with_capacity(2 * k.min(4096));
+                let mut bar: Option<Vec<SortVal>> = None;
+                let mut row: Vec<SortVal> = Vec::with_capacity(n_keys);
+                let by_rank = |a: &(Vec<SortVal>, usize), b: &(Vec<SortVal>, usize)| {
+                    sorter.cmp(&a.0, &b.0).then_with(|| a.1.cmp(&b.1))
                 };
-                if idx.len() > k {
-                    idx.select_nth_unstable_by(k - 1, cmp);
-                    idx.truncate(k);
+                for (j, d) in docs.iter().enumerate() {
+                    row.clear();
+                    let score = if need_score { scores[j] } else { 1.0 };
+                    keys.key(*d, score, &mut row);
+                    if let Some(ak) = &after_keys {
+                        let after = match (sorter.cmp(&row, ak), after_pos) {
+                            (Ordering::Greater, _) => true,
+                            (Ordering::Equal, Some(ap)) => pos_of(j) > ap,
+                            _ => false,
+                        };
+                        if !after {
+                            continue;
+                        }
+                    }
+                    // ties go to the earlier document, which was seen first
+                    if bar
+                        .as_ref()
+                        .is_some_and(|b| sorter.cmp(&row, b) != Ordering::Less)
+                    {
+                        continue;
+                    }
+                    kept.push((row.clone(), j));
+                    if kept.len() >= 2 * k {
+                        kept.select_nth_unstable_by(k - 1, by_rank);
+                        kept.truncate(k);
+                        bar = kept
+                            .iter()
+                            .max_by(|a, b| by_rank(a, b))
+                            .map(|x| x.0.clone());
+                    }
                 }
-                for j in idx {
+                if kept.len() > k {
+                    kept.select_nth_unstable_by(k - 1, by_rank);
+                    kept.truncate(k);
+                }
+                for (keys_row, j) in kept {
                     cands.push(Cand {
-                        keys: flat[j * n_keys..(j + 1) * n_keys].to_vec(),
+                        keys: keys_row,
                         score: if need_score { scores[j] } else { 1.0 },
                         pos: pos_of(j),
                     });

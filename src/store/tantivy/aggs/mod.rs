@@ -330,6 +330,135 @@ fn dh_next(key: i64, interval: &Interval, tz: &TimeZone, offset: i64) -> i64 {
     }
 }
 
+/// Terms sub-aggregations over more distinct values than this take the
+/// general path (a count per bucket and value would not pay).
+const FAST_TERMS_MAX: usize = 4096;
+
+/// The shape dashboards ask most (a volume histogram, stacked by level):
+/// a `date_histogram` with no sub-aggregation, or with one `terms` on a
+/// keyword whose own buckets have none. Counted in one pass over the
+/// documents, a count per (bucket, term ordinal), without the per-bucket
+/// document lists the general path builds for arbitrary sub-aggregations.
+/// `None` when the request has another shape.
+fn hist_counts(
+    spec: &AggSpec,
+    ctx: &SegCtx,
+    docs: &[DocId],
+    col: &FieldCol,
+    key_of: &dyn Fn(i64) -> Option<i64>,
+) -> Result<Option<BTreeMap<i64, Bucket>>, StoreError> {
+    let mapping = &ctx.part.mapping;
+    // the one terms sub-aggregation, its column, kind and `missing` key
+    let sub = match spec.subs.as_slice() {
+        [] => None,
+        [t] if t.subs.is_empty() => match &t.kind {
+            AggKind::Terms { field, missing, .. } => {
+                let kind = columns::kind_of(mapping, field)?;
+                match columns::open(ctx.seg, mapping, field, &ctx.part.name)? {
+                    FieldCol::Str(c) if c.num_terms() <= FAST_TERMS_MAX => {
+                        let miss = missing.as_ref().map(|m| json_key(m, &kind));
+                        Some((c, kind, miss))
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let n_terms = sub.as_ref().map_or(0, |(c, _, _)| c.num_terms());
+    // per bucket: doc count, then per term ordinal, then docs without one
+    let mut rows: Vec<(i64, u64, Vec<u64>)> = Vec::new();
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    let mut last: Option<(i64, usize)> = None;
+    let mut keys: Vec<i64> = Vec::with_capacity(2);
+    for &d in docs {
+        keys.clear();
+        col.for_each_num(d, |v| {
+            if let Some(k) = key_of(v as i64) {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        });
+        for &k in &keys {
+            // documents mostly come in time order: the previous bucket
+            // is nearly always the one
+            let row = match last {
+                Some((lk, i)) if lk == k => i,
+                _ => {
+                    let i = *index.entry(k).or_insert_with(|| {
+                        rows.push((k, 0, vec![0; if sub.is_some() { n_terms + 1 } else { 0 }]));
+                        rows.len() - 1
+                    });
+                    last = Some((k, i));
+                    i
+                }
+            };
+            let r = &mut rows[row];
+            r.1 += 1;
+            if let Some((c, _, _)) = &sub {
+                let mut any = false;
+                for o in c.term_ords(d) {
+                    if let Some(x) = r.2.get_mut(o as usize) {
+                        *x += 1;
+                    }
+                    any = true;
+                }
+                if !any {
+                    r.2[n_terms] += 1;
+                }
+            }
+        }
+    }
+    if rows.len() > MAX_BUCKETS {
+        return Err(too_many_buckets(&spec.name));
+    }
+    let mut names: Vec<Option<Arc<str>>> = vec![None; n_terms];
+    let mut out = BTreeMap::new();
+    let mut buf = String::new();
+    for (k, count, ords) in rows {
+        let subs = match &sub {
+            None => Vec::new(),
+            Some((c, kind, miss)) => {
+                let mut buckets = HashMap::new();
+                for (o, n) in ords.iter().take(n_terms).enumerate() {
+                    if *n == 0 {
+                        continue;
+                    }
+                    let name = names[o].get_or_insert_with(|| {
+                        buf.clear();
+                        let _ = c.ord_to_str(o as u64, &mut buf);
+                        Arc::from(buf.as_str())
+                    });
+                    buckets.insert(
+                        Key::S(name.clone()),
+                        Bucket {
+                            count: *n,
+                            subs: Vec::new(),
+                        },
+                    );
+                }
+                if let (Some(m), true) = (miss, ords[n_terms] > 0) {
+                    buckets
+                        .entry(m.clone())
+                        .or_insert(Bucket {
+                            count: 0,
+                            subs: Vec::new(),
+                        })
+                        .count += ords[n_terms];
+                }
+                vec![Partial::Terms {
+                    kind: kind.clone(),
+                    buckets,
+                }]
+            }
+        };
+        out.insert(k, Bucket { count, subs });
+    }
+    Ok(Some(out))
+}
+
 fn bound_ms(
     v: &Value,
     tz: &TimeZone,
@@ -449,15 +578,22 @@ fn collect_one(
                 )),
                 None => None,
             };
+            let key_of = |ms: i64| -> Option<i64> {
+                if let Some((lo, hi)) = hb {
+                    if lo.is_some_and(|l| ms < l) || hi.is_some_and(|h| ms > h) {
+                        return None;
+                    }
+                }
+                Some(dh_key(ms, &interval, &tz, *offset_ms))
+            };
+            if let Some(buckets) = hist_counts(spec, ctx, docs, &col, &key_of)? {
+                return Ok(Partial::Hist { kind, buckets });
+            }
             let groups = group(docs, |d, out: &mut Vec<i64>| {
                 col.for_each_num(d, |v| {
-                    let ms = v as i64;
-                    if let Some((lo, hi)) = hb {
-                        if lo.is_some_and(|l| ms < l) || hi.is_some_and(|h| ms > h) {
-                            return;
-                        }
+                    if let Some(k) = key_of(v as i64) {
+                        out.push(k);
                     }
-                    out.push(dh_key(ms, &interval, &tz, *offset_ms));
                 })
             });
             let mut buckets = BTreeMap::new();
