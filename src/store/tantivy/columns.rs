@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tantivy::columnar::{Column, DynamicColumn, StrColumn};
+use tantivy::columnar::{Cardinality, Column, DynamicColumn, StrColumn};
 use tantivy::{DocId, SegmentReader};
 
 use crate::store::mapping::{FieldKind, Mapping, Resolved};
@@ -110,7 +110,72 @@ pub fn open(
     })
 }
 
+/// Documents read per batched column access.
+pub const BLOCK: usize = 512;
+
+/// Whether every document holds at most one value, so the batched reads
+/// below see all of them.
+pub fn single_valued<T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static>(
+    c: &Column<T>,
+) -> bool {
+    c.get_cardinality() != Cardinality::Multivalued
+}
+
+/// The value of each of `docs` (at most [`BLOCK`]) in a single-valued
+/// column, into `out`. tantivy's batched read skips the per-document
+/// iterator, which is most of the cost of scanning a million documents.
+pub fn first_vals<T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static>(
+    c: &Column<T>,
+    docs: &[DocId],
+    out: &mut Vec<Option<T>>,
+) {
+    out.clear();
+    out.resize(docs.len(), None);
+    c.first_vals(docs, out);
+}
+
 impl FieldCol {
+    /// The first numeric value of each of `docs` into `out` (as
+    /// [`FieldCol::first_num`]); `false`, leaving `out` alone, when the
+    /// column may hold several values per document or is not numeric.
+    pub fn first_nums(&self, docs: &[DocId], out: &mut Vec<Option<f64>>) -> bool {
+        fn conv<T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static>(
+            c: &Column<T>,
+            docs: &[DocId],
+            out: &mut Vec<Option<f64>>,
+            f: impl Fn(T) -> f64,
+        ) -> bool {
+            if !single_valued(c) {
+                return false;
+            }
+            let mut tmp = Vec::with_capacity(docs.len());
+            first_vals(c, docs, &mut tmp);
+            out.clear();
+            out.extend(tmp.into_iter().map(|v| v.map(&f)));
+            true
+        }
+        match self {
+            FieldCol::Num(NumCol::I64(c)) => conv(c, docs, out, |v| v as f64),
+            FieldCol::Num(NumCol::U64(c)) => conv(c, docs, out, |v| v as f64),
+            FieldCol::Num(NumCol::F64(c)) => conv(c, docs, out, |v| v),
+            FieldCol::Date(c) => conv(c, docs, out, |v| v.into_timestamp_millis() as f64),
+            FieldCol::Bool(c) => conv(c, docs, out, |v| v as u8 as f64),
+            _ => false,
+        }
+    }
+
+    /// Whether [`FieldCol::first_nums`] reads this column.
+    pub fn is_single_num(&self) -> bool {
+        match self {
+            FieldCol::Num(NumCol::I64(c)) => single_valued(c),
+            FieldCol::Num(NumCol::U64(c)) => single_valued(c),
+            FieldCol::Num(NumCol::F64(c)) => single_valued(c),
+            FieldCol::Date(c) => single_valued(c),
+            FieldCol::Bool(c) => single_valued(c),
+            _ => false,
+        }
+    }
+
     /// Call `f` with each numeric value of `doc` (dates as epoch millis,
     /// booleans as 0/1).
     pub fn for_each_num(&self, doc: DocId, mut f: impl FnMut(f64)) {

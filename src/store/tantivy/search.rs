@@ -115,6 +115,14 @@ impl Sorter {
         Ordering::Equal
     }
 
+    /// Order of two values of the first sort key alone.
+    pub fn cmp_first(&self, a: &SortVal, b: &SortVal) -> Ordering {
+        match self.specs.first() {
+            Some(spec) => cmp_val(a, b, spec.order, self.missing_first(0)),
+            None => Ordering::Equal,
+        }
+    }
+
     /// Whether the sort is just `_score` (the default).
     pub fn is_score_only(&self) -> bool {
         self.specs.len() == 1 && self.specs[0].key == SortKey::Score
@@ -473,8 +481,9 @@ impl Snapshot for TantivySnapshot {
     ) -> Result<SearchResult, StoreError> {
         let started = Instant::now();
         let sorter = Sorter::new(&req.sort);
-        let need_score = sorter.needs_score() || req.track_scores;
         let k = req.from.saturating_add(req.size);
+        // with no hits to show, scores are never seen (max_score is null)
+        let need_score = (sorter.needs_score() || req.track_scores) && req.size > 0;
         let cursor = match after_cursor {
             Some(c) => Some(
                 parse_cursor(c, sorter.specs.len())
@@ -573,6 +582,11 @@ impl Snapshot for TantivySnapshot {
                     }
                     continue;
                 }
+                if k == 0 && req.aggs.is_empty() && post.is_none() && !need_score {
+                    // only the total: tantivy counts without listing
+                    total += weight.count(seg)? as u64;
+                    continue;
+                }
                 let mut docs: Vec<DocId> = Vec::new();
                 let mut scores: Vec<Score> = Vec::new();
                 if need_score {
@@ -583,9 +597,14 @@ impl Snapshot for TantivySnapshot {
                         }
                     })?;
                 } else {
-                    weight.for_each_no_score(seg, &mut |ds| {
-                        docs.extend(ds.iter().copied().filter(|d| !seg.is_deleted(*d)));
-                    })?;
+                    docs.reserve(seg.num_docs().min(1 << 20) as usize);
+                    if seg.has_deletes() {
+                        weight.for_each_no_score(seg, &mut |ds| {
+                            docs.extend(ds.iter().copied().filter(|d| !seg.is_deleted(*d)));
+                        })?;
+                    } else {
+                        weight.for_each_no_score(seg, &mut |ds| docs.extend_from_slice(ds))?;
+                    }
                 }
                 if docs.is_empty() {
                     continue;
@@ -638,7 +657,60 @@ impl Snapshot for TantivySnapshot {
                 let by_rank = |a: &(Vec<SortVal>, usize), b: &(Vec<SortVal>, usize)| {
                     sorter.cmp(&a.0, &b.0).then_with(|| a.1.cmp(&b.1))
                 };
-                for (j, d) in docs.iter().enumerate() {
+                // The first sort key read in blocks (a single-valued number
+                // or date): a document worse on it than the bar is skipped
+                // before its whole key row is made.
+                let first_src = match srcs.first() {
+                    Some(SortSrc::Field { col, missing })
+                        if after_keys.is_none() && col.is_single_num() =>
+                    {
+                        Some((col, missing))
+                    }
+                    _ => None,
+                };
+                let mut firsts: Vec<Option<f64>> = Vec::new();
+                let mut firsts_from = usize::MAX;
+                // Logs are mostly stored in time order: when the last
+                // document ranks before the first on the first key (newest
+                // first), walk backwards so the bar rises at once. Ties
+                // then meet the bar from the later side and are kept.
+                let backwards = match (first_src, docs.first(), docs.last()) {
+                    (Some((col, _)), Some(a), Some(z)) => {
+                        match (col.first_num(*a), col.first_num(*z)) {
+                            (Some(a), Some(z)) => {
+                                sorter.cmp_first(&SortVal::Num(z), &SortVal::Num(a))
+                                    == Ordering::Less
+                            }
+                            _ => false,
+                        }
+                    }
+                    _ => false,
+                };
+                let n_docs = docs.len();
+                for n in 0..n_docs {
+                    let j = if backwards { n_docs - 1 - n } else { n };
+                    let d = &docs[j];
+                    if let (Some((col, missing)), Some(b)) = (first_src, bar.as_ref()) {
+                        let block = j - j % columns::BLOCK;
+                        if block != firsts_from {
+                            let end = (block + columns::BLOCK).min(n_docs);
+                            firsts_from = if col.first_nums(&docs[block..end], &mut firsts) {
+                                block
+                            } else {
+                                usize::MAX
+                            };
+                        }
+                        if let Some(v) = j.checked_sub(firsts_from).and_then(|i| firsts.get(i)) {
+                            let first = match (v, missing) {
+                                (Some(v), _) => SortVal::Num(*v),
+                                (None, Some(m)) => m.clone(),
+                                (None, None) => SortVal::Missing,
+                            };
+                            if sorter.cmp_first(&first, &b[0]) == Ordering::Greater {
+                                continue;
+                            }
+                        }
+                    }
                     row.clear();
                     let score = if need_score { scores[j] } else { 1.0 };
                     keys.key(*d, score, &mut row);
@@ -652,11 +724,13 @@ impl Snapshot for TantivySnapshot {
                             continue;
                         }
                     }
-                    // ties go to the earlier document, which was seen first
-                    if bar
-                        .as_ref()
-                        .is_some_and(|b| sorter.cmp(&row, b) != Ordering::Less)
-                    {
+                    // ties go to the earlier document: walking forwards, a
+                    // tie with the bar is a later one and loses
+                    if bar.as_ref().is_some_and(|b| match sorter.cmp(&row, b) {
+                        Ordering::Less => false,
+                        Ordering::Equal => !backwards,
+                        Ordering::Greater => true,
+                    }) {
                         continue;
                     }
                     kept.push((row.clone(), j));

@@ -330,6 +330,36 @@ fn dh_next(key: i64, interval: &Interval, tz: &TimeZone, offset: i64) -> i64 {
     }
 }
 
+/// Per histogram bucket: its key, doc count, then a count per term
+/// ordinal and one for documents without a term (`width` counts).
+#[derive(Default)]
+struct HistRows {
+    rows: Vec<(i64, u64, Vec<u64>)>,
+    index: HashMap<i64, usize>,
+    last: Option<(i64, usize)>,
+    width: usize,
+}
+
+impl HistRows {
+    fn row(&mut self, k: i64) -> &mut (i64, u64, Vec<u64>) {
+        // documents mostly come in time order: the previous bucket is
+        // nearly always the one
+        let i = match self.last {
+            Some((lk, i)) if lk == k => i,
+            _ => {
+                let (rows, width) = (&mut self.rows, self.width);
+                let i = *self.index.entry(k).or_insert_with(|| {
+                    rows.push((k, 0, vec![0; width]));
+                    rows.len() - 1
+                });
+                self.last = Some((k, i));
+                i
+            }
+        };
+        &mut self.rows[i]
+    }
+}
+
 /// Terms sub-aggregations over more distinct values than this take the
 /// general path (a count per bucket and value would not pay).
 const FAST_TERMS_MAX: usize = 4096;
@@ -367,50 +397,69 @@ fn hist_counts(
         _ => return Ok(None),
     };
     let n_terms = sub.as_ref().map_or(0, |(c, _, _)| c.num_terms());
-    // per bucket: doc count, then per term ordinal, then docs without one
-    let mut rows: Vec<(i64, u64, Vec<u64>)> = Vec::new();
-    let mut index: HashMap<i64, usize> = HashMap::new();
-    let mut last: Option<(i64, usize)> = None;
-    let mut keys: Vec<i64> = Vec::with_capacity(2);
-    for &d in docs {
-        keys.clear();
-        col.for_each_num(d, |v| {
-            if let Some(k) = key_of(v as i64) {
-                if !keys.contains(&k) {
-                    keys.push(k);
+    let mut rows = HistRows {
+        width: if sub.is_some() { n_terms + 1 } else { 0 },
+        ..HistRows::default()
+    };
+    // one time value and at most one term per document: batched reads
+    let batched = match col {
+        FieldCol::Date(dc) => {
+            columns::single_valued(dc)
+                && sub
+                    .as_ref()
+                    .is_none_or(|(c, _, _)| columns::single_valued(c.ords()))
+        }
+        _ => false,
+    };
+    if let (FieldCol::Date(dc), true) = (col, batched) {
+        let (mut times, mut ords) = (Vec::new(), Vec::new());
+        for block in docs.chunks(columns::BLOCK) {
+            columns::first_vals(dc, block, &mut times);
+            if let Some((c, _, _)) = &sub {
+                columns::first_vals(c.ords(), block, &mut ords);
+            }
+            for (i, t) in times.iter().enumerate() {
+                let Some(k) = t.and_then(|t| key_of(t.into_timestamp_millis())) else {
+                    continue;
+                };
+                let r = rows.row(k);
+                r.1 += 1;
+                if sub.is_some() {
+                    let o = ords[i].map_or(n_terms, |o| (o as usize).min(n_terms));
+                    r.2[o] += 1;
                 }
             }
-        });
-        for &k in &keys {
-            // documents mostly come in time order: the previous bucket
-            // is nearly always the one
-            let row = match last {
-                Some((lk, i)) if lk == k => i,
-                _ => {
-                    let i = *index.entry(k).or_insert_with(|| {
-                        rows.push((k, 0, vec![0; if sub.is_some() { n_terms + 1 } else { 0 }]));
-                        rows.len() - 1
-                    });
-                    last = Some((k, i));
-                    i
-                }
-            };
-            let r = &mut rows[row];
-            r.1 += 1;
-            if let Some((c, _, _)) = &sub {
-                let mut any = false;
-                for o in c.term_ords(d) {
-                    if let Some(x) = r.2.get_mut(o as usize) {
-                        *x += 1;
+        }
+    } else {
+        let mut keys: Vec<i64> = Vec::with_capacity(2);
+        for &d in docs {
+            keys.clear();
+            col.for_each_num(d, |v| {
+                if let Some(k) = key_of(v as i64) {
+                    if !keys.contains(&k) {
+                        keys.push(k);
                     }
-                    any = true;
                 }
-                if !any {
-                    r.2[n_terms] += 1;
+            });
+            for &k in &keys {
+                let r = rows.row(k);
+                r.1 += 1;
+                if let Some((c, _, _)) = &sub {
+                    let mut any = false;
+                    for o in c.term_ords(d) {
+                        if let Some(x) = r.2.get_mut(o as usize) {
+                            *x += 1;
+                        }
+                        any = true;
+                    }
+                    if !any {
+                        r.2[n_terms] += 1;
+                    }
                 }
             }
         }
     }
+    let rows = rows.rows;
     if rows.len() > MAX_BUCKETS {
         return Err(too_many_buckets(&spec.name));
     }
@@ -494,16 +543,29 @@ fn collect_one(
                 FieldCol::Str(c) if spec.subs.is_empty() => {
                     let mut counts = vec![0u64; c.num_terms()];
                     let mut missing_count = 0u64;
-                    for &d in docs {
-                        let mut any = false;
-                        for o in c.term_ords(d) {
-                            if let Some(x) = counts.get_mut(o as usize) {
-                                *x += 1;
+                    if columns::single_valued(c.ords()) {
+                        let mut ords = Vec::with_capacity(columns::BLOCK);
+                        for block in docs.chunks(columns::BLOCK) {
+                            columns::first_vals(c.ords(), block, &mut ords);
+                            for o in &ords {
+                                match o.and_then(|o| counts.get_mut(o as usize)) {
+                                    Some(x) => *x += 1,
+                                    None => missing_count += 1,
+                                }
                             }
-                            any = true;
                         }
-                        if !any {
-                            missing_count += 1;
+                    } else {
+                        for &d in docs {
+                            let mut any = false;
+                            for o in c.term_ords(d) {
+                                if let Some(x) = counts.get_mut(o as usize) {
+                                    *x += 1;
+                                }
+                                any = true;
+                            }
+                            if !any {
+                                missing_count += 1;
+                            }
                         }
                     }
                     let mut s = String::new();
@@ -578,13 +640,27 @@ fn collect_one(
                 )),
                 None => None,
             };
+            // In UTC a bucket is exactly [key, next key): documents in
+            // time order mostly fall in the previous one, found without
+            // any calendar arithmetic.
+            let utc = tz == TimeZone::UTC;
+            let last = std::cell::Cell::new((1i64, 0i64));
             let key_of = |ms: i64| -> Option<i64> {
                 if let Some((lo, hi)) = hb {
                     if lo.is_some_and(|l| ms < l) || hi.is_some_and(|h| ms > h) {
                         return None;
                     }
                 }
-                Some(dh_key(ms, &interval, &tz, *offset_ms))
+                if !utc {
+                    return Some(dh_key(ms, &interval, &tz, *offset_ms));
+                }
+                let (k, next) = last.get();
+                if ms >= k && ms < next {
+                    return Some(k);
+                }
+                let k = dh_key(ms, &interval, &tz, *offset_ms);
+                last.set((k, dh_next(k, &interval, &tz, *offset_ms)));
+                Some(k)
             };
             if let Some(buckets) = hist_counts(spec, ctx, docs, &col, &key_of)? {
                 return Ok(Partial::Hist { kind, buckets });
