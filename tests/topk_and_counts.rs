@@ -143,8 +143,26 @@ async fn best_k_terms_and_totals_match_the_generated_documents() {
             None => no_level += 1,
         }
     }
-    let buckets = |r: &Value| -> BTreeMap<String, u64> {
-        r["aggregations"]["x"]["buckets"]
+    let mut with_missing = levels.clone();
+    with_missing.insert("none".into(), no_level);
+    // terms: several values per document
+    let mut tags: BTreeMap<String, u64> = BTreeMap::new();
+    for d in &all {
+        for t in &d.tags {
+            *tags.entry(t.to_string()).or_default() += 1;
+        }
+    }
+    for (terms, want) in [
+        (json!({"field": "level.keyword"}), &levels),
+        (
+            json!({"field": "level.keyword", "missing": "none"}),
+            &with_missing,
+        ),
+        (json!({"field": "tags.keyword"}), &tags),
+    ] {
+        let body = json!({"size": 0, "aggs": {"x": {"terms": terms}}});
+        let j = s.http.post_json("/topk/_search", &body).await.json();
+        let got: BTreeMap<String, u64> = j["aggregations"]["x"]["buckets"]
             .as_array()
             .map(|bs| {
                 bs.iter()
@@ -154,42 +172,9 @@ async fn best_k_terms_and_totals_match_the_generated_documents() {
                     })
                     .collect()
             })
-            .unwrap_or_default()
-    };
-    let r = s
-        .http
-        .post_json(
-            "/topk/_search",
-            &json!({"size": 0, "aggs": {"x": {"terms": {"field": "level.keyword"}}}}),
-        )
-        .await;
-    assert_eq!(buckets(&r.json()), levels, "{}", r.text_preview());
-    let r = s
-        .http
-        .post_json(
-            "/topk/_search",
-            &json!({"size": 0, "aggs": {"x": {"terms": {"field": "level.keyword", "missing": "none"}}}}),
-        )
-        .await;
-    let mut with_missing = levels.clone();
-    with_missing.insert("none".into(), no_level);
-    assert_eq!(buckets(&r.json()), with_missing);
-
-    // terms: several values per document
-    let mut tags: BTreeMap<String, u64> = BTreeMap::new();
-    for d in &all {
-        for t in &d.tags {
-            *tags.entry(t.to_string()).or_default() += 1;
-        }
+            .unwrap_or_default();
+        assert_eq!(&got, want, "{body}");
     }
-    let r = s
-        .http
-        .post_json(
-            "/topk/_search",
-            &json!({"size": 0, "aggs": {"x": {"terms": {"field": "tags.keyword"}}}}),
-        )
-        .await;
-    assert_eq!(buckets(&r.json()), tags);
 
     // totals without hits: everything, and a scored query
     for (query, want) in [

@@ -145,14 +145,14 @@ impl FieldCol {
             out: &mut Vec<Option<f64>>,
             f: impl Fn(T) -> f64,
         ) -> bool {
-            if !single_valued(c) {
-                return false;
-            }
             let mut tmp = Vec::with_capacity(docs.len());
             first_vals(c, docs, &mut tmp);
             out.clear();
             out.extend(tmp.into_iter().map(|v| v.map(&f)));
             true
+        }
+        if !self.is_single_num() {
+            return false;
         }
         match self {
             FieldCol::Num(NumCol::I64(c)) => conv(c, docs, out, |v| v as f64),

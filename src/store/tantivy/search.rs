@@ -597,7 +597,6 @@ impl Snapshot for TantivySnapshot {
                         }
                     })?;
                 } else {
-                    docs.reserve(seg.num_docs().min(1 << 20) as usize);
                     if seg.has_deletes() {
                         weight.for_each_no_score(seg, &mut |ds| {
                             docs.extend(ds.iter().copied().filter(|d| !seg.is_deleted(*d)));
