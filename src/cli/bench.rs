@@ -358,6 +358,15 @@ async fn ingest(args: BenchArgs) -> anyhow::Result<i32> {
         "  indices by file kind, bytes per raw byte: {}",
         parts.join(", ")
     );
+    let by_field: Vec<String> = super::bench_space::bytes_by_field(&data_dir.join("indices"))
+        .iter()
+        .take(12)
+        .map(|(what, b)| format!("{what} {:.3}", *b as f64 / raw))
+        .collect();
+    println!(
+        "  largest parts, bytes per raw byte: {}",
+        by_field.join(", ")
+    );
     if args.data_dir.is_none() {
         let _ = std::fs::remove_dir_all(&data_dir);
     }
