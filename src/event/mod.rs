@@ -151,35 +151,85 @@ pub fn now_ms() -> EpochMillis {
 }
 
 /// A new document id: 20 URL-safe characters like Elasticsearch's, built
-/// from time, a process-wide counter and a per-process random part. Ids made
-/// close together share prefixes, which keeps the id term dictionary and the
-/// compressed `_source` store small (random ids cost ~20 incompressible bytes
-/// per event twice over).
+/// from time, a process-wide counter and a per-process random part (see
+/// [`DocId`]). Ids made close together share prefixes, and the store keeps
+/// them as three numbers in columns instead of as text.
 pub fn new_doc_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    static NODE: OnceLock<[u8; 5]> = OnceLock::new();
-    let node = NODE.get_or_init(|| {
+    static NODE: OnceLock<u64> = OnceLock::new();
+    let node = *NODE.get_or_init(|| {
         use rand::Rng;
-        rand::rng().random()
+        rand::rng().random::<u64>() & DocId::MASK
     });
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let ms = now_ms() as u64;
-    let mut b = [0u8; 15];
-    // 40 bits of milliseconds (~35 years of range), 40 bits of sequence, 40 random bits.
-    b[..5].copy_from_slice(&ms.to_be_bytes()[3..]);
-    b[5..10].copy_from_slice(&seq.to_be_bytes()[3..]);
-    b[10..].copy_from_slice(node);
-    const ALPHABET: &[u8] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
-    let mut out = String::with_capacity(20);
-    for chunk in b.chunks(3) {
-        let v = (chunk[0] as u32) << 16 | (chunk[1] as u32) << 8 | chunk[2] as u32;
-        for shift in [18, 12, 6, 0] {
-            out.push(ALPHABET[((v >> shift) & 63) as usize] as char);
-        }
+    DocId {
+        ms: (now_ms() as u64) & DocId::MASK,
+        seq: seq & DocId::MASK,
+        node,
     }
-    out
+    .encode()
+}
+
+/// The three 40-bit parts of a generated id: milliseconds (~35 years of
+/// range), a sequence number and a per-process random node. Every 20-character
+/// string over the id alphabet is one (120 bits), so a decoded id always
+/// encodes back to the same text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DocId {
+    pub ms: u64,
+    pub seq: u64,
+    pub node: u64,
+}
+
+const ID_ALPHABET: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+impl DocId {
+    /// Each part keeps 40 bits.
+    pub const MASK: u64 = (1 << 40) - 1;
+
+    /// The 20-character text.
+    pub fn encode(&self) -> String {
+        let mut b = [0u8; 15];
+        b[..5].copy_from_slice(&self.ms.to_be_bytes()[3..]);
+        b[5..10].copy_from_slice(&self.seq.to_be_bytes()[3..]);
+        b[10..].copy_from_slice(&self.node.to_be_bytes()[3..]);
+        let mut out = String::with_capacity(20);
+        for chunk in b.chunks(3) {
+            let v = (chunk[0] as u32) << 16 | (chunk[1] as u32) << 8 | chunk[2] as u32;
+            for shift in [18, 12, 6, 0] {
+                out.push(ID_ALPHABET[((v >> shift) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    /// The parts of `id`, when it has the generated shape.
+    pub fn decode(id: &str) -> Option<DocId> {
+        let s = id.as_bytes();
+        if s.len() != 20 {
+            return None;
+        }
+        let mut b = [0u8; 15];
+        for (i, chunk) in s.chunks(4).enumerate() {
+            let mut v = 0u32;
+            for &c in chunk {
+                let d = ID_ALPHABET.iter().position(|&a| a == c)? as u32;
+                v = v << 6 | d;
+            }
+            b[i * 3] = (v >> 16) as u8;
+            b[i * 3 + 1] = (v >> 8) as u8;
+            b[i * 3 + 2] = v as u8;
+        }
+        let part =
+            |r: std::ops::Range<usize>| b[r].iter().fold(0u64, |acc, &x| acc << 8 | x as u64);
+        Some(DocId {
+            ms: part(0..5),
+            seq: part(5..10),
+            node: part(10..15),
+        })
+    }
 }
 
 /// A new random id (for scroll and index identifiers, where prefix sharing
@@ -224,5 +274,36 @@ mod tests {
             && i.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
         assert_eq!(ids[0][..4], ids[999][..4]);
+    }
+
+    #[test]
+    fn doc_ids_decode_to_their_parts_and_back() {
+        let a = DocId::decode(&new_doc_id()).expect("a generated id decodes");
+        let b = DocId::decode(&new_doc_id()).expect("a generated id decodes");
+        assert_eq!(b.seq, a.seq + 1);
+        assert_eq!(a.node, b.node);
+        assert!((now_ms() as u64 - a.ms) < 60_000);
+        let parts = DocId {
+            ms: 0x12_3456_789a,
+            seq: 1,
+            node: DocId::MASK,
+        };
+        assert_eq!(DocId::decode(&parts.encode()), Some(parts));
+        // Every 20-character string over the alphabet round-trips.
+        for s in [
+            "--------------------",
+            "zzzzzzzzzzzzzzzzzzzz",
+            "AbC_12-xyz0987654321",
+        ] {
+            assert_eq!(DocId::decode(s).map(|d| d.encode()).as_deref(), Some(s));
+        }
+        for bad in [
+            "short",
+            "explicit-10",
+            "aaaaaaaaaaaaaaaaaaa!",
+            "aaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert_eq!(DocId::decode(bad), None, "{bad}");
+        }
     }
 }

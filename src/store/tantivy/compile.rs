@@ -14,6 +14,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, Term};
 
 use super::fast_match::{FastStrQuery, Matcher};
+use super::id_match;
 use super::schema::{analyze, Fields};
 use crate::event::timestamp::{epoch_number_to_millis, parse_timestamp_str};
 use crate::query::date_format::DateFormat;
@@ -323,12 +324,10 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
                         Box::new(TermSetQuery::new(terms))
                     }
                 }
-                Resolved::Id => Box::new(TermSetQuery::new(
-                    values
-                        .iter()
-                        .filter_map(value_text)
-                        .map(|s| Term::from_field_text(ctx.fields.id, &s)),
-                )),
+                Resolved::Id => {
+                    let ids: Vec<String> = values.iter().filter_map(value_text).collect();
+                    id_match::ids_query(ctx.fields, &ids)
+                }
                 // one set lookup over the column, however many values
                 // (a merged pattern's ids)
                 Resolved::Normalized(name) if name != "_level" => {
@@ -411,9 +410,7 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
             }),
             _ => empty(),
         },
-        Query::Ids(ids) => Box::new(TermSetQuery::new(
-            ids.iter().map(|s| Term::from_field_text(ctx.fields.id, s)),
-        )),
+        Query::Ids(ids) => id_match::ids_query(ctx.fields, ids),
         Query::Bool(b) => compile_bool(ctx, b)?,
         Query::ConstantScore { filter, boost } => {
             Box::new(ConstScoreQuery::new(compile(ctx, filter)?, *boost))
@@ -584,7 +581,7 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
             Some(ms) => exact_date(ctx, DateTarget::Timestamp, ms),
             None => return Err(date_value_error(&text, field, None)),
         },
-        Resolved::Id => term_q(Term::from_field_text(ctx.fields.id, &text)),
+        Resolved::Id => id_match::ids_query(ctx.fields, &[text]),
         Resolved::Index => {
             if text == ctx.index_name {
                 Box::new(AllQuery)
@@ -665,11 +662,7 @@ fn pattern_field(ctx: &Ctx, field: &str, regex: &str, ci: bool) -> Result<Q, Sto
                 ..
             } => qs.push(str_regex(kf_column(&path), regex, ci)?),
             Resolved::Normalized(name) => qs.push(str_regex(name.to_string(), regex, ci)?),
-            Resolved::Id => qs.push(
-                RegexQuery::from_pattern(regex, ctx.fields.id)
-                    .map(|q| Box::new(q) as Q)
-                    .map_err(|e| bad(format!("invalid pattern [{regex}]: {e}")))?,
-            ),
+            Resolved::Id => qs.push(id_match::regex_query(ctx.fields, regex).map_err(bad)?),
             Resolved::Index => {
                 let re =
                     regex::Regex::new(&format!("^(?:{regex})$")).map_err(|e| bad(e.to_string()))?;

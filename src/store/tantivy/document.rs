@@ -315,7 +315,19 @@ pub fn build(
     let mut path = String::with_capacity(64);
     b.walk_object(mapping, &mut path, record, 0, now);
     let mut doc = TantivyDocument::new();
-    doc.add_text(fields.id, &ev.id);
+    // A generated id goes to the id columns; an id the client chose is text
+    // (it may be replaced by id later, and has any shape).
+    match (fields.compact_id, ev.explicit_id) {
+        (Some(cols), false) => match event::DocId::decode(&ev.id) {
+            Some(id) => {
+                doc.add_u64(cols.ms, id.ms);
+                doc.add_u64(cols.seq, id.seq);
+                doc.add_u64(cols.node, id.node);
+            }
+            None => doc.add_text(fields.id, &ev.id),
+        },
+        _ => doc.add_text(fields.id, &ev.id),
+    }
     doc.add_bytes(fields.source, &ev.source);
     doc.add_date(fields.timestamp, date(ev.timestamp_ms));
     if !b.text.is_empty() {

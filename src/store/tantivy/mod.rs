@@ -15,6 +15,7 @@ mod compile;
 mod document;
 mod fast_match;
 mod highlight;
+mod id_match;
 pub mod schema;
 mod search;
 
@@ -26,8 +27,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tantivy::query::{Query as TQuery, TermQuery};
-use tantivy::schema::IndexRecordOption;
+use tantivy::query::Query as TQuery;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{
     Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument, Term,
@@ -432,6 +432,11 @@ impl Store for TantivyStore {
             // or applied before a failed attempt at this same batch.
             let done = st.applied_lsn;
             let mut mapping_changed = false;
+            // Generated ids replaced or deleted in this run: one column scan
+            // per segment for all of them, after the run. Deferring is safe
+            // because a generated id is never added twice, and what replaces
+            // it is stored with a text id.
+            let mut gone: Vec<&str> = Vec::new();
             for (k, ev) in events[i..j].iter().enumerate() {
                 let lsn = first_lsn + (i + k) as u64;
                 if lsn <= done {
@@ -441,6 +446,7 @@ impl Store for TantivyStore {
                 if ev.op == WriteOp::Delete {
                     if let Some(writer) = st.writer.as_mut() {
                         writer.delete_term(Term::from_field_text(h.fields.id, &ev.id));
+                        gone.push(&ev.id);
                         st.applied_lsn = lsn;
                         st.dirty = true;
                         st.last_write = Instant::now();
@@ -477,6 +483,7 @@ impl Store for TantivyStore {
                 };
                 if ev.explicit_id {
                     writer.delete_term(Term::from_field_text(h.fields.id, &ev.id));
+                    gone.push(&ev.id);
                 }
                 writer.add_document(built.doc)?;
                 st.applied_lsn = lsn;
@@ -487,6 +494,11 @@ impl Store for TantivyStore {
                 st.dirty = true;
                 st.last_write = Instant::now();
                 stats.indexed += 1;
+            }
+            if let (Some(writer), Some(_)) = (st.writer.as_mut(), h.fields.compact_id) {
+                if let Some(q) = id_match::CompactIdQuery::ids(gone.iter().copied()) {
+                    writer.delete_query(Box::new(q))?;
+                }
             }
             if mapping_changed {
                 *h.mapping.write().unwrap_or_else(|e| e.into_inner()) =
@@ -627,10 +639,7 @@ impl Store for TantivyStore {
             return false;
         };
         let searcher = h.reader.searcher();
-        let q = TermQuery::new(
-            Term::from_field_text(h.fields.id, id),
-            IndexRecordOption::Basic,
-        );
+        let q = id_match::ids_query(&h.fields, &[id.to_string()]);
         q.count(&searcher).map(|c| c > 0).unwrap_or(false)
     }
 
@@ -639,10 +648,7 @@ impl Store for TantivyStore {
             .handle(index)
             .ok_or_else(|| StoreError::IndexNotFound(index.to_string()))?;
         let searcher = h.reader.searcher();
-        let q = TermQuery::new(
-            Term::from_field_text(h.fields.id, id),
-            IndexRecordOption::Basic,
-        );
+        let q = id_match::ids_query(&h.fields, &[id.to_string()]);
         let weight = q.weight(tantivy::query::EnableScoring::disabled_from_searcher(
             &searcher,
         ))?;

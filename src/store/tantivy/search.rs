@@ -377,11 +377,10 @@ fn load_id(
     doc: DocId,
 ) -> Result<(String, Value), StoreError> {
     let d: TantivyDocument = searcher.doc(DocAddress::new(seg, doc))?;
-    let id = d
-        .get_first(fields.id)
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-        .to_string();
+    let id = match d.get_first(fields.id).and_then(|v| v.as_str()) {
+        Some(id) => id.to_string(),
+        None => super::id_match::id_of(searcher.segment_reader(seg), doc)?.unwrap_or_default(),
+    };
     let bytes = d
         .get_first(fields.source)
         .and_then(|v| v.as_bytes())
