@@ -119,6 +119,23 @@ async fn a_data_directory_of_the_earlier_layout_opens_and_takes_writes() {
         r.text_preview()
     );
 
+    // The old index keeps its message columns: the message's `.keyword`
+    // still aggregates there.
+    let r = s
+        .http
+        .post_json(
+            "/fixture/_search",
+            &json!({"size": 0, "aggs": {"m": {"terms": {"field": "message.keyword", "size": 1000}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text_preview());
+    let buckets = r.json()["aggregations"]["m"]["buckets"]
+        .as_array()
+        .map(Vec::len);
+    let distinct: std::collections::HashSet<&Value> =
+        docs.iter().map(|(_, d)| &d["message"]).collect();
+    assert_eq!(buckets, Some(distinct.len()));
+
     // Writes into the old index: an update, a delete, new documents.
     let (upd_id, _) = &docs[3];
     let (del_id, _) = &docs[4];

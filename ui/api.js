@@ -166,7 +166,12 @@ export async function fieldNames(index, signal) {
       if (v.properties) walk(v.properties, name + ".");
       if (v.type) {
         if (!names.has(name)) names.set(name, v.type);
-        for (const [sub, sv] of Object.entries(v.fields ?? {})) if (!names.has(`${name}.${sub}`)) names.set(`${name}.${sub}`, sv.type);
+        // a sub-field without doc values (a message's `.keyword`) can be
+        // matched but not aggregated: not listed
+        for (const [sub, sv] of Object.entries(v.fields ?? {})) {
+          if (sv.doc_values === false) continue;
+          if (!names.has(`${name}.${sub}`)) names.set(`${name}.${sub}`, sv.type);
+        }
       }
     }
   };

@@ -114,6 +114,14 @@ fn nested<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     }
 }
 
+/// Whether `path` is one of the fields [`detect`] reads a message from.
+pub fn is_message_field(path: &str) -> bool {
+    matches!(
+        path,
+        "message" | "msg" | "MESSAGE" | "short_message" | "log"
+    )
+}
+
 /// See [`Detected`]. Names in order of preference: level, severity,
 /// log.level, lvl, loglevel, levelname, LEVEL, PRIORITY; service,
 /// service.name, app, application, PROGRAM, appname, program; host,

@@ -95,15 +95,27 @@ fn answer(st: State, index: String, p: Params, body: bytes::Bytes) -> Result<Res
     }
     let mut out = Map::new();
     for (field, types) in caps {
-        let mut per = Map::new();
-        let several = types.len() > 1;
+        // the same type with and without doc values (older and newer
+        // indices) is one type, aggregatable only where all have them
+        let mut merged: BTreeMap<String, (bool, Vec<String>)> = BTreeMap::new();
         for (t, idx) in types {
+            let (t, doc_values) = match t.strip_suffix(NO_DOC_VALUES) {
+                Some(base) => (base.to_string(), false),
+                None => (t, true),
+            };
+            let e = merged.entry(t).or_insert((true, Vec::new()));
+            e.0 &= doc_values;
+            e.1.extend(idx);
+        }
+        let mut per = Map::new();
+        let several = merged.len() > 1;
+        for (t, (doc_values, idx)) in merged {
             let meta = t.starts_with('_');
             let mut c = json!({
                 "type": t,
                 "metadata_field": meta,
                 "searchable": true,
-                "aggregatable": t != "text" && t != "_id",
+                "aggregatable": doc_values && t != "text" && t != "_id",
             });
             // which indices, only when not all have this type
             if several || idx.len() < names.len() {
@@ -118,6 +130,9 @@ fn answer(st: State, index: String, p: Params, body: bytes::Bytes) -> Result<Res
         json!({"indices": names, "fields": out}).to_string(),
     ))
 }
+
+/// Marks a type in [`walk`]'s output as having no doc values.
+const NO_DOC_VALUES: &str = "\u{0}no_doc_values";
 
 /// `(dotted name, type)` of every mapped field, multi-fields included.
 fn walk(prefix: &str, props: Option<&Value>, out: &mut Vec<(String, String)>) {
@@ -138,7 +153,14 @@ fn walk(prefix: &str, props: Option<&Value>, out: &mut Vec<(String, String)>) {
         if let Some(Value::Object(subs)) = v.get("fields") {
             for (sk, sv) in subs {
                 if let Some(t) = sv.get("type").and_then(Value::as_str) {
-                    out.push((format!("{name}.{sk}"), t.to_string()));
+                    // a keyword without doc values (a message's `.keyword`)
+                    // is searchable, not aggregatable
+                    let t = if sv.get("doc_values") == Some(&Value::Bool(false)) {
+                        format!("{t}{NO_DOC_VALUES}")
+                    } else {
+                        t.to_string()
+                    };
+                    out.push((format!("{name}.{sk}"), t));
                 }
             }
         }

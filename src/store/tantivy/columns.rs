@@ -41,9 +41,29 @@ pub enum ValueKind {
     Unknown,
 }
 
+/// A message field's `.keyword` in an index that keeps no column for it
+/// cannot be aggregated or sorted on (Elasticsearch answers the same for a
+/// keyword without doc values).
+fn no_column_check(mapping: &Mapping, field: &str, r: &Resolved) -> Result<(), StoreError> {
+    match r {
+        Resolved::Path {
+            path,
+            kind: FieldKind::Text,
+            keyword: true,
+        } if !mapping.keyword_column(path) => Err(StoreError::BadQuery(format!(
+            "[{field}] has no doc values: message fields are searched, not aggregated or sorted on \
+             (exact and prefix matches on it work); aggregate on another field, or map [{path}] \
+             as keyword in an index template"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Resolve `field` for aggregation or sorting.
 pub fn kind_of(mapping: &Mapping, field: &str) -> Result<ValueKind, StoreError> {
-    Ok(match mapping.resolve(field) {
+    let resolved = mapping.resolve(field);
+    no_column_check(mapping, field, &resolved)?;
+    Ok(match resolved {
         Resolved::Timestamp => ValueKind::Date(None),
         Resolved::Normalized(_) | Resolved::Index => ValueKind::Str,
         Resolved::Id => {
@@ -70,7 +90,9 @@ pub fn open(
     index_name: &str,
 ) -> Result<FieldCol, StoreError> {
     let ff = seg.fast_fields();
-    Ok(match mapping.resolve(field) {
+    let resolved = mapping.resolve(field);
+    no_column_check(mapping, field, &resolved)?;
+    Ok(match resolved {
         Resolved::Timestamp => FieldCol::Date(ff.date("@timestamp")?),
         Resolved::Normalized(name) => ff.str(name)?.map_or(FieldCol::Absent, FieldCol::Str),
         Resolved::Index => FieldCol::Const(Arc::from(index_name)),

@@ -16,6 +16,7 @@ use tantivy::{DateTime, Term};
 use super::fast_match::{FastStrQuery, Matcher};
 use super::id_match;
 use super::schema::{analyze, Fields};
+use super::source_check::SourceCheckQuery;
 use crate::event::timestamp::{epoch_number_to_millis, parse_timestamp_str};
 use crate::query::date_format::DateFormat;
 use crate::query::datemath;
@@ -60,13 +61,51 @@ fn str_set(column: String, values: impl IntoIterator<Item = String>) -> Q {
 }
 
 fn str_regex(column: String, regex: &str, ci: bool) -> Result<Q, StoreError> {
+    Ok(Box::new(FastStrQuery {
+        column,
+        matcher: regex_matcher(regex, ci)?,
+    }))
+}
+
+/// Exact values of `path`'s column; for a text field whose index keeps no
+/// column for it ([`Mapping::keyword_column`]), candidates with `words`
+/// checked against `_source` instead.
+fn exact_match(ctx: &Ctx, path: &str, kind: &FieldKind, words: &str, matcher: Matcher) -> Q {
+    if *kind == FieldKind::Text && !ctx.mapping.keyword_column(path) {
+        Box::new(SourceCheckQuery::new(ctx.fields, path, words, matcher))
+    } else {
+        Box::new(FastStrQuery {
+            column: kf_column(path),
+            matcher,
+        })
+    }
+}
+
+fn set_matcher(values: impl IntoIterator<Item = String>) -> Matcher {
+    Matcher::Set(std::sync::Arc::new(values.into_iter().collect()))
+}
+
+fn regex_matcher(regex: &str, ci: bool) -> Result<Matcher, StoreError> {
     let flags = if ci { "(?i)" } else { "" };
     let re = regex::Regex::new(&format!("^{flags}(?:{regex})$"))
         .map_err(|e| bad(format!("invalid pattern [{regex}]: {e}")))?;
-    Ok(Box::new(FastStrQuery {
-        column,
-        matcher: Matcher::Regex(std::sync::Arc::new(re)),
-    }))
+    Ok(Matcher::Regex(std::sync::Arc::new(re)))
+}
+
+/// The part of a literal prefix made of whole words: a trailing word may
+/// continue in the value, so it cannot narrow the candidates.
+fn whole_words(prefix: &str) -> &str {
+    match prefix.chars().last() {
+        Some(c) if c.is_alphanumeric() => {
+            let cut = prefix
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !c.is_alphanumeric())
+                .map_or(0, |(i, _)| i);
+            &prefix[..cut]
+        }
+        _ => prefix,
+    }
 }
 
 fn text_term(ctx: &Ctx, path: &str, token: &str) -> Term {
@@ -310,11 +349,23 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
             match ctx.mapping.resolve(field) {
                 Resolved::Path {
                     path,
-                    kind: FieldKind::Text | FieldKind::Keyword,
+                    kind: kind @ (FieldKind::Text | FieldKind::Keyword),
                     keyword,
                 } => {
-                    if keyword {
-                        str_set(kf_column(&path), values.iter().filter_map(value_text))
+                    let vals = values.iter().filter_map(value_text);
+                    if keyword && (kind == FieldKind::Keyword || ctx.mapping.keyword_column(&path))
+                    {
+                        str_set(kf_column(&path), vals)
+                    } else if keyword && values.len() <= 64 {
+                        // each value narrows its own candidates
+                        disjunction(
+                            vals.map(|v| {
+                                exact_match(ctx, &path, &kind, &v, set_matcher([v.clone()]))
+                            })
+                            .collect(),
+                        )
+                    } else if keyword {
+                        exact_match(ctx, &path, &kind, "", set_matcher(vals))
                     } else {
                         let terms: Vec<Term> = values
                             .iter()
@@ -352,6 +403,9 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
                 let mut qs: Vec<Q> = Vec::new();
                 for n in ctx.mapping.expand(field) {
                     match n.strip_suffix(".keyword") {
+                        Some(base) if !ctx.mapping.keyword_column(base) => {
+                            qs.push(term_q(Term::from_field_text(ctx.fields.names, base)))
+                        }
                         Some(base) => qs.push(Box::new(ExistsQuery::new(kf_column(base), false))),
                         None => {
                             qs.push(Box::new(ExistsQuery::new(kf_column(&n), true)));
@@ -370,18 +424,30 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
             ctx,
             field,
             &format!("{}.*", regex_escape(value)),
+            whole_words(value),
             *case_insensitive,
         )?,
         Query::Wildcard {
             field,
             pattern,
             case_insensitive,
-        } => pattern_field(ctx, field, &wildcard_to_regex(pattern), *case_insensitive)?,
+        } => {
+            let literal = pattern
+                .find(['*', '?', '\\'])
+                .map_or(pattern.as_str(), |i| &pattern[..i]);
+            pattern_field(
+                ctx,
+                field,
+                &wildcard_to_regex(pattern),
+                whole_words(literal),
+                *case_insensitive,
+            )?
+        }
         Query::Regexp {
             field,
             pattern,
             case_insensitive,
-        } => pattern_field(ctx, field, pattern, *case_insensitive)?,
+        } => pattern_field(ctx, field, pattern, "", *case_insensitive)?,
         Query::Fuzzy {
             field,
             value,
@@ -399,15 +465,18 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
             }
             Resolved::Path {
                 path,
-                kind: FieldKind::Text | FieldKind::Keyword,
+                kind: kind @ (FieldKind::Text | FieldKind::Keyword),
                 ..
-            } => Box::new(FastStrQuery {
-                column: kf_column(&path),
-                matcher: Matcher::Fuzzy(
+            } => exact_match(
+                ctx,
+                &path,
+                &kind,
+                "",
+                Matcher::Fuzzy(
                     std::sync::Arc::from(value.as_str()),
                     auto_fuzz(*distance, value),
                 ),
-            }),
+            ),
             _ => empty(),
         },
         Query::Ids(ids) => id_match::ids_query(ctx.fields, ids),
@@ -610,11 +679,12 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
                 }
             }
             FieldKind::Text | FieldKind::Keyword => {
-                if ci {
-                    str_regex(kf_column(&path), &regex_escape(&text), true)?
+                let matcher = if ci {
+                    regex_matcher(&regex_escape(&text), true)?
                 } else {
-                    str_set(kf_column(&path), [text])
-                }
+                    set_matcher([text.clone()])
+                };
+                exact_match(ctx, &path, &kind, &text, matcher)
             }
             FieldKind::Long | FieldKind::Float => match parse_f64(value) {
                 Some(v) => exact_num(ctx, &path, v),
@@ -643,7 +713,15 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
     })
 }
 
-fn pattern_field(ctx: &Ctx, field: &str, regex: &str, ci: bool) -> Result<Q, StoreError> {
+/// `words`: text every match contains (whole words), to narrow the
+/// candidates where values are checked against `_source`.
+fn pattern_field(
+    ctx: &Ctx,
+    field: &str,
+    regex: &str,
+    words: &str,
+    ci: bool,
+) -> Result<Q, StoreError> {
     let names = ctx.mapping.expand(field);
     let mut qs = Vec::new();
     for name in names {
@@ -658,9 +736,15 @@ fn pattern_field(ctx: &Ctx, field: &str, regex: &str, ci: bool) -> Result<Q, Sto
             }
             Resolved::Path {
                 path,
-                kind: FieldKind::Text | FieldKind::Keyword,
+                kind: kind @ (FieldKind::Text | FieldKind::Keyword),
                 ..
-            } => qs.push(str_regex(kf_column(&path), regex, ci)?),
+            } => qs.push(exact_match(
+                ctx,
+                &path,
+                &kind,
+                words,
+                regex_matcher(regex, ci)?,
+            )),
             Resolved::Normalized(name) => qs.push(str_regex(name.to_string(), regex, ci)?),
             Resolved::Id => qs.push(id_match::regex_query(ctx.fields, regex).map_err(bad)?),
             Resolved::Index => {

@@ -150,7 +150,10 @@ impl<'r> Builder<'r> {
         let ok = match kind {
             FieldKind::Text => match as_string() {
                 Some(s) => {
-                    if len(&s) <= KEYWORD_IGNORE_ABOVE && self.profile.keyword_column(path) {
+                    if len(&s) <= KEYWORD_IGNORE_ABOVE
+                        && self.profile.keyword_column(path)
+                        && mapping.keyword_column(path)
+                    {
                         push(&mut self.kf, s.clone());
                     } else {
                         // No column value: `exists` needs the name listed.

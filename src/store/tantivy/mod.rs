@@ -18,6 +18,7 @@ mod highlight;
 mod id_match;
 pub mod schema;
 mod search;
+mod source_check;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -258,6 +259,11 @@ impl TantivyStore {
     /// Gives a new, empty index its field types, durably.
     fn set_mapping(&self, h: &IndexHandle, mapping: Mapping) -> Result<(), StoreError> {
         let mut st = lock(&h.state);
+        // the layout flags are the index's own, not the template's
+        let mapping = Mapping {
+            messages_without_columns: st.mapping.messages_without_columns,
+            ..mapping
+        };
         st.mapping = mapping.clone();
         st.dirty = true;
         h.ensure_writer(&mut st, &self.opts)?;
@@ -299,6 +305,10 @@ impl IndexHandle {
             index,
             Payload {
                 uuid,
+                mapping: Mapping {
+                    messages_without_columns: true,
+                    ..Mapping::default()
+                },
                 ..Payload::default()
             },
         )?;
