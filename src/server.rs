@@ -191,6 +191,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         // Make everything acknowledged searchable before exit (it is durable
         // in the log either way).
         let _ = tokio::time::timeout(Duration::from_secs(10), ingest2.refresh_all()).await;
+        // Let merges in progress finish: a merge cut off leaves files no
+        // segment uses until the next commit collects them.
+        let store = ingest2.store.clone();
+        let merges = tokio::task::spawn_blocking(move || store.release_idle(0));
+        if tokio::time::timeout(Duration::from_secs(60), merges).await.is_err() {
+            tracing::warn!("shutdown: merges still running after 60 s; their files are collected at the next commit");
+        }
         // ...and drop the log the store now holds (it is kept on any doubt)
         match ingest2.seal_log().await {
             Ok(true) => tracing::info!(
