@@ -195,7 +195,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         // segment uses until the next commit collects them.
         let store = ingest2.store.clone();
         let merges = tokio::task::spawn_blocking(move || store.release_idle(0));
-        if tokio::time::timeout(Duration::from_secs(60), merges).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(60), merges)
+            .await
+            .is_err()
+        {
             tracing::warn!("shutdown: merges still running after 60 s; their files are collected at the next commit");
         }
         // ...and drop the log the store now holds (it is kept on any doubt)

@@ -13,34 +13,45 @@ pub fn bytes_by_field(indices: &Path) -> Vec<(String, u64)> {
         return Vec::new();
     };
     for e in rd.flatten() {
-        let path = e.path();
-        if !path.is_dir() {
-            continue;
-        }
-        let Ok(index) = tantivy::Index::open_in_dir(&path) else {
-            continue;
-        };
-        let Ok(reader) = index.reader() else { continue };
-        let Ok(usage) = reader.searcher().space_usage() else {
-            continue;
-        };
-        for seg in usage.segments() {
-            for (kind, per_field) in [
-                ("term", seg.termdict()),
-                ("idx", seg.postings()),
-                ("pos", seg.positions()),
-                ("fast", seg.fast_fields()),
-            ] {
-                for f in per_field.fields() {
-                    let name = f.field_name().replace('\u{1}', ".");
-                    *out.entry(format!("{kind} {name}")).or_default() += f.total().get_bytes();
-                }
-            }
-            *out.entry("store (all stored fields)".into()).or_default() +=
-                seg.store().total().get_bytes();
+        if e.path().is_dir() {
+            // a folder that is not an index (or cannot be read) adds nothing
+            let _ = add_index(&e.path(), &mut out);
         }
     }
-    let mut v: Vec<(String, u64)> = out.into_iter().filter(|(_, b)| *b > 0).collect();
+    largest_first(out)
+}
+
+/// Bytes per `(kind, field)` of the index in `dir`, largest first.
+pub fn index_bytes_by_field(dir: &Path) -> tantivy::Result<Vec<(String, u64)>> {
+    let mut out = BTreeMap::new();
+    add_index(dir, &mut out)?;
+    Ok(largest_first(out))
+}
+
+fn add_index(dir: &Path, out: &mut BTreeMap<String, u64>) -> tantivy::Result<()> {
+    let index = tantivy::Index::open_in_dir(dir)?;
+    let usage = index.reader()?.searcher().space_usage()?;
+    for seg in usage.segments() {
+        for (kind, per_field) in [
+            ("term", seg.termdict()),
+            ("idx", seg.postings()),
+            ("pos", seg.positions()),
+            ("fast", seg.fast_fields()),
+            ("fieldnorm", seg.fieldnorms()),
+        ] {
+            for f in per_field.fields() {
+                let name = f.field_name().replace('\u{1}', ".");
+                *out.entry(format!("{kind} {name}")).or_default() += f.total().get_bytes();
+            }
+        }
+        *out.entry("store (all stored fields)".into()).or_default() +=
+            seg.store().total().get_bytes();
+    }
+    Ok(())
+}
+
+fn largest_first(m: BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = m.into_iter().filter(|(_, b)| *b > 0).collect();
     v.sort_by_key(|b| std::cmp::Reverse(b.1));
     v
 }

@@ -11,7 +11,7 @@ mod bench_anomalies;
 mod bench_clickhouse;
 mod bench_data;
 mod bench_forward;
-mod bench_space;
+pub mod bench_space;
 mod demo;
 mod eval;
 mod parse;
