@@ -119,6 +119,21 @@ async fn a_data_directory_of_the_earlier_layout_opens_and_takes_writes() {
         r.text_preview()
     );
 
+    // ...and its id-like tokens in the term index: a req_id is found.
+    let (_, d10) = &docs[10];
+    let msg = d10["message"].as_str().expect("message");
+    let req_id = msg.rsplit('=').next().expect("a req_id");
+    let with_it = docs
+        .iter()
+        .filter(|(_, d)| d["message"].as_str().is_some_and(|m| m.ends_with(req_id)))
+        .count() as u64;
+    assert_eq!(
+        s.http
+            .count("fixture", Some(json!({"match": {"message": req_id}})))
+            .await,
+        with_it
+    );
+
     // The old index keeps its message columns: the message's `.keyword`
     // still aggregates there.
     let r = s

@@ -15,8 +15,8 @@ use tantivy::{DateTime, Term};
 
 use super::fast_match::{FastStrQuery, Matcher};
 use super::id_match;
-use super::schema::{analyze, Fields};
-use super::source_check::SourceCheckQuery;
+use super::schema::{analyze, id_fingerprint, id_fingerprint_range, is_id_token, Fields};
+use super::source_check::{Check, SourceCheckQuery};
 use crate::event::timestamp::{epoch_number_to_millis, parse_timestamp_str};
 use crate::query::date_format::DateFormat;
 use crate::query::datemath;
@@ -106,6 +106,44 @@ fn whole_words(prefix: &str) -> &str {
         }
         _ => prefix,
     }
+}
+
+/// A token of a text field: its term, or for an id-like token in an index
+/// that keeps those as fingerprints, the documents with its fingerprint
+/// whose `_source` has it.
+fn text_token_q(ctx: &Ctx, path: &str, token: &str) -> Q {
+    match ctx.fields.id_tokens {
+        Some(f) if is_id_token(token) => id_token_q(ctx, f, path, token, false),
+        _ => term_q(text_term(ctx, path, token)),
+    }
+}
+
+/// Documents whose `path` has the id-like `token` (or, with `prefix`, a
+/// token starting with it), found by fingerprint and checked in `_source`.
+fn id_token_q(ctx: &Ctx, f: Field, path: &str, token: &str, prefix: bool) -> Q {
+    Box::new(SourceCheckQuery::with_candidates(
+        id_fingerprints_q(f, token, prefix),
+        ctx.fields,
+        path,
+        Check::Tokens {
+            toks: vec![token.to_string()],
+            prefix_last: prefix,
+            slop: 0,
+        },
+    ))
+}
+
+fn id_fingerprints_q(f: Field, token: &str, prefix: bool) -> Q {
+    let (lo, hi) = if prefix {
+        id_fingerprint_range(token)
+    } else {
+        let fp = id_fingerprint(token);
+        (fp, fp)
+    };
+    range_q(
+        Bound::Included(Term::from_field_u64(f, lo)),
+        Bound::Included(Term::from_field_u64(f, hi)),
+    )
 }
 
 fn text_term(ctx: &Ctx, path: &str, token: &str) -> Term {
@@ -367,12 +405,15 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
                     } else if keyword {
                         exact_match(ctx, &path, &kind, "", set_matcher(vals))
                     } else {
-                        let terms: Vec<Term> = values
+                        let (ids, words): (Vec<String>, Vec<String>) = values
                             .iter()
                             .filter_map(value_text)
-                            .map(|s| text_term(ctx, &path, &s))
-                            .collect();
-                        Box::new(TermSetQuery::new(terms))
+                            .partition(|s| ctx.fields.id_tokens.is_some() && is_id_token(s));
+                        let terms: Vec<Term> =
+                            words.iter().map(|s| text_term(ctx, &path, s)).collect();
+                        let mut qs: Vec<Q> = vec![Box::new(TermSetQuery::new(terms))];
+                        qs.extend(ids.iter().map(|s| text_token_q(ctx, &path, s)));
+                        disjunction(qs)
                     }
                 }
                 Resolved::Id => {
@@ -420,13 +461,36 @@ pub fn compile(ctx: &Ctx, q: &Query) -> Result<Q, StoreError> {
             field,
             value,
             case_insensitive,
-        } => pattern_field(
-            ctx,
-            field,
-            &format!("{}.*", regex_escape(value)),
-            whole_words(value),
-            *case_insensitive,
-        )?,
+        } => {
+            let q = pattern_field(
+                ctx,
+                field,
+                &format!("{}.*", regex_escape(value)),
+                whole_words(value),
+                *case_insensitive,
+            )?;
+            let p = value.to_lowercase();
+            match ctx.fields.id_tokens {
+                // an id-like token starting with it is not in the term index
+                Some(f) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    let mut qs = vec![q];
+                    for name in ctx.mapping.expand(field) {
+                        if let Resolved::Path {
+                            path,
+                            kind: FieldKind::Text,
+                            keyword: false,
+                        } = ctx.mapping.resolve(&name)
+                        {
+                            if *case_insensitive || p == *value {
+                                qs.push(id_token_q(ctx, f, &path, &p, true));
+                            }
+                        }
+                    }
+                    disjunction(qs)
+                }
+                _ => q,
+            }
+        }
         Query::Wildcard {
             field,
             pattern,
@@ -585,7 +649,7 @@ fn match_field(
                         auto_fuzz(d, t),
                         true,
                     )) as Q,
-                    _ => term_q(text_term(ctx, &path, t)),
+                    _ => text_token_q(ctx, &path, t),
                 })
                 .collect();
             if qs.len() == 1 {
@@ -620,12 +684,27 @@ fn phrase_field(
             keyword: false,
         } => {
             let toks = analyze(text);
+            // an open last word of hex digits may grow into an id-like
+            // token, which only the fingerprints know
+            let open_hex = prefix
+                && toks
+                    .last()
+                    .is_some_and(|t| t.bytes().all(|b| b.is_ascii_hexdigit()));
+            let with_ids = match ctx.fields.id_tokens {
+                Some(f) if toks.iter().any(|t| is_id_token(t)) => {
+                    return Ok(phrase_with_ids(ctx, f, &path, toks, slop, prefix));
+                }
+                Some(f) if open_hex => {
+                    Some(phrase_with_ids(ctx, f, &path, toks.clone(), slop, prefix))
+                }
+                _ => None,
+            };
             let terms: Vec<(usize, Term)> = toks
                 .iter()
                 .enumerate()
                 .map(|(i, t)| (i, text_term(ctx, &path, t)))
                 .collect();
-            Ok(match terms.len() {
+            let words: Q = match terms.len() {
                 0 => empty(),
                 1 if !prefix => term_q(text_term(ctx, &path, &toks[0])),
                 1 => json_str_regex(
@@ -636,10 +715,57 @@ fn phrase_field(
                 )?,
                 _ if prefix => Box::new(PhrasePrefixQuery::new_with_offset(terms)),
                 _ => Box::new(PhraseQuery::new_with_offset_and_slop(terms, slop)),
+            };
+            Ok(match with_ids {
+                Some(q) => disjunction(vec![words, q]),
+                None => words,
             })
         }
         _ => term_field(ctx, field, &Value::String(text.to_string()), false),
     }
+}
+
+/// A phrase with id-like tokens, which the term index does not have: the
+/// phrase of the other tokens (at their offsets) and each id's
+/// fingerprint give the candidates; `_source` decides.
+fn phrase_with_ids(
+    ctx: &Ctx,
+    f: Field,
+    path: &str,
+    toks: Vec<String>,
+    slop: u32,
+    prefix: bool,
+) -> Q {
+    let last = toks.len().saturating_sub(1);
+    let mut must: Vec<Q> = Vec::new();
+    let mut words: Vec<(usize, Term)> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        let open_end = prefix && i == last;
+        if is_id_token(t) {
+            must.push(id_fingerprints_q(f, t, open_end));
+        } else if !open_end {
+            words.push((i, text_term(ctx, path, t)));
+        }
+    }
+    match words.len() {
+        0 => {}
+        1 => must.extend(words.into_iter().map(|(_, t)| term_q(t))),
+        _ if slop > 0 => must.extend(words.into_iter().map(|(_, t)| term_q(t))),
+        _ => must.push(Box::new(PhraseQuery::new_with_offset(words))),
+    }
+    let candidates: Q = Box::new(BooleanQuery::new(
+        must.into_iter().map(|q| (Occur::Must, q)).collect(),
+    ));
+    Box::new(SourceCheckQuery::with_candidates(
+        candidates,
+        ctx.fields,
+        path,
+        Check::Tokens {
+            toks,
+            prefix_last: prefix,
+            slop,
+        },
+    ))
 }
 
 fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, StoreError> {
@@ -672,10 +798,13 @@ fn term_field(ctx: &Ctx, field: &str, value: &Value, ci: bool) -> Result<Q, Stor
             keyword,
         } => match kind {
             FieldKind::Text if !keyword => {
-                if ci {
-                    json_str_regex(ctx.fields.text, &path, &regex_escape(&text), true)?
-                } else {
-                    term_q(text_term(ctx, &path, &text))
+                match ctx.fields.id_tokens {
+                    // the token is indexed lowercase: any case of it
+                    Some(_) if ci && is_id_token(&text) => {
+                        text_token_q(ctx, &path, &text.to_ascii_lowercase())
+                    }
+                    _ if ci => json_str_regex(ctx.fields.text, &path, &regex_escape(&text), true)?,
+                    _ => text_token_q(ctx, &path, &text),
                 }
             }
             FieldKind::Text | FieldKind::Keyword => {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf};
 use tantivy::{DateTime, TantivyDocument};
 
-use super::schema::Fields;
+use super::schema::{id_fingerprint, is_id_token, Fields, ID_TOKEN_MIN};
 use crate::event::timestamp::{detect_date, parse_timestamp_str};
 use crate::event::{self, Event};
 use crate::store::mapping::{path_ok, FieldKind, Mapping, TIMESTAMP};
@@ -48,6 +48,9 @@ struct Builder<'r> {
     names: Vec<String>,
     /// Zone for naive date strings.
     tz: Option<jiff::tz::TimeZone>,
+    /// Fingerprints of the id-like tokens of text values, when the index
+    /// keeps them in `_hx` instead of its term dictionary.
+    id_fps: Option<Vec<u64>>,
     profile: event::FieldProfile,
 }
 
@@ -158,6 +161,13 @@ impl<'r> Builder<'r> {
                     } else {
                         // No column value: `exists` needs the name listed.
                         no_column = true;
+                    }
+                    if let Some(fps) = self.id_fps.as_mut() {
+                        match &s {
+                            Leaf::Str(t) => id_fingerprints(t, fps),
+                            Leaf::Owned(t) => id_fingerprints(t, fps),
+                            _ => {}
+                        }
                     }
                     push(&mut self.text, s);
                     true
@@ -292,6 +302,25 @@ fn is_meta(k: &str) -> bool {
     )
 }
 
+/// Adds the fingerprints of the id-like tokens of `text` (as the `_text`
+/// analyser splits it) to `out`.
+fn id_fingerprints(text: &str, out: &mut Vec<u64>) {
+    use unicode_segmentation::UnicodeSegmentation;
+    // most values have no run of hex digits long enough: skip tokenizing them
+    let mut run = 0;
+    if !text.bytes().any(|b| {
+        run = if b.is_ascii_hexdigit() { run + 1 } else { 0 };
+        run >= ID_TOKEN_MIN
+    }) {
+        return;
+    }
+    for w in text.split_word_bounds() {
+        if is_id_token(w) {
+            out.push(id_fingerprint(&w.to_ascii_lowercase()));
+        }
+    }
+}
+
 /// What building a document found out besides the document.
 pub struct Built {
     pub doc: TantivyDocument,
@@ -312,6 +341,7 @@ pub fn build(
         tz: tz.cloned(),
         profile: ev.profile,
         paths: String::with_capacity(256),
+        id_fps: fields.id_tokens.map(|_| Vec::new()),
         ..Builder::default()
     };
     let now = event::now_ms();
@@ -338,6 +368,13 @@ pub fn build(
     }
     if !b.kf.is_empty() {
         doc.add_field_value(fields.kf, View::Object(&b.paths, &b.kf));
+    }
+    if let (Some(f), Some(fps)) = (fields.id_tokens, b.id_fps.as_mut()) {
+        fps.sort_unstable();
+        fps.dedup();
+        for fp in fps.iter() {
+            doc.add_u64(f, *fp);
+        }
     }
     b.names.sort_unstable();
     b.names.dedup();

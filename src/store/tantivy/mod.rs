@@ -34,7 +34,10 @@ use tantivy::{
     Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, TantivyDocument, Term,
 };
 
-use self::schema::{build_schema, text_analyzer, Fields, TEXT_ANALYZER};
+use self::schema::{
+    build_schema, text_analyzer, text_analyzer_without_ids, Fields, TEXT_ANALYZER,
+    TEXT_ANALYZER_WITHOUT_IDS,
+};
 use super::catalog::Catalog;
 use super::mapping::{wildcard_match, Mapping};
 use super::{
@@ -340,6 +343,9 @@ impl IndexHandle {
         payload: Payload,
     ) -> Result<IndexHandle, StoreError> {
         index.tokenizers().register(TEXT_ANALYZER, text_analyzer());
+        index
+            .tokenizers()
+            .register(TEXT_ANALYZER_WITHOUT_IDS, text_analyzer_without_ids());
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

@@ -41,6 +41,9 @@ pub struct Fields {
     /// Columns holding generated ids as numbers; absent in indices made
     /// when every id was stored as text.
     pub compact_id: Option<IdColumns>,
+    /// The id-token fingerprints (`_hx`); when present, `_text` has no
+    /// id-like tokens.
+    pub id_tokens: Option<Field>,
 }
 
 /// The three parts of a generated id ([`crate::event::DocId`]), one column
@@ -58,6 +61,9 @@ pub struct IdColumns {
 pub const ID_MS: &str = "_id_ms";
 pub const ID_SEQ: &str = "_id_seq";
 pub const ID_NODE: &str = "_id_node";
+/// Column of the fingerprints of a document's id-like tokens
+/// ([`id_fingerprint`]), in indices whose `_text` leaves them out.
+pub const ID_TOKENS: &str = "_hx";
 
 /// An untokenized, indexed string without norms (ids, field names).
 fn exact_indexed() -> TextOptions {
@@ -80,7 +86,7 @@ pub fn build_schema() -> Schema {
     let text_opts = JsonObjectOptions::default()
         .set_indexing_options(
             TextFieldIndexing::default()
-                .set_tokenizer(TEXT_ANALYZER)
+                .set_tokenizer(TEXT_ANALYZER_WITHOUT_IDS)
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         )
         .set_expand_dots_enabled();
@@ -95,7 +101,7 @@ pub fn build_schema() -> Schema {
         b.add_text_field(f, TextOptions::default().set_fast("raw"));
     }
     b.add_text_field("_fields", exact_indexed());
-    for f in [ID_MS, ID_SEQ, ID_NODE] {
+    for f in [ID_MS, ID_SEQ, ID_NODE, ID_TOKENS] {
         b.add_u64_field(f, FAST);
     }
     b.build()
@@ -122,6 +128,7 @@ impl Fields {
                 (Ok(ms), Ok(seq), Ok(node)) => Some(IdColumns { ms, seq, node }),
                 _ => None,
             },
+            id_tokens: s.get_field(ID_TOKENS).ok(),
         })
     }
 }
@@ -130,19 +137,73 @@ impl Fields {
 /// stays one token and each CJK ideograph is its own, as in Elasticsearch's
 /// `standard` analyser), lowercased, tokens over 255 bytes dropped.
 pub fn text_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(StandardTokenizer)
+    TextAnalyzer::builder(StandardTokenizer::default())
         .filter(RemoveLongFilter::limit(256))
         .filter(LowerCaser)
         .build()
 }
 
+/// The analyser of the `_text` field in indices with an `_hx` column: as
+/// [`text_analyzer`], without id-like tokens ([`is_id_token`]), which go to
+/// `_hx` as fingerprints instead. Their positions stay taken, so phrases
+/// around them keep their offsets.
+pub fn text_analyzer_without_ids() -> TextAnalyzer {
+    TextAnalyzer::builder(StandardTokenizer { skip_ids: true })
+        .filter(RemoveLongFilter::limit(256))
+        .filter(LowerCaser)
+        .build()
+}
+
+/// Name under which [`text_analyzer_without_ids`] is registered.
+pub const TEXT_ANALYZER_WITHOUT_IDS: &str = "lw_standard_no_ids";
+
+/// Shortest id-like token.
+pub const ID_TOKEN_MIN: usize = 12;
+
+/// Whether a token looks like a request id, trace id or hash: at least
+/// [`ID_TOKEN_MIN`] hex digits and nothing else. On real logs nearly every
+/// such token is unique, so in the term dictionary each costs ~19 bytes for
+/// one posting; as a 3-byte fingerprint in a column it costs a sixth.
+pub fn is_id_token(t: &str) -> bool {
+    t.len() >= ID_TOKEN_MIN && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The `_hx` fingerprint of an id token (lowercase): its first three hex
+/// digits, then 12 bits of a hash of the whole token. The prefix keeps
+/// `prefix` queries on ids answerable by a range of fingerprints.
+pub fn id_fingerprint(t: &str) -> u64 {
+    let head = u64::from_str_radix(t.get(..3).unwrap_or("0"), 16).unwrap_or(0);
+    // FNV-1a: stable across releases and platforms (the value is on disk)
+    let mut h: u32 = 0x811c_9dc5;
+    for b in t.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    head << 12 | (h ^ (h >> 12) ^ (h >> 24)) as u64 & 0xfff
+}
+
+/// The range of fingerprints of id tokens starting with `prefix` (hex,
+/// lowercase).
+pub fn id_fingerprint_range(prefix: &str) -> (u64, u64) {
+    let p: String = prefix.chars().take(3).collect();
+    let lo = format!("{p:0<3}");
+    let hi = format!("{p:f<3}");
+    let lo = u64::from_str_radix(&lo, 16).unwrap_or(0) << 12;
+    let hi = u64::from_str_radix(&hi, 16).unwrap_or(0xfff) << 12 | 0xfff;
+    (lo, hi)
+}
+
 /// UAX#29 word tokenizer.
 #[derive(Clone, Default)]
-pub struct StandardTokenizer;
+pub struct StandardTokenizer {
+    /// Leave out id-like tokens ([`is_id_token`]).
+    skip_ids: bool,
+}
 
 pub struct StandardTokenStream<'a> {
     words: unicode_segmentation::UWordBoundIndices<'a>,
     token: Token,
+    skip_ids: bool,
 }
 
 impl Tokenizer for StandardTokenizer {
@@ -154,6 +215,7 @@ impl Tokenizer for StandardTokenizer {
                 position: usize::MAX,
                 ..Token::default()
             },
+            skip_ids: self.skip_ids,
         }
     }
 }
@@ -162,6 +224,10 @@ impl TokenStream for StandardTokenStream<'_> {
     fn advance(&mut self) -> bool {
         for (offset, word) in self.words.by_ref() {
             if word.chars().any(char::is_alphanumeric) {
+                if self.skip_ids && is_id_token(word) {
+                    self.token.position = self.token.position.wrapping_add(1);
+                    continue;
+                }
                 self.token.text.clear();
                 self.token.text.push_str(word);
                 self.token.offset_from = offset;

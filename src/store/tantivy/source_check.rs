@@ -17,15 +17,58 @@ use super::document::KEYWORD_IGNORE_ABOVE;
 use super::fast_match::Matcher;
 use super::schema::{analyze, Fields};
 
-/// Documents whose `path` in `_source` has a string value (at most
-/// [`KEYWORD_IGNORE_ABOVE`] bytes, as the column kept) that `matcher`
+/// What a string value at the path must satisfy.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// The whole value (at most [`KEYWORD_IGNORE_ABOVE`] bytes, as the
+    /// `.keyword` column kept), by a matcher.
+    Exact(Matcher),
+    /// The value's analysed tokens contain these consecutively (the last
+    /// one as a prefix when `prefix_last`); with `slop` above 0, anywhere.
+    Tokens {
+        toks: Vec<String>,
+        prefix_last: bool,
+        slop: u32,
+    },
+}
+
+impl Check {
+    fn accepts(&self, s: &str) -> bool {
+        match self {
+            Check::Exact(m) => s.len() <= KEYWORD_IGNORE_ABOVE && m.matches(s),
+            Check::Tokens {
+                toks,
+                prefix_last,
+                slop,
+            } => {
+                let have = analyze(s);
+                let eq = |i: usize, h: &str| match toks.get(i) {
+                    Some(t) if *prefix_last && i + 1 == toks.len() => h.starts_with(t.as_str()),
+                    Some(t) => h == t,
+                    None => false,
+                };
+                if toks.is_empty() {
+                    return false;
+                }
+                if *slop > 0 {
+                    return (0..toks.len()).all(|i| have.iter().any(|h| eq(i, h)));
+                }
+                have.len() >= toks.len()
+                    && (0..=have.len() - toks.len())
+                        .any(|at| (0..toks.len()).all(|i| eq(i, &have[at + i])))
+            }
+        }
+    }
+}
+
+/// Documents whose `path` in `_source` has a string value the check
 /// accepts, among `candidates`.
 #[derive(Debug)]
 pub struct SourceCheckQuery {
     candidates: Box<dyn Query>,
     source: tantivy::schema::Field,
     path: String,
-    matcher: Matcher,
+    check: Check,
 }
 
 impl SourceCheckQuery {
@@ -54,11 +97,21 @@ impl SourceCheckQuery {
                     .collect(),
             ))
         };
+        Self::with_candidates(candidates, fields, path, Check::Exact(matcher))
+    }
+
+    /// Checks `candidates` (a superset of the answer) against `_source`.
+    pub fn with_candidates(
+        candidates: Box<dyn Query>,
+        fields: &Fields,
+        path: &str,
+        check: Check,
+    ) -> SourceCheckQuery {
         SourceCheckQuery {
             candidates,
             source: fields.source,
             path: path.to_string(),
-            matcher,
+            check,
         }
     }
 }
@@ -69,7 +122,7 @@ impl Clone for SourceCheckQuery {
             candidates: self.candidates.box_clone(),
             source: self.source,
             path: self.path.clone(),
-            matcher: self.matcher.clone(),
+            check: self.check.clone(),
         }
     }
 }
@@ -86,7 +139,7 @@ impl Query for SourceCheckQuery {
             inner,
             source: self.source,
             path: self.path.clone(),
-            matcher: self.matcher.clone(),
+            check: self.check.clone(),
         }))
     }
 }
@@ -95,17 +148,15 @@ struct SourceCheckWeight {
     inner: Box<dyn Weight>,
     source: tantivy::schema::Field,
     path: String,
-    matcher: Matcher,
+    check: Check,
 }
 
 /// Whether a value at `path` (dotted, through objects and arrays) of
-/// `v` is a string the matcher accepts.
-fn value_matches(v: &serde_json::Value, path: &str, m: &Matcher) -> bool {
+/// `v` is a string the check accepts.
+fn value_matches(v: &serde_json::Value, path: &str, m: &Check) -> bool {
     match v {
         serde_json::Value::Array(items) => items.iter().any(|i| value_matches(i, path, m)),
-        serde_json::Value::String(s) if path.is_empty() => {
-            s.len() <= KEYWORD_IGNORE_ABOVE && m.matches(s)
-        }
+        serde_json::Value::String(s) if path.is_empty() => m.accepts(s),
         serde_json::Value::Object(o) if !path.is_empty() => {
             // a literal dotted key first, then each split point
             if let Some(x) = o.get(path) {
@@ -145,7 +196,7 @@ impl SourceCheckWeight {
                 let doc: TantivyDocument = store.get(d)?;
                 let src = doc.get_first(self.source).and_then(|v| v.as_bytes());
                 if let Some(Ok(v)) = src.map(serde_json::from_slice::<serde_json::Value>) {
-                    if value_matches(&v, &self.path, &self.matcher) {
+                    if value_matches(&v, &self.path, &self.check) {
                         docs.insert(d);
                         n += 1;
                     }
@@ -176,8 +227,28 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::Arc;
 
-    fn set(v: &str) -> Matcher {
-        Matcher::Set(Arc::new(HashSet::from([v.to_string()])))
+    fn set(v: &str) -> Check {
+        Check::Exact(Matcher::Set(Arc::new(HashSet::from([v.to_string()]))))
+    }
+
+    fn toks(t: &[&str], prefix_last: bool, slop: u32) -> Check {
+        Check::Tokens {
+            toks: t.iter().map(|s| s.to_string()).collect(),
+            prefix_last,
+            slop,
+        }
+    }
+
+    #[test]
+    fn token_checks_follow_the_analyser() {
+        let v = "GET /cart 200 user=bob req_id=BD9C66B3AD3C2D6D";
+        assert!(toks(&["req_id", "bd9c66b3ad3c2d6d"], false, 0).accepts(v));
+        assert!(!toks(&["bd9c66b3ad3c2d6d", "req_id"], false, 0).accepts(v));
+        assert!(toks(&["bd9c66b3ad3c2d6d", "req_id"], false, 2).accepts(v));
+        assert!(toks(&["bd9c66"], true, 0).accepts(v));
+        assert!(!toks(&["bd9c66"], false, 0).accepts(v));
+        assert!(toks(&["bob", "req_id", "bd9c"], true, 0).accepts(v));
+        assert!(!toks(&[], false, 0).accepts(v));
     }
 
     #[test]
