@@ -14,28 +14,6 @@ use util::{ndjson, test_config, InProcess};
 
 const INDEX: &str = "ids";
 
-async fn all_hits(s: &InProcess) -> HashMap<String, Value> {
-    let r = s
-        .http
-        .post_json(
-            &format!("/{INDEX}/_search"),
-            &json!({"size": 10000, "query": {"match_all": {}}}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text_preview());
-    r.json()["hits"]["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .map(|h| {
-            (
-                h["_id"].as_str().expect("_id").to_string(),
-                h["_source"].clone(),
-            )
-        })
-        .collect()
-}
-
 async fn count(s: &InProcess, q: Value) -> u64 {
     s.http.count(INDEX, Some(q)).await
 }
@@ -82,7 +60,7 @@ async fn documents_are_found_replaced_and_deleted_by_generated_and_chosen_ids() 
     }
     assert_eq!(expected.len(), 2400);
     assert_eq!(
-        all_hits(&s).await,
+        s.http.hits_by_id(INDEX).await,
         expected,
         "hits carry the acknowledged ids"
     );
@@ -161,10 +139,10 @@ async fn documents_are_found_replaced_and_deleted_by_generated_and_chosen_ids() 
         assert_eq!(hits.len(), 2400 - gone.len());
         assert_eq!(hits, expected);
     };
-    check(all_hits(&s).await);
+    check(s.http.hits_by_id(INDEX).await);
     s.shutdown().await;
     let s = InProcess::start(test_config(tmp.path())).await;
-    check(all_hits(&s).await);
+    check(s.http.hits_by_id(INDEX).await);
     for id in gone.iter().take(5) {
         assert_eq!(
             s.http.get(&format!("/{INDEX}/_doc/{id}")).await.status,

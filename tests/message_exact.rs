@@ -29,12 +29,7 @@ fn messages() -> Vec<String> {
 }
 
 async fn count(s: &InProcess, q: Value) -> u64 {
-    let r = s
-        .http
-        .post_json(&format!("/{INDEX}/_count"), &json!({ "query": q }))
-        .await;
-    assert_eq!(r.status, 200, "{q}: {}", r.text_preview());
-    r.json()["count"].as_u64().expect("count")
+    s.http.count(INDEX, Some(q)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,28 +51,6 @@ fn fixture() -> (Vec<(String, Value)>, Vec<String>) {
     (docs, deleted)
 }
 
-async fn all_hits(s: &InProcess) -> HashMap<String, Value> {
-    let r = s
-        .http
-        .post_json(
-            "/fixture/_search",
-            &json!({"size": 10000, "query": {"match_all": {}}}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text_preview());
-    r.json()["hits"]["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .map(|h| {
-            (
-                h["_id"].as_str().expect("_id").to_string(),
-                h["_source"].clone(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_directory_of_the_earlier_layout_opens_and_takes_writes() {
     let (docs, deleted) = fixture();
@@ -84,7 +62,7 @@ async fn a_data_directory_of_the_earlier_layout_opens_and_takes_writes() {
     let s = InProcess::start(test_config(tmp.path())).await;
 
     // Every acknowledged document, by search and by id.
-    let hits = all_hits(&s).await;
+    let hits = s.http.hits_by_id("fixture").await;
     assert_eq!(hits.len(), docs.len());
     for (id, src) in &docs {
         assert_eq!(hits.get(id), Some(src), "document {id} by search");
@@ -203,11 +181,11 @@ async fn a_data_directory_of_the_earlier_layout_opens_and_takes_writes() {
             assert_eq!(hits[id]["message"], format!("new {i}"));
         }
     };
-    check(all_hits(&s).await);
+    check(s.http.hits_by_id("fixture").await);
     s.shutdown().await;
 
     let s = InProcess::start(test_config(tmp.path())).await;
-    check(all_hits(&s).await);
+    check(s.http.hits_by_id("fixture").await);
     let r = s.http.get(&format!("/fixture/_doc/{}", new_ids[7])).await;
     assert_eq!(r.json()["_source"]["message"], "new 7");
     s.shutdown().await;

@@ -138,6 +138,24 @@ impl Http {
             .unwrap_or_else(|| panic!("no count in {}", r.text_preview()))
     }
 
+    /// Every document of `index` (at most 10,000) by id, from a search.
+    pub async fn hits_by_id(&self, index: &str) -> std::collections::HashMap<String, Value> {
+        let body = json!({"size": 10000, "query": {"match_all": {}}});
+        let r = self.post_json(&format!("/{index}/_search"), &body).await;
+        assert_eq!(r.status, 200, "search {index}: {}", r.text_preview());
+        r.json()["hits"]["hits"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no hits in {}", r.text_preview()))
+            .iter()
+            .map(|h| {
+                (
+                    h["_id"].as_str().unwrap_or_default().to_string(),
+                    h["_source"].clone(),
+                )
+            })
+            .collect()
+    }
+
     /// Whether the server answers `GET /` with 200 right now.
     pub async fn is_up(&self) -> bool {
         match tokio::time::timeout(Duration::from_secs(2), self.try_send("GET", "/", None)).await {
