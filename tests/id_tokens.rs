@@ -169,6 +169,14 @@ async fn id_like_tokens_are_found_by_every_text_query() {
         1
     );
 
+    // a lone open word that only an id-like token continues
+    let lone = hex(24)[..6].to_string(); // message 24's req_id
+    assert!(in_message(&|t: &[String]| t.iter().any(|x| x.starts_with(lone.as_str()))) >= 1);
+    assert_eq!(
+        count(&s, json!({"match_phrase_prefix": {"message": lone}})).await,
+        in_message(&|t: &[String]| t.iter().any(|x| x.starts_with(lone.as_str())))
+    );
+
     // prefixes of ids (and of ordinary words that are hex too, like "ca")
     for p in [
         hex(28)[..5].to_string(),

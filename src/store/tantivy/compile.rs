@@ -741,7 +741,9 @@ fn phrase_with_ids(
     let mut words: Vec<(usize, Term)> = Vec::new();
     for (i, t) in toks.iter().enumerate() {
         let open_end = prefix && i == last;
-        if is_id_token(t) {
+        // an open last word of hex digits narrows by its fingerprint range
+        // (without it, a lone open word would leave no candidates)
+        if is_id_token(t) || (open_end && t.bytes().all(|b| b.is_ascii_hexdigit())) {
             must.push(id_fingerprints_q(f, t, open_end));
         } else if !open_end {
             words.push((i, text_term(ctx, path, t)));
