@@ -305,7 +305,6 @@ fn is_meta(k: &str) -> bool {
 /// Adds the fingerprints of the id-like tokens of `text` (as the `_text`
 /// analyser splits it) to `out`.
 fn id_fingerprints(text: &str, out: &mut Vec<u64>) {
-    use unicode_segmentation::UnicodeSegmentation;
     // most values have no run of hex digits long enough: skip tokenizing them
     let mut run = 0;
     if !text.bytes().any(|b| {
@@ -314,7 +313,7 @@ fn id_fingerprints(text: &str, out: &mut Vec<u64>) {
     }) {
         return;
     }
-    for w in text.split_word_bounds() {
+    for (_, w) in super::words::words(text) {
         if is_id_token(w) {
             out.push(id_fingerprint(&w.to_ascii_lowercase()));
         }

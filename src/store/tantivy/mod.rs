@@ -19,6 +19,7 @@ mod id_match;
 pub mod schema;
 mod search;
 mod source_check;
+mod words;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@
 //! `_source` itself. Which of the two a value goes to is decided by the
 //! index's mapping, not by tantivy.
 
+use super::words::{words, Words};
 use tantivy::schema::{
     BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions,
     Schema, TextFieldIndexing, TextOptions, FAST, STORED,
@@ -16,7 +17,6 @@ use tantivy::schema::{
 use tantivy::tokenizer::{
     LowerCaser, RemoveLongFilter, TextAnalyzer, Token, TokenStream, Tokenizer,
 };
-use unicode_segmentation::UnicodeSegmentation;
 
 /// Name under which [`StandardTokenizer`] + lowercasing is registered.
 pub const TEXT_ANALYZER: &str = "lw_standard";
@@ -203,7 +203,7 @@ pub struct StandardTokenizer {
 }
 
 pub struct StandardTokenStream<'a> {
-    words: unicode_segmentation::UWordBoundIndices<'a>,
+    words: Words<'a>,
     token: Token,
     skip_ids: bool,
 }
@@ -212,7 +212,7 @@ impl Tokenizer for StandardTokenizer {
     type TokenStream<'a> = StandardTokenStream<'a>;
     fn token_stream<'a>(&'a mut self, text: &'a str) -> StandardTokenStream<'a> {
         StandardTokenStream {
-            words: text.split_word_bound_indices(),
+            words: words(text),
             token: Token {
                 position: usize::MAX,
                 ..Token::default()
@@ -225,18 +225,15 @@ impl Tokenizer for StandardTokenizer {
 impl TokenStream for StandardTokenStream<'_> {
     fn advance(&mut self) -> bool {
         for (offset, word) in self.words.by_ref() {
-            if word.chars().any(char::is_alphanumeric) {
-                if self.skip_ids && is_id_token(word) {
-                    self.token.position = self.token.position.wrapping_add(1);
-                    continue;
-                }
-                self.token.text.clear();
-                self.token.text.push_str(word);
-                self.token.offset_from = offset;
-                self.token.offset_to = offset + word.len();
-                self.token.position = self.token.position.wrapping_add(1);
-                return true;
+            self.token.position = self.token.position.wrapping_add(1);
+            if self.skip_ids && is_id_token(word) {
+                continue;
             }
+            self.token.text.clear();
+            self.token.text.push_str(word);
+            self.token.offset_from = offset;
+            self.token.offset_to = offset + word.len();
+            return true;
         }
         false
     }
