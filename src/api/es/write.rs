@@ -122,8 +122,12 @@ fn prepare(
     // (index, id) → whether it exists after the items so far
     let mut batch_ids: std::collections::HashMap<(String, String), bool> =
         std::collections::HashMap::new();
-    let mut names: std::collections::HashMap<(String, i64), Result<String, Named>> =
-        std::collections::HashMap::new();
+    // template → UTC day → index name (looked up by `&str`: a key built
+    // per item was an allocation per document)
+    let mut names: std::collections::HashMap<
+        String,
+        std::collections::HashMap<i64, Result<String, Named>>,
+    > = std::collections::HashMap::new();
     // (index, id) → its source after the items so far, kept only when an
     // `update` item may read it
     let has_updates = items.iter().any(|i| i.action == BulkAction::Update);
@@ -226,14 +230,17 @@ fn prepare(
         // Names repeat within a request: expand and validate each
         // (template, UTC day) once.
         let day = ts.div_euclid(86_400_000);
-        let named = match names.get(&(template.clone(), day)) {
+        let named = match names.get(template.as_str()).and_then(|d| d.get(&day)) {
             Some(n) => n.clone(),
             None => {
                 let n = target_index(st, &template, ts);
                 if template.contains("%{+") && template.contains("HH") {
                     n
                 } else {
-                    names.insert((template.clone(), day), n.clone());
+                    names
+                        .entry(template.clone())
+                        .or_default()
+                        .insert(day, n.clone());
                     n
                 }
             }
