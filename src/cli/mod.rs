@@ -12,6 +12,7 @@ mod bench_clickhouse;
 mod bench_data;
 mod bench_forward;
 pub mod bench_space;
+mod bench_tantivy_cli;
 mod demo;
 mod eval;
 mod parse;
