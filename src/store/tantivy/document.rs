@@ -328,13 +328,15 @@ pub struct Built {
     pub malformed: u32,
 }
 
-/// Build the document for `ev` whose parsed record is `record`.
+/// Build the document for `ev` whose parsed record is `record`; `now` is
+/// what relative dates in it are read against (one clock read per batch).
 pub fn build(
     fields: &Fields,
     mapping: &mut Mapping,
     ev: &Event,
     record: &Map<String, Value>,
     tz: Option<&jiff::tz::TimeZone>,
+    now: i64,
 ) -> Built {
     let mut b = Builder {
         tz: tz.cloned(),
@@ -343,7 +345,6 @@ pub fn build(
         id_fps: fields.id_tokens.map(|_| Vec::new()),
         ..Builder::default()
     };
-    let now = event::now_ms();
     let mut path = String::with_capacity(64);
     b.walk_object(mapping, &mut path, record, 0, now);
     let mut doc = TantivyDocument::new();

@@ -422,6 +422,7 @@ impl IndexHandle {
 impl Store for TantivyStore {
     fn apply(&self, first_lsn: Lsn, events: &[Event]) -> Result<ApplyStats, StoreError> {
         let mut stats = ApplyStats::default();
+        let now = crate::event::now_ms();
         // Group consecutive events of the same index to lock once per run.
         let mut i = 0;
         while i < events.len() {
@@ -458,6 +459,8 @@ impl Store for TantivyStore {
             // because a generated id is never added twice, and what replaces
             // it is stored with a text id.
             let mut gone: Vec<&str> = Vec::new();
+            // the clock is read once per run, not per document
+            let mut wrote = false;
             for (k, ev) in events[i..j].iter().enumerate() {
                 let lsn = first_lsn + (i + k) as u64;
                 if lsn <= done {
@@ -496,6 +499,7 @@ impl Store for TantivyStore {
                     ev,
                     record,
                     self.opts.time_zone.as_ref(),
+                    now,
                 );
                 mapping_changed |= built.mapping_changed;
                 stats.malformed_values += built.malformed as u64;
@@ -513,8 +517,11 @@ impl Store for TantivyStore {
                         .map_or(ev.timestamp_ms, |m| m.max(ev.timestamp_ms)),
                 );
                 st.dirty = true;
-                st.last_write = Instant::now();
+                wrote = true;
                 stats.indexed += 1;
+            }
+            if wrote {
+                st.last_write = Instant::now();
             }
             if let (Some(writer), Some(_)) = (st.writer.as_mut(), h.fields.compact_id) {
                 if let Some(q) = id_match::CompactIdQuery::ids(gone.iter().copied()) {
