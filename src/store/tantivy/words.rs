@@ -127,5 +127,10 @@ mod tests {
         ) {
             proptest::prop_assert_eq!(words(&t).collect::<Vec<_>>(), by_crate(&t));
         }
+
+        #[test]
+        fn any_ascii_text_splits_as_the_crate_splits(t in "[\\x00-\\x7f]{0,60}") {
+            proptest::prop_assert_eq!(words(&t).collect::<Vec<_>>(), by_crate(&t));
+        }
     }
 }
