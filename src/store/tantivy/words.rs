@@ -120,6 +120,30 @@ mod tests {
         assert_eq!(words(t).collect::<Vec<_>>(), by_crate(t));
     }
 
+    #[test]
+    fn generated_log_lines_split_as_the_crate_splits() {
+        let mut g = crate::generate::Generator::new(crate::generate::GenOptions {
+            services: vec!["api".into(), "web".into()],
+            seed: 7,
+            start_ms: 0,
+            step_ms: 1.0,
+            error_bursts: false,
+            stack_traces: false,
+        });
+        for _ in 0..20_000 {
+            let line = g.next_line();
+            let v: serde_json::Value = serde_json::from_str(&line).expect("generated JSON");
+            for s in v
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, x)| x.as_str())
+            {
+                assert_eq!(words(s).collect::<Vec<_>>(), by_crate(s), "{s}");
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn ascii_fast_path_matches_the_crate(
