@@ -41,8 +41,11 @@ const META: &str = r#"{"segments":[],"opstamp":0,"schema":[
 {"name":"service","type":"text","options":{"indexing":{"record":"position","fieldnorms":true,"tokenizer":"default"},"stored":true,"fast":false}}
 ]}"#;
 
+/// Longer than any run on the bench's data; a stuck peer fails the bench.
+const TIME_LIMIT: Duration = Duration::from_secs(600);
+
 /// Index `lines` (JSON lines) with `bin index` in a fresh folder under
-/// `dir`, with its default settings (one indexing thread, merges on).
+/// `dir` (the caller removes `dir`), with its default settings (one indexing thread, merges on).
 pub fn run(bin: &Path, lines: &[Bytes], dir: &Path) -> anyhow::Result<Run> {
     let index = dir.join("tantivy-cli-index");
     std::fs::create_dir_all(&index).with_context(|| format!("creating {}", index.display()))?;
@@ -56,6 +59,11 @@ pub fn run(bin: &Path, lines: &[Bytes], dir: &Path) -> anyhow::Result<Run> {
     }
     f.flush()?;
     drop(f);
+    // stderr to a file, not a pipe nobody reads while it runs (a full pipe
+    // would stall it)
+    let err_path = dir.join("tantivy-cli-stderr.txt");
+    let err_file = std::fs::File::create(&err_path)
+        .with_context(|| format!("creating {}", err_path.display()))?;
     let started = Instant::now();
     let mut child = Command::new(bin)
         .arg("index")
@@ -64,7 +72,7 @@ pub fn run(bin: &Path, lines: &[Bytes], dir: &Path) -> anyhow::Result<Run> {
         .arg("-f")
         .arg(&input)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(err_file)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
     let mut cpu = 0.0;
@@ -72,18 +80,25 @@ pub fn run(bin: &Path, lines: &[Bytes], dir: &Path) -> anyhow::Result<Run> {
         if let Some(s) = child.try_wait()? {
             break s;
         }
+        if started.elapsed() > TIME_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!(
+                "tantivy-cli index ran past {} s and was stopped",
+                TIME_LIMIT.as_secs()
+            );
+        }
         cpu = super::bench::cpu_secs(child.id());
         std::thread::sleep(Duration::from_millis(20));
     };
     let wall = started.elapsed();
     if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-        }
+        let err = std::fs::read_to_string(&err_path).unwrap_or_default();
         anyhow::bail!("tantivy-cli index failed ({status}): {}", err.trim());
     }
-    let disk = super::bench::dir_bytes(&index);
-    let _ = std::fs::remove_file(&input);
-    Ok(Run { wall, cpu, disk })
+    Ok(Run {
+        wall,
+        cpu,
+        disk: super::bench::dir_bytes(&index),
+    })
 }

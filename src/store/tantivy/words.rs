@@ -7,9 +7,9 @@
 //! server's CPU at ingest (profiled with `perf` during `bench ingest`).
 //! Text with any non-ASCII byte still goes through the crate. The fast
 //! path must give exactly the crate's words (indices written before it
-//! exist, and queries are analysed the same way); a property test checks
-//! that on random ASCII text made of the characters the rules treat
-//! specially.
+//! exist, and queries are analysed the same way); the tests compare both
+//! on random ASCII text (any character, and the ones the rules treat
+//! specially) and on generated log lines.
 
 use unicode_segmentation::{UWordBoundIndices, UnicodeSegmentation};
 
